@@ -1,0 +1,90 @@
+"""Whole-batch data access for skorch: rows are sliced, never indexed one by one."""
+
+import numpy as np
+import torch
+
+__all__ = ["RowDataset", "BatchIterator", "iter_batches", "column_mean_std"]
+
+
+class RowDataset(torch.utils.data.Dataset):
+    """Rows of a 2-D array (in memory or a ``numpy.memmap``), as float32 batches.
+
+    Only the rows of a batch are read and converted, so neither a float32 copy
+    of the whole array nor a per-row Python call is ever made.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Validated data; it is never modified.
+    indices : ndarray of int, default=None
+        Rows of ``X`` that make up the dataset; all rows when None.
+    """
+
+    def __init__(self, X, indices=None):
+        self.X = X
+        self.indices = indices
+
+    def __len__(self):
+        return self.X.shape[0] if self.indices is None else len(self.indices)
+
+    def batch(self, positions):
+        """Float32 tensor of the rows at ``positions`` (a slice or sorted ints)."""
+        rows = positions if self.indices is None else self.indices[positions]
+        return torch.from_numpy(np.asarray(self.X[rows], dtype=np.float32))
+
+    def __getitem__(self, i):
+        return self.batch(slice(i, i + 1))[0]
+
+
+class BatchIterator:
+    """Iterable over ``(X_batch, None)`` pairs, used as skorch's iterator.
+
+    skorch calls it as ``iterator(dataset, batch_size=..., shuffle=...)``.
+    Shuffling draws a permutation from torch's global generator, which the
+    estimator seeds from ``random_state``.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = torch.randperm(n).numpy() if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                positions = slice(start, start + self.batch_size)
+            else:
+                # Sorting inside a batch keeps memmap reads sequential and
+                # does not change which rows form the batch.
+                positions = np.sort(order[start : start + self.batch_size])
+            yield self.dataset.batch(positions), None
+
+
+def iter_batches(X, batch_size):
+    """Yield float32 tensors of consecutive row batches of ``X``."""
+    yield from (batch for batch, _ in BatchIterator(RowDataset(X), batch_size))
+
+
+def column_mean_std(X, chunk_rows=65536):
+    """Per-column mean and standard deviation of ``X``, read in row chunks.
+
+    Two passes in float64 over chunks, so a ``numpy.memmap`` is never copied
+    whole. Constant columns get a standard deviation of 1.
+    """
+    n_samples = X.shape[0]
+    total = np.zeros(X.shape[1])
+    for start in range(0, n_samples, chunk_rows):
+        total += X[start : start + chunk_rows].sum(axis=0, dtype=np.float64)
+    mean = total / n_samples
+    squares = np.zeros(X.shape[1])
+    for start in range(0, n_samples, chunk_rows):
+        squares += ((X[start : start + chunk_rows] - mean) ** 2).sum(axis=0)
+    std = np.sqrt(squares / n_samples)
+    # Constant columns keep a unit scale, as in StandardScaler.
+    std[std < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+    return mean, std

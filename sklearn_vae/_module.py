@@ -1,0 +1,137 @@
+"""The torch model: recognition network, generative network and their bounds."""
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal, kl_divergence
+
+__all__ = ["VAEModule"]
+
+# Floor on the encoder's posterior scale, for numerical safety only.
+_MIN_POSTERIOR_SCALE = 1e-4
+
+
+def _mlp(n_inputs, hidden_layer_sizes):
+    """ReLU multilayer perceptron; returns the trunk and its output width."""
+    layers = []
+    for width in hidden_layer_sizes:
+        layers += [nn.Linear(n_inputs, width), nn.ReLU()]
+        n_inputs = width
+    return nn.Sequential(*layers), n_inputs
+
+
+class GaussianEncoder(nn.Module):
+    """Recognition model q(z | x) = N(mu(x), diag sigma^2(x))."""
+
+    def __init__(self, n_features, n_components, hidden_layer_sizes):
+        super().__init__()
+        self.trunk, width = _mlp(n_features, hidden_layer_sizes)
+        self.loc = nn.Linear(width, n_components)
+        self.raw_scale = nn.Linear(width, n_components)
+
+    def forward(self, x):
+        h = self.trunk(x)
+        scale = nn.functional.softplus(self.raw_scale(h)) + _MIN_POSTERIOR_SCALE
+        return Independent(Normal(self.loc(h), scale, validate_args=False), 1)
+
+
+class Decoder(nn.Module):
+    """Generative network z -> parameters of p(x | z)."""
+
+    def __init__(self, n_components, hidden_layer_sizes, likelihood):
+        super().__init__()
+        self.trunk, width = _mlp(n_components, tuple(reversed(hidden_layer_sizes)))
+        self.head = likelihood.make_head(width, heteroscedastic=len(hidden_layer_sizes) > 0)
+
+    def forward(self, z):
+        return self.head(self.trunk(z))
+
+
+class VAEModule(nn.Module):
+    """Variational autoencoder with a standard normal prior.
+
+    Parameters
+    ----------
+    likelihood : Likelihood
+        Fitted observation model; it also standardises the encoder's input.
+    n_components : int
+        Latent size.
+    hidden_layer_sizes : tuple of int
+        Encoder widths; the decoder mirrors them. ``()`` gives linear maps.
+    n_score_draws : int
+        Number of common random draws used by :meth:`forward` in eval mode.
+
+    Notes
+    -----
+    ``forward`` returns per-row ``(log p(x | z), KL(q(z | x) || p(z)))``: in
+    training mode with one reparametrised draw, in eval mode averaged over a
+    fixed set of standard normal draws (the buffer ``score_noise``) shared
+    by every row, so evaluation is deterministic and row-order invariant.
+    """
+
+    def __init__(self, likelihood, n_components, hidden_layer_sizes, n_score_draws=8):
+        super().__init__()
+        n_features = likelihood.n_features
+        self.likelihood = likelihood
+        self.encoder = GaussianEncoder(n_features, n_components, hidden_layer_sizes)
+        self.decoder = Decoder(n_components, hidden_layer_sizes, likelihood)
+        self.register_buffer("input_loc", torch.zeros(n_features))
+        self.register_buffer("input_scale", torch.ones(n_features))
+        self.register_buffer("score_noise", torch.randn(n_score_draws, n_components))
+
+    def set_input_scaling(self, loc, scale):
+        """Store the standardisation applied to the encoder's input."""
+        self.input_loc.copy_(torch.as_tensor(loc))
+        self.input_scale.copy_(torch.as_tensor(scale))
+
+    @property
+    def prior(self):
+        """The prior p(z) = N(0, I)."""
+        zeros = torch.zeros_like(self.score_noise[0])
+        return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
+
+    def posterior(self, x):
+        """Approximate posterior q(z | x) for a batch in the units of ``X``."""
+        return self.encoder((x - self.input_loc) / self.input_scale)
+
+    def log_prob_given(self, z, x):
+        """log p(x | z) in nats; ``z`` may carry leading sample dimensions."""
+        return self.likelihood.log_prob(self.decoder(z), x)
+
+    def forward(self, x):
+        q = self.posterior(x)
+        kl = kl_divergence(q, self.prior)
+        if self.training:
+            reconstruction = self.log_prob_given(q.rsample(), x)
+        else:
+            z = q.mean + q.stddev * self.score_noise[:, None, :]
+            reconstruction = self.log_prob_given(z, x).mean(dim=0)
+        return reconstruction, kl
+
+    def elbo(self, x):
+        """Per-row evidence lower bound in eval mode, in nats."""
+        reconstruction, kl = self(x)
+        return reconstruction - kl
+
+    def importance_weighted_bound(self, x, n_samples, chunk_size):
+        """Per-row IWAE bound log (1/K) sum_k p(x, z_k) / q(z_k | x), K = n_samples.
+
+        The K proposals are drawn ``chunk_size`` at a time and combined with a
+        running log-sum-exp, so memory does not grow with K.
+        """
+        q = self.posterior(x)
+        total = torch.full((x.shape[0],), -math.inf, device=x.device)
+        for start in range(0, n_samples, chunk_size):
+            z = q.sample((min(chunk_size, n_samples - start),))
+            log_w = self.log_prob_given(z, x) + self.prior.log_prob(z) - q.log_prob(z)
+            total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+        return total - math.log(n_samples)
+
+    def reconstruct_mean(self, z):
+        """Mean of p(x | z) in the units of ``X``."""
+        return self.likelihood.mean(self.decoder(z))
+
+    def sample_given(self, z):
+        """Draw ``x ~ p(x | z)`` in the units of ``X``."""
+        return self.likelihood.sample(self.decoder(z))

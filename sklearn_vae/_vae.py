@@ -1,0 +1,566 @@
+"""VAETransformer: the public scikit-learn estimator."""
+
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    DensityMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._data import BatchIterator, RowDataset, column_mean_std, iter_batches
+from ._likelihoods import LIKELIHOODS
+from ._module import VAEModule
+from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet
+
+__all__ = ["VAETransformer"]
+
+# Rows per batch when transforming and scoring; memory stays bounded.
+_EVAL_BATCH_SIZE = 1024
+# Budget, in float32 values, for one tensor of importance-sampling work.
+_IWAE_BUDGET = 2**22
+
+
+def _noop(*args, **kwargs):
+    pass
+
+
+@contextmanager
+def _torch_seed(seed, device):
+    """Seed torch's generators for the duration, restoring the caller's state."""
+    device = torch.device(device)
+    forked = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked):
+        torch.manual_seed(seed)
+        yield
+
+
+def _draw_seed(random_state):
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseEstimator):
+    """Variational autoencoder: a latent-variable density model and transformer.
+
+    The model is ``p(x) = ∫ p(x | z) p(z) dz`` with a standard normal prior
+    ``p(z) = N(0, I)`` over ``n_components`` latent variables and a decoder
+    ``p(x | z)`` given by a neural network. A recognition network (encoder)
+    ``q(z | x) = N(mu(x), diag sigma²(x))`` makes inference fast. Both are
+    trained with Adam through skorch by maximising the evidence lower bound
+    (ELBO) on minibatches, using the reparametrisation
+    ``z = mu + sigma * eps``, ``eps ~ N(0, I)``.
+
+    Read more in the README's "The model" section.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Size of the latent space (the dimension of ``z``).
+
+    hidden_layer_sizes : array-like of shape (n_layers,), default=(256, 256)
+        Widths of the encoder's hidden layers (ReLU); the decoder mirrors
+        them. ``()`` gives a linear encoder and decoder: with the Gaussian
+        likelihood the model is then factor analysis, with one learned noise
+        variance per feature.
+
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Observation model ``p(x | z)``.
+
+        - ``"gaussian"``: independent normal per feature. The decoder outputs a
+          mean and a variance for every sample and feature (one variance per
+          feature when ``hidden_layer_sizes=()``); variances are floored at
+          1e-6 in standardised units.
+        - ``"bernoulli"``: independent Bernoulli per feature; ``X`` must lie
+          in [0, 1].
+
+    beta : float, default=1.0
+        Weight of the KL term in the training objective; 1.0 maximises the
+        ELBO, other values train a beta-VAE. Scores always use ``beta=1``.
+
+    batch_size : int or "auto", default="auto"
+        Minibatch size; "auto" means ``min(128, n_samples)``.
+
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+
+    max_iter : int, default=500
+        Maximum number of epochs (passes over the training data).
+
+    early_stopping : bool, default=True
+        Whether to hold out ``validation_fraction`` of the training data and
+        stop when the validation objective has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; the weights of the best epoch are kept.
+        If False, training stops when the training loss has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs.
+
+    validation_fraction : float, default=0.1
+        Proportion of the training data held out for early stopping, in (0, 1).
+        Only used if ``early_stopping`` is True.
+
+    n_iter_no_change : int, default=20
+        Number of epochs without an improvement of at least ``tol`` before
+        training stops.
+
+    tol : float, default=1e-4
+        Minimum improvement of the monitored loss, in nats per sample.
+
+    random_state : int, RandomState instance or None, default=None
+        Controls weight initialisation, the validation split, minibatch
+        shuffling, the reparametrisation noise and the fixed draws used by
+        :meth:`score_samples`. Pass an int for reproducible results.
+
+    verbose : int, default=0
+        0 is silent, 1 prints skorch's table of losses after every epoch, 2
+        also shows a progress bar within each epoch.
+
+    device : str or torch.device, default="cpu"
+        Torch device to train and evaluate on, for example "cuda".
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted skorch net; ``net_.module_`` is the torch model and
+        ``net_.history`` the training history.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    n_iter_ : int
+        Number of epochs run.
+
+    loss_curve_ : list of float
+        Training loss (negative beta-ELBO in nats per sample) at each epoch.
+
+    validation_scores_ : list of float or None
+        Validation objective (beta-ELBO in nats per sample, the ELBO when
+        ``beta=1``) at each epoch; None when ``early_stopping=False``.
+
+    best_loss_ : float or None
+        Lowest training loss reached; None when ``early_stopping=True`` (see
+        ``best_validation_score_``).
+
+    best_validation_score_ : float or None
+        Best validation objective, whose weights were kept; None when
+        ``early_stopping=False``.
+
+    See Also
+    --------
+    sklearn.decomposition.FactorAnalysis : Linear Gaussian latent model.
+    sklearn.decomposition.PCA : Probabilistic PCA scores and transform.
+    sklearn.mixture.GaussianMixture : Mixture density with ``score_samples``.
+    sklearn.neighbors.KernelDensity : Non-parametric density estimator.
+
+    Notes
+    -----
+    All scores are log-densities, in nats, of ``X`` exactly as passed in:
+    where the model standardises ``X`` internally, the log-Jacobian is added
+    back, so they compare directly with ``GaussianMixture.score_samples`` and
+    ``KernelDensity.score_samples`` on the same data. :meth:`score` is a
+    per-sample mean, like ``GaussianMixture.score`` and ``PCA.score``
+    (``KernelDensity.score`` is a sum).
+
+    :meth:`score_samples` is the ELBO, a lower bound on ``log p(x)``. Its
+    expectation over ``q(z | x)`` is estimated with 8 standard normal draws
+    fixed at fit time and shared by every row (common random numbers), so it
+    is deterministic and does not depend on row order. :meth:`log_likelihood`
+    gives the tighter importance-weighted bound, which approaches
+    ``log p(x)`` as ``n_importance_samples`` grows.
+
+    References
+    ----------
+    .. [1] D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes",
+       ICLR 2014.
+    .. [2] Y. Burda, R. Grosse and R. Salakhutdinov, "Importance Weighted
+       Autoencoders", ICLR 2016.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_vae import VAETransformer
+    >>> X = load_digits().data
+    >>> vae = VAETransformer(n_components=4, max_iter=5, random_state=0).fit(X)
+    >>> vae.transform(X[:3]).shape
+    (3, 4)
+    >>> vae.sample(5, random_state=0).shape
+    (5, 64)
+    >>> vae.score_samples(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "likelihood": [StrOptions(set(LIKELIHOODS))],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+    }
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        hidden_layer_sizes=(256, 256),
+        likelihood="gaussian",
+        beta=1.0,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=500,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.likelihood = likelihood
+        self.beta = beta
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to ``X`` by maximising the ELBO.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; a DataFrame or a ``numpy.memmap`` is read batch by
+            batch without a full copy.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : VAETransformer
+            The fitted estimator.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        hidden_layer_sizes = self._check_hidden_layer_sizes()
+        device = self._check_device()
+        likelihood = LIKELIHOODS[self.likelihood](X.shape[1])
+        likelihood.check_support(X)
+
+        rng = check_random_state(self.random_state)
+        train_rows, valid_rows = self._split_rows(X.shape[0], rng)
+        loc, scale = column_mean_std(X)
+        likelihood.fit(X, loc, scale)
+
+        with _torch_seed(_draw_seed(rng), device):
+            module = VAEModule(likelihood, self.n_components, hidden_layer_sizes)
+            module.set_input_scaling(loc, scale)
+            net = self._make_net(module, valid_rows, X, device)
+            net.initialize()
+            net.fit(RowDataset(X, train_rows))
+
+        # The validation split holds a reference to X: drop it before storing.
+        net.train_split = None
+        self.net_ = net
+        self._record_history(net)
+        return self
+
+    def _check_hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
+            )
+        return sizes
+
+    def _check_device(self):
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} was requested but CUDA is not available "
+                "in this torch installation; use device='cpu'."
+            )
+        return device
+
+    def _split_rows(self, n_samples, rng):
+        """Training and validation row indices (sorted), or all rows and None."""
+        if not self.early_stopping:
+            return None, None
+        n_valid = int(np.ceil(self.validation_fraction * n_samples))
+        if n_valid >= n_samples:
+            raise ValueError(
+                f"n_samples={n_samples} is too few to hold out validation_fraction="
+                f"{self.validation_fraction} for early stopping: no training row "
+                "would be left. Pass more samples or set early_stopping=False."
+            )
+        order = rng.permutation(n_samples)
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+    def _batch_size(self, n_samples):
+        return min(128, n_samples) if self.batch_size == "auto" else self.batch_size
+
+    def _make_net(self, module, valid_rows, X, device):
+        n_train = X.shape[0] if valid_rows is None else X.shape[0] - len(valid_rows)
+        monitor = "train_loss" if valid_rows is None else "valid_loss"
+        callbacks = [
+            ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor=monitor,
+                    patience=self.n_iter_no_change,
+                    threshold=self.tol,
+                    threshold_mode="abs",
+                    load_best=valid_rows is not None,
+                    sink=print if self.verbose else _noop,
+                ),
+            ),
+        ]
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return VAENet(
+            module=module,
+            criterion=NegativeELBO,
+            criterion__beta=self.beta,
+            optimizer=torch.optim.Adam,
+            lr=self.learning_rate_init,
+            max_epochs=self.max_iter,
+            batch_size=self._batch_size(n_train),
+            dataset=RowDataset,
+            iterator_train=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_valid=BatchIterator,
+            train_split=None if valid_rows is None else predefined_split(RowDataset(X, valid_rows)),
+            callbacks=callbacks,
+            verbose=int(self.verbose),
+            device=device,
+            torch_load_kwargs={"weights_only": False},
+        )
+
+    def _record_history(self, net):
+        history = net.history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = list(history[:, "train_loss"])
+        if self.early_stopping:
+            self.validation_scores_ = [-loss for loss in history[:, "valid_loss"]]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
+        stopped = self.n_iter_ < self.max_iter
+        if not stopped:
+            warnings.warn(
+                f"Maximum iterations ({self.max_iter}) reached and the optimization "
+                "hasn't converged yet. Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+
+    # ----------------------------------------------------------- helpers
+
+    @property
+    def _n_features_out(self):
+        """Number of latent components, for get_feature_names_out."""
+        return self.n_components
+
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def _check_scorable(self, X):
+        X = self._check_X(X)
+        self.net_.module_.likelihood.check_support(X)
+        return X
+
+    def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE):
+        """Apply ``fn`` to batches of ``X`` on the device; float64 ndarray."""
+        module = self.net_.module_
+        module.eval()
+        outputs = []
+        with torch.inference_mode():
+            for batch in iter_batches(X, batch_size):
+                outputs.append(fn(module, batch.to(self.net_.device)).cpu().numpy())
+        return np.concatenate(outputs).astype(np.float64, copy=False)
+
+    # --------------------------------------------------------- transform
+
+    def transform(self, X):
+        """Encode ``X`` as the means of the approximate posterior q(z | x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Posterior means; deterministic.
+        """
+        X = self._check_X(X)
+        return self._evaluate(lambda module, x: module.posterior(x).mean, X)
+
+    def inverse_transform(self, X):
+        """Decode latent points to the mean of p(x | z) in the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent points, for example from :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Decoder means in the units of the training data.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32])
+        if Z.shape[1] != self.n_components:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but {type(self).__name__}.inverse_transform "
+                f"expects latent points with n_components={self.n_components} features."
+            )
+        return self._evaluate(lambda module, z: module.reconstruct_mean(z), Z)
+
+    def sample(self, n_samples=1, random_state=None):
+        """Generate random samples from the model: z ~ N(0, I), then x ~ p(x | z).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+
+        random_state : int, RandomState instance or None, default=None
+            Determines the random draws. Pass an int for reproducible results.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Generated samples.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        seed = _draw_seed(random_state)
+        with _torch_seed(seed, self.net_.device):
+            Z = torch.randn(n_samples, self.n_components).numpy()
+            return self._evaluate(lambda module, z: module.sample_given(z), Z)
+
+    # ------------------------------------------------------------ scores
+
+    def score_samples(self, X):
+        """Evidence lower bound of each sample, a lower bound on log p(x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            Per-sample ELBO in nats; a log-density of ``X`` in its own units.
+            Deterministic for a fitted model.
+        """
+        X = self._check_scorable(X)
+        return self._evaluate(lambda module, x: module.elbo(x), X)
+
+    def score(self, X, y=None):
+        """Mean ELBO over the samples of ``X``, in nats (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Mean of :meth:`score_samples`.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def log_likelihood(self, X, *, n_importance_samples=1000, random_state=None):
+        """Importance-weighted estimate of log p(x) for each sample.
+
+        Computes the IWAE bound ``log (1/K) sum_k p(x, z_k) / q(z_k | x)``
+        with ``K = n_importance_samples`` draws ``z_k ~ q(z | x)``. It is a
+        lower bound on ``log p(x)`` in expectation, never looser than the
+        ELBO, and tends to ``log p(x)`` as K grows. Work is batched, so memory
+        stays bounded for any K and any number of rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        n_importance_samples : int, default=1000
+            Number of importance samples K per row.
+
+        random_state : int, RandomState instance or None, default=None
+            Determines the importance samples. Pass an int for reproducible
+            results.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            Estimated log-density of each sample, in nats, in the units of
+            ``X``.
+        """
+        if not isinstance(n_importance_samples, Integral) or n_importance_samples < 1:
+            raise ValueError(
+                f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
+            )
+        X = self._check_scorable(X)
+        width = max((*self._check_hidden_layer_sizes(), 2 * X.shape[1], 1))
+        batch_size = 256
+        chunk_size = max(1, _IWAE_BUDGET // (batch_size * width))
+        seed = _draw_seed(random_state)
+        with _torch_seed(seed, self.net_.device):
+            return self._evaluate(
+                lambda module, x: module.importance_weighted_bound(x, n_importance_samples, chunk_size),
+                X,
+                batch_size=batch_size,
+            )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
