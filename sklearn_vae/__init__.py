@@ -1,7 +1,9 @@
 """Variational autoencoders as scikit-learn estimators, trained through skorch."""
 
+from ._dequantize import dequantize
+from ._histogram import HistogramDensity
 from ._vae import VAETransformer
 
-__all__ = ["VAETransformer"]
+__all__ = ["HistogramDensity", "VAETransformer", "dequantize"]
 
 __version__ = "0.1.0"

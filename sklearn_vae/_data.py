@@ -27,10 +27,13 @@ class RowDataset(torch.utils.data.Dataset):
     def __len__(self):
         return self.X.shape[0] if self.indices is None else len(self.indices)
 
-    def batch(self, positions):
-        """Float32 tensor of the rows at ``positions`` (a slice or sorted ints)."""
+    def batch(self, positions, dtype=np.float32):
+        """Tensor of the rows at ``positions`` (a slice or sorted ints)."""
         rows = positions if self.indices is None else self.indices[positions]
-        return torch.from_numpy(np.asarray(self.X[rows], dtype=np.float32))
+        batch = np.asarray(self.X[rows], dtype=dtype)
+        if not batch.flags.writeable:  # a view of read-only input: copy the batch only
+            batch = batch.copy()
+        return torch.from_numpy(batch)
 
     def __getitem__(self, i):
         return self.batch(slice(i, i + 1))[0]
@@ -65,9 +68,11 @@ class BatchIterator:
             yield self.dataset.batch(positions), None
 
 
-def iter_batches(X, batch_size):
-    """Yield float32 tensors of consecutive row batches of ``X``."""
-    yield from (batch for batch, _ in BatchIterator(RowDataset(X), batch_size))
+def iter_batches(X, batch_size, dtype=np.float32):
+    """Yield tensors of consecutive row batches of ``X``, converted one at a time."""
+    dataset = RowDataset(X)
+    for start in range(0, len(dataset), batch_size):
+        yield dataset.batch(slice(start, start + batch_size), dtype=dtype)
 
 
 def column_mean_std(X, chunk_rows=65536):

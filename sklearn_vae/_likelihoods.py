@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Bernoulli, Distribution, Independent, Normal
+from torch.distributions import Bernoulli, Independent, Normal
 
 __all__ = ["Likelihood", "GaussianLikelihood", "BernoulliLikelihood", "LIKELIHOODS"]
 
@@ -203,4 +203,3 @@ class BernoulliLikelihood(Likelihood):
 
 #: Registry of the available likelihoods, by the name users pass.
 LIKELIHOODS = {cls.name: cls for cls in (GaussianLikelihood, BernoulliLikelihood)}
-

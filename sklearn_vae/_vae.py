@@ -1,13 +1,12 @@
 """VAETransformer: the public scikit-learn estimator."""
 
+import copy
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.helper import predefined_split
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -19,6 +18,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
 
 from ._data import BatchIterator, RowDataset, column_mean_std, iter_batches
 from ._likelihoods import LIKELIHOODS
@@ -47,11 +48,25 @@ def _torch_seed(seed, device):
         yield
 
 
+@contextmanager
+def _restore_on_error(estimator):
+    """Leave ``estimator`` exactly as it was if the block raises (a failed refit loses nothing)."""
+    state = estimator.__dict__.copy()
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(state)
+        raise
+
+
 def _draw_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseEstimator):
+class VAETransformer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, BaseEstimator
+):
     """Variational autoencoder: a latent-variable density model and transformer.
 
     The model is ``p(x) = ∫ p(x | z) p(z) dz`` with a standard normal prior
@@ -273,6 +288,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityM
         self : VAETransformer
             The fitted estimator.
         """
+        with _restore_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         device = self._check_device()
@@ -302,7 +321,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityM
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not all(isinstance(s, Integral) and s > 0 for s in sizes):
             raise ValueError(
-                f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}."
+                "hidden_layer_sizes must contain positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
             )
         return sizes
 
@@ -388,6 +408,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityM
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
                 "hasn't converged yet. Increase max_iter or tol.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     # ----------------------------------------------------------- helpers
@@ -407,14 +428,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityM
         return X
 
     def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE):
-        """Apply ``fn`` to batches of ``X`` on the device; float64 ndarray."""
-        module = self.net_.module_
-        module.eval()
-        outputs = []
+        """Apply ``fn(module, batch)`` to row batches of ``X``; float64 ndarray.
+
+        Evaluation runs on a float64 copy of the module: in float32 a row's
+        result depends on the other rows of its batch at the 1e-7 level, and
+        outputs must not depend on row order or on scoring a subset.
+        """
+        module = copy.deepcopy(self.net_.module_).double().eval()
         with torch.inference_mode():
-            for batch in iter_batches(X, batch_size):
-                outputs.append(fn(module, batch.to(self.net_.device)).cpu().numpy())
-        return np.concatenate(outputs).astype(np.float64, copy=False)
+            outputs = [
+                fn(module, batch.to(self.net_.device)).cpu().numpy()
+                for batch in iter_batches(X, batch_size, dtype=np.float64)
+            ]
+        return np.concatenate(outputs)
 
     # --------------------------------------------------------- transform
 
@@ -477,7 +503,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityM
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         seed = _draw_seed(random_state)
         with _torch_seed(seed, self.net_.device):
-            Z = torch.randn(n_samples, self.n_components).numpy()
+            Z = torch.randn(n_samples, self.n_components, dtype=torch.float64).numpy()
             return self._evaluate(lambda module, z: module.sample_given(z), Z)
 
     # ------------------------------------------------------------ scores
@@ -555,7 +581,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityM
         seed = _draw_seed(random_state)
         with _torch_seed(seed, self.net_.device):
             return self._evaluate(
-                lambda module, x: module.importance_weighted_bound(x, n_importance_samples, chunk_size),
+                lambda module, x: module.importance_weighted_bound(
+                    x, n_importance_samples, chunk_size
+                ),
                 X,
                 batch_size=batch_size,
             )

@@ -1,0 +1,263 @@
+"""HistogramDensity: a normalised, smoothed histogram density estimator."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_vae import HistogramDensity
+
+NUMPY_RULES = ["auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt"]
+# Tail bins far enough out that the mass beyond them, 2**-80 of a tail, is negligible.
+N_TAIL_BINS = 80
+
+
+@parametrize_with_checks(
+    [
+        HistogramDensity(),
+        HistogramDensity(bins=5, alpha=0.0),
+        HistogramDensity(bins="sturges", alpha=0.5),
+    ]
+)
+def test_sklearn_estimator_suite(estimator, check):
+    check(estimator)
+
+
+def _cell_midpoints_and_widths(hist, j):
+    """Midpoints and widths of feature j's bins and of N_TAIL_BINS tail bins per side."""
+    edges = hist.bin_edges_[j]
+    w_low, w_high = edges[1] - edges[0], edges[-1] - edges[-2]
+    i = np.arange(N_TAIL_BINS)
+    mids = np.concatenate(
+        [
+            edges[0] - (i + 0.5) * w_low,
+            (edges[:-1] + edges[1:]) / 2,
+            edges[-1] + (i + 0.5) * w_high,
+        ]
+    )
+    widths = np.concatenate(
+        [np.full(N_TAIL_BINS, w_low), np.diff(edges), np.full(N_TAIL_BINS, w_high)]
+    )
+    return mids, widths
+
+
+@pytest.mark.parametrize("bins", [7, "auto", "fd", "sturges", "integer"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_per_feature_density_integrates_to_one(bins, alpha):
+    rng = np.random.default_rng(0)
+    X = np.floor(rng.gamma(2.0, 3.0, size=(300, 1)))
+    hist = HistogramDensity(bins, alpha=alpha).fit(X)
+    mids, widths = _cell_midpoints_and_widths(hist, 0)
+    # The density is constant on each cell, so value at the midpoint * width is its mass.
+    integral = np.sum(np.exp(hist.score_samples(mids[:, None])) * widths)
+    assert_allclose(integral, 1.0, rtol=1e-12)
+
+
+def test_score_samples_is_sum_of_per_feature_log_densities():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3)) * [1.0, 5.0, 0.1]
+    X_new = rng.normal(size=(50, 3)) * 4.0
+    joint = HistogramDensity().fit(X).score_samples(X_new)
+    marginals = sum(
+        HistogramDensity().fit(X[:, [j]]).score_samples(X_new[:, [j]]) for j in range(3)
+    )
+    assert_allclose(joint, marginals, rtol=1e-12)
+
+
+def test_uniform_data_log_density_tends_to_minus_log_width():
+    rng = np.random.default_rng(2)
+    n, n_bins, length = 100_000, 10, 2.0
+    X = rng.uniform(0.0, length, size=(n, 1))
+    hist = HistogramDensity(n_bins).fit(X)
+    # A bin's log-density is log(count / (n p w)) - log(L) with count ~ Binomial(n, p),
+    # p = 1 / n_bins: its standard error is sqrt((1 - p) / (n p)). Add the bias from
+    # smoothing (at most alpha (n_bins + 3) / (n p) relative) and from the fitted range
+    # falling short of [0, L] (about 2 / n relative).
+    p = 1 / n_bins
+    tol = 4 * np.sqrt((1 - p) / (n * p)) + (n_bins + 3) / (n * p) + 10 / n
+    assert_allclose(hist.log_density_[0], -np.log(length), atol=tol)
+
+
+def test_alpha_zero_is_numpy_maximum_likelihood_histogram():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 2))
+    hist = HistogramDensity(12, alpha=0.0).fit(X)
+    for j in range(2):
+        density, edges = np.histogram(X[:, j], bins=12, density=True)
+        assert_array_equal(hist.bin_edges_[j], edges)
+        with np.errstate(divide="ignore"):
+            assert_allclose(hist.log_density_[j], np.log(density), rtol=1e-12)
+    assert_array_equal(hist.tail_log_mass_, -np.inf)
+
+
+@pytest.mark.parametrize("rule", NUMPY_RULES)
+def test_bin_edges_follow_numpy_rule_per_feature(rule):
+    rng = np.random.default_rng(4)
+    X = np.column_stack([rng.normal(size=300), rng.exponential(size=300) * 10])
+    hist = HistogramDensity(rule).fit(X)
+    for j in range(2):
+        assert_array_equal(hist.bin_edges_[j], np.histogram_bin_edges(X[:, j], bins=rule))
+        assert hist.n_bins_[j] == len(hist.bin_edges_[j]) - 1
+        assert hist.bin_counts_[j].sum() == 300
+
+
+def test_smoothing_makes_unseen_bins_and_outside_points_finite():
+    X = np.array([[0.0], [0.1], [0.2], [9.8], [9.9], [10.0]])
+    hist = HistogramDensity(10, alpha=1.0).fit(X)
+    gap, outside = np.array([[5.0]]), np.array([[-3.0], [25.0]])
+    # An empty bin has alpha pseudo-counts out of n + alpha (n_bins + 2).
+    assert_allclose(hist.score_samples(gap), np.log(1.0 / (6 + 12) / 1.0))
+    assert np.all(np.isfinite(hist.score_samples(outside)))
+
+    unsmoothed = HistogramDensity(10, alpha=0.0).fit(X)
+    assert_array_equal(unsmoothed.score_samples(np.vstack([gap, outside])), -np.inf)
+
+
+def test_tail_log_density_falls_by_log2_per_outer_bin_width():
+    X = np.array([[0.0], [1.0], [1.0], [4.0]])
+    hist = HistogramDensity(4, alpha=1.0).fit(X)  # bins of width 1 on [0, 4]
+    below = hist.score_samples(-np.array([[0.5], [1.5], [2.5]]))
+    above = hist.score_samples(4.0 + np.array([[0.5], [1.5], [2.5]]))
+    # Each tail holds alpha / N = 1 / 10 of the mass; its first bin gets half of it.
+    assert_allclose(below[0], np.log(1 / 10 / 2))
+    assert_allclose(np.diff(below), -np.log(2))
+    assert_allclose(above, below)
+    # Outside the fitted range the density stays below that of an empty bin.
+    assert below[0] < hist.log_density_[0].min()
+
+
+def test_integer_bins_probabilities_sum_to_one_over_integer_grid():
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.integers(0, 4, size=40), rng.integers(-1, 2, size=40)])
+    hist = HistogramDensity("integer", alpha=0.5).fit(X)
+    margin = N_TAIL_BINS
+    grid = np.stack(
+        np.meshgrid(np.arange(-margin, 4 + margin), np.arange(-1 - margin, 2 + margin)),
+        axis=-1,
+    ).reshape(-1, 2)
+    assert_allclose(np.exp(hist.score_samples(grid)).sum(), 1.0, rtol=1e-12)
+
+
+def test_integer_bins_without_smoothing_give_empirical_marginal_frequencies():
+    rng = np.random.default_rng(6)
+    X = np.column_stack([rng.poisson(2.0, size=100), rng.integers(5, 9, size=100)])
+    hist = HistogramDensity("integer", alpha=0.0).fit(X)
+    frequency = [np.mean(X[:, [j]] == X[:, j], axis=0) for j in range(2)]
+    assert_allclose(hist.score_samples(X), np.log(frequency[0] * frequency[1]), rtol=1e-12)
+
+
+def test_integer_bins_density_is_constant_on_unit_cells():
+    rng = np.random.default_rng(7)
+    X = rng.poisson(3.0, size=(100, 2)).astype(float)
+    hist = HistogramDensity("integer").fit(X)
+    grid = np.stack(np.meshgrid(np.arange(-3, 15), np.arange(-3, 15)), axis=-1).reshape(-1, 2)
+    shifted = grid + rng.uniform(size=grid.shape)
+    assert_allclose(hist.score_samples(shifted), hist.score_samples(grid), rtol=1e-12)
+
+
+def test_integer_bins_reject_non_integer_data():
+    with pytest.raises(ValueError, match='bins="integer" expects integer-valued X'):
+        HistogramDensity("integer").fit([[0.0, 1.0], [2.0, 2.5]])
+
+
+def test_integer_bins_sample_integer_levels_with_model_probabilities():
+    rng = np.random.default_rng(8)
+    X = rng.integers(0, 3, size=(30, 1))
+    hist = HistogramDensity("integer", alpha=2.0).fit(X)
+    n = 20_000
+    draws = hist.sample(n, random_state=0)
+    assert_array_equal(draws, np.floor(draws))
+    levels = np.arange(-3, 6)
+    p = np.exp(hist.score_samples(levels[:, None]))
+    frequency = np.mean(draws == levels, axis=0)
+    assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n))
+
+
+def test_sample_bin_and_tail_frequencies_within_binomial_error():
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(40, 2))
+    hist = HistogramDensity(6, alpha=3.0).fit(X)  # heavy smoothing: tails get mass
+    n = 40_000
+    draws = hist.sample(n, random_state=1)
+    for j in range(2):
+        edges = hist.bin_edges_[j]
+        w_low, w_high = edges[1] - edges[0], edges[-1] - edges[-2]
+        # Cells: the first three tail bins below and above, the bins, and the far tails.
+        cuts = np.concatenate(
+            [edges[0] - np.arange(3, 0, -1) * w_low, edges, edges[-1] + np.arange(1, 4) * w_high]
+        )
+        tail = np.exp(hist.tail_log_mass_[j])
+        p = np.concatenate(
+            [
+                [tail[0] / 8, tail[0] / 8, tail[0] / 4, tail[0] / 2],
+                np.exp(hist.log_density_[j]) * np.diff(edges),
+                [tail[1] / 2, tail[1] / 4, tail[1] / 8, tail[1] / 8],
+            ]
+        )
+        frequency = np.bincount(np.searchsorted(cuts, draws[:, j]), minlength=len(p)) / n
+        assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n))
+
+
+def test_sample_uniform_within_chosen_bin():
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(200, 1))
+    hist = HistogramDensity(5, alpha=0.0).fit(X)
+    n = 20_000
+    x = hist.sample(n, random_state=2)[:, 0]
+    edges = hist.bin_edges_[0]
+    k = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, 4)
+    position = (x - edges[k]) / np.diff(edges)[k]
+    assert np.all((position >= 0) & (position <= 1))
+    # U(0, 1) has mean 1/2 and variance 1/12.
+    assert abs(position.mean() - 0.5) < 4 * np.sqrt(1 / 12 / n)
+
+
+def test_sample_reproducible_for_fixed_random_state():
+    X = np.random.default_rng(11).normal(size=(100, 3))
+    hist = HistogramDensity().fit(X)
+    assert_array_equal(hist.sample(50, random_state=0), hist.sample(50, random_state=0))
+    assert not np.array_equal(hist.sample(50, random_state=0), hist.sample(50, random_state=1))
+    assert hist.sample().shape == (1, 3)
+
+
+def test_score_is_mean_of_score_samples():
+    X = np.random.default_rng(12).normal(size=(100, 2))
+    hist = HistogramDensity().fit(X)
+    assert hist.score(X) == pytest.approx(np.mean(hist.score_samples(X)), rel=1e-12)
+
+
+def test_nan_in_fit_or_score_samples_raises_value_error():
+    X = np.random.default_rng(13).normal(size=(20, 2))
+    X_nan = X.copy()
+    X_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        HistogramDensity().fit(X_nan)
+    with pytest.raises(ValueError, match="NaN"):
+        HistogramDensity().fit(X).score_samples(X_nan)
+
+
+def test_wrong_number_of_features_raises_value_error():
+    X = np.random.default_rng(14).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="X has 3 features"):
+        HistogramDensity().fit(X).score_samples(np.zeros((5, 3)))
+
+
+@pytest.mark.parametrize("method", ["score_samples", "score", "sample"])
+def test_unfitted_methods_raise_not_fitted_error(method):
+    args = () if method == "sample" else (np.zeros((2, 2)),)
+    with pytest.raises(NotFittedError):
+        getattr(HistogramDensity(), method)(*args)
+
+
+@pytest.mark.parametrize("params", [{"bins": 0}, {"bins": "bogus"}, {"bins": 2.5}, {"alpha": -1.0}])
+def test_invalid_parameters_raise_invalid_parameter_error(params):
+    with pytest.raises(InvalidParameterError):
+        HistogramDensity(**params).fit(np.zeros((5, 1)))
+
+
+def test_sample_rejects_non_positive_n_samples():
+    hist = HistogramDensity().fit(np.zeros((5, 1)))
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        hist.sample(0)

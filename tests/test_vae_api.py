@@ -1,0 +1,203 @@
+"""VAETransformer behaves like a scikit-learn transformer and density estimator."""
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import FAST
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from sklearn_vae import VAETransformer
+
+
+def _outputs(vae, X):
+    """Every output of a fitted model, with fixed seeds where it is random."""
+    Z = vae.transform(X)
+    return {
+        "transform": Z,
+        "inverse_transform": vae.inverse_transform(Z),
+        "sample": vae.sample(7, random_state=3),
+        "score_samples": vae.score_samples(X),
+        "log_likelihood": vae.log_likelihood(X, n_importance_samples=20, random_state=3),
+    }
+
+
+def test_output_shapes_and_dtypes(fitted_vae, X_small):
+    out = _outputs(fitted_vae, X_small)
+    n, d = X_small.shape
+    assert out["transform"].shape == (n, 2)
+    assert out["inverse_transform"].shape == (n, d)
+    assert out["sample"].shape == (7, d)
+    assert out["score_samples"].shape == (n,)
+    assert out["log_likelihood"].shape == (n,)
+    for value in out.values():
+        assert value.dtype == np.float64
+        assert np.all(np.isfinite(value))
+
+
+def test_fit_returns_self_and_sets_history(X_small):
+    vae = VAETransformer(**FAST)
+    assert vae.fit(X_small) is vae
+    assert vae.n_features_in_ == X_small.shape[1]
+    assert len(vae.loss_curve_) == vae.n_iter_
+    assert len(vae.validation_scores_) == vae.n_iter_
+    assert vae.best_validation_score_ == max(vae.validation_scores_)
+    assert vae.best_loss_ is None
+
+
+def test_history_without_early_stopping(X_small):
+    vae = VAETransformer(**FAST, early_stopping=False).fit(X_small)
+    assert vae.validation_scores_ is None
+    assert vae.best_validation_score_ is None
+    assert vae.best_loss_ == min(vae.loss_curve_)
+
+
+def test_same_random_state_gives_identical_fits(X_small):
+    first = _outputs(VAETransformer(**FAST).fit(X_small), X_small)
+    second = _outputs(VAETransformer(**FAST).fit(X_small), X_small)
+    for name in first:
+        assert_array_equal(first[name], second[name], err_msg=name)
+
+
+def test_different_random_state_gives_different_fits(X_small):
+    a = VAETransformer(**{**FAST, "random_state": 0}).fit(X_small).transform(X_small)
+    b = VAETransformer(**{**FAST, "random_state": 1}).fit(X_small).transform(X_small)
+    assert not np.allclose(a, b)
+
+
+def test_fit_leaves_global_torch_rng_untouched(X_small):
+    before = torch.get_rng_state()
+    VAETransformer(**FAST).fit(X_small).sample(3, random_state=0)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_transform_and_scores_are_deterministic(fitted_vae, X_small):
+    assert_array_equal(fitted_vae.transform(X_small), fitted_vae.transform(X_small))
+    assert_array_equal(fitted_vae.score_samples(X_small), fitted_vae.score_samples(X_small))
+
+
+def test_sample_reproducible_for_fixed_random_state(fitted_vae):
+    assert_array_equal(fitted_vae.sample(5, random_state=1), fitted_vae.sample(5, random_state=1))
+    assert not np.allclose(
+        fitted_vae.sample(5, random_state=1), fitted_vae.sample(5, random_state=2)
+    )
+
+
+def test_score_is_mean_of_score_samples(fitted_vae, X_small):
+    assert fitted_vae.score(X_small) == pytest.approx(fitted_vae.score_samples(X_small).mean())
+
+
+def test_fit_transform_equals_fit_then_transform(X_small):
+    Z = VAETransformer(**FAST).fit_transform(X_small)
+    assert_array_equal(Z, VAETransformer(**FAST).fit(X_small).transform(X_small))
+
+
+def test_reconstruction_explains_variance(fitted_vae, X_small):
+    X_rec = fitted_vae.inverse_transform(fitted_vae.transform(X_small))
+    residual = ((X_small - X_rec) ** 2).sum()
+    total = ((X_small - X_small.mean(axis=0)) ** 2).sum()
+    assert residual < 0.5 * total
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_round_trip_preserves_every_output(fitted_vae, X_small, dump):
+    if dump == "pickle":
+        restored = pickle.loads(pickle.dumps(fitted_vae))
+    else:
+        buffer = io.BytesIO()
+        joblib.dump(fitted_vae, buffer)
+        buffer.seek(0)
+        restored = joblib.load(buffer)
+    expected, actual = _outputs(fitted_vae, X_small), _outputs(restored, X_small)
+    for name in expected:
+        assert_array_equal(expected[name], actual[name], err_msg=name)
+
+
+def test_pickle_does_not_store_training_data(X_small):
+    big = np.tile(X_small, (50, 1))
+    size = len(pickle.dumps(VAETransformer(**{**FAST, "max_iter": 2}).fit(big)))
+    assert size < big.nbytes / 4
+
+
+def test_clone_is_unfitted_with_same_params(fitted_vae):
+    copy = clone(fitted_vae)
+    assert copy.get_params() == fitted_vae.get_params()
+    assert not hasattr(copy, "net_")
+
+
+def test_set_params_then_fit_takes_effect(X_small):
+    vae = VAETransformer(**FAST).fit(X_small)
+    vae.set_params(n_components=3, hidden_layer_sizes=())
+    assert vae.fit(X_small).transform(X_small).shape == (X_small.shape[0], 3)
+    assert len(vae.net_.module_.encoder.trunk) == 0
+
+
+def test_hidden_layer_sizes_accepts_an_int(X_small):
+    vae = VAETransformer(**{**FAST, "hidden_layer_sizes": 5}).fit(X_small)
+    assert vae.net_.module_.encoder.trunk[0].out_features == 5
+
+
+def test_pandas_input_names_and_output(X_small):
+    df = pd.DataFrame(X_small, columns=[f"f{i}" for i in range(X_small.shape[1])])
+    vae = VAETransformer(**FAST).fit(df)
+    assert list(vae.feature_names_in_) == list(df.columns)
+    assert list(vae.get_feature_names_out()) == ["vaetransformer0", "vaetransformer1"]
+    out = vae.set_output(transform="pandas").transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["vaetransformer0", "vaetransformer1"]
+    assert_array_equal(out.to_numpy(), vae.set_output(transform="default").transform(df))
+
+
+def test_pipeline_with_scaler(X_small):
+    pipe = Pipeline([("scale", MinMaxScaler()), ("vae", VAETransformer(**FAST))]).fit(X_small)
+    assert pipe.transform(X_small).shape == (X_small.shape[0], 2)
+    assert np.isfinite(pipe.score(X_small))
+
+
+def test_grid_search_over_latent_size(X_small):
+    search = GridSearchCV(VAETransformer(**FAST), {"n_components": [1, 2]}, cv=2)
+    search.fit(X_small)
+    assert search.best_params_["n_components"] in (1, 2)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_score_ == max(search.cv_results_["mean_test_score"])
+
+
+def test_early_stopping_stops_before_max_iter(X_small):
+    vae = VAETransformer(**{**FAST, "max_iter": 2000, "n_iter_no_change": 5}).fit(X_small)
+    # The best epoch's weights are kept and training ran exactly patience epochs past it.
+    assert vae.n_iter_ < 2000
+    best_epoch = int(np.argmax(vae.validation_scores_))
+    assert vae.n_iter_ == best_epoch + 1 + 5
+
+
+def test_convergence_warning_when_max_iter_reached(X_small):
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        VAETransformer(**{**FAST, "max_iter": 2}).fit(X_small)
+
+
+def test_verbose_prints_epoch_table(X_small, capsys):
+    VAETransformer(**{**FAST, "max_iter": 2}).fit(X_small)
+    assert capsys.readouterr().out == ""
+    VAETransformer(**{**FAST, "max_iter": 2, "verbose": 1}).fit(X_small)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "valid_loss" in out
+
+
+def test_bernoulli_scores_binary_data_as_log_probabilities():
+    rng = np.random.default_rng(0)
+    X = (rng.uniform(size=(300, 8)) < np.linspace(0.1, 0.9, 8)).astype(float)
+    vae = VAETransformer(**FAST, likelihood="bernoulli").fit(X)
+    # ELBO <= log P(x) <= 0 for a discrete model; samples are binary.
+    assert np.all(vae.score_samples(X) <= 0)
+    assert set(np.unique(vae.sample(50, random_state=0))) <= {0.0, 1.0}
+    means = vae.inverse_transform(vae.transform(X))
+    assert np.all((means >= 0) & (means <= 1))
