@@ -281,6 +281,31 @@ def format_table(seconds):
     return "\n".join(lines), float(np.median(ratios))
 
 
+def disturbance_warning(seconds, spread=1.25):
+    """A warning when fits of the same loop differ too much, else None.
+
+    Parameters
+    ----------
+    seconds : dict of str to list of float
+        Seconds per epoch of each fit, per loop.
+    spread : float, default=1.25
+        Largest acceptable ratio of the slowest to the fastest fit of a loop.
+
+    Returns
+    -------
+    warning : str or None
+    """
+    worst = max(np.max(values) / np.min(values) for values in seconds.values())
+    if worst <= spread:
+        return None
+    return (
+        f"WARNING: fits of the same loop differ by up to {worst:.2f}x; other processes "
+        "were probably competing for the cores. The median ratio pairs fits from the "
+        "same repeat and resists a few disturbed repeats, but rerun on an idle machine "
+        "to be sure."
+    )
+
+
 def load_average():
     """The 1, 5 and 15 minute load averages as text, or "n/a" where unknown.
 
@@ -338,6 +363,9 @@ def main(argv=None):
     print(table)
     verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
     print(f"target library/plain <= {TARGET_RATIO:.2f}: {verdict} (median ratio {ratio:.3f})")
+    warning = disturbance_warning(seconds)
+    if warning is not None:
+        print(warning)
     return 0
 
 

@@ -415,8 +415,8 @@ class VAETransformer(
 
     @property
     def _n_features_out(self):
-        """Number of latent components, for get_feature_names_out."""
-        return self.n_components
+        """Latent size of the fitted model (absent before fit), for get_feature_names_out."""
+        return self.net_.module_.encoder.loc.out_features
 
     def _check_X(self, X):
         check_is_fitted(self)
