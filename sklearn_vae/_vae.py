@@ -90,15 +90,23 @@ class VAETransformer(
         likelihood the model is then factor analysis, with one learned noise
         variance per feature.
 
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        Observation model ``p(x | z)``.
+    likelihood : {"gaussian", "bernoulli", "categorical", "poisson"}, \
+            default="gaussian"
+        Observation model ``p(x | z)``, independent across features given z.
 
-        - ``"gaussian"``: independent normal per feature. The decoder outputs a
-          mean and a variance for every sample and feature (one variance per
-          feature when ``hidden_layer_sizes=()``); variances are floored at
-          1e-6 in standardised units.
-        - ``"bernoulli"``: independent Bernoulli per feature; ``X`` must lie
-          in [0, 1].
+        - ``"gaussian"``: normal. The decoder outputs a mean and a variance for
+          every sample and feature (one variance per feature when
+          ``hidden_layer_sizes=()``); variances are floored at 1e-6 in
+          standardised units, so constant features keep a finite density.
+        - ``"bernoulli"``: ``X`` must lie in [0, 1]; for binary data scores
+          are log-probabilities.
+        - ``"categorical"``: integer-valued ``X``; every feature takes the
+          integer levels from the smallest to the largest training value (for
+          pixels 0..16, 17 levels). Values outside that range cannot be scored.
+        - ``"poisson"``: counts (non-negative integers).
+
+        For integer data, the log-probabilities of the discrete likelihoods
+        are comparable with continuous log-densities on ``dequantize(X)``.
 
     beta : float, default=1.0
         Weight of the KL term in the training objective; 1.0 maximises the
