@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-__all__ = ["RowDataset", "BatchIterator", "iter_batches", "column_mean_std"]
+__all__ = ["RowDataset", "BatchIterator", "iter_batches", "iter_row_chunks", "column_mean_std"]
 
 
 class RowDataset(torch.utils.data.Dataset):
@@ -75,20 +75,22 @@ def iter_batches(X, batch_size, dtype=np.float32):
         yield dataset.batch(slice(start, start + batch_size), dtype=dtype)
 
 
-def column_mean_std(X, chunk_rows=65536):
+def iter_row_chunks(X, chunk_rows=8192):
+    """Yield ``(start, X[start:start + chunk_rows])`` over the rows of ``X``."""
+    for start in range(0, X.shape[0], chunk_rows):
+        yield start, X[start : start + chunk_rows]
+
+
+def column_mean_std(X, chunk_rows=8192):
     """Per-column mean and standard deviation of ``X``, read in row chunks.
 
     Two passes in float64 over chunks, so a ``numpy.memmap`` is never copied
     whole. Constant columns get a standard deviation of 1.
     """
     n_samples = X.shape[0]
-    total = np.zeros(X.shape[1])
-    for start in range(0, n_samples, chunk_rows):
-        total += X[start : start + chunk_rows].sum(axis=0, dtype=np.float64)
-    mean = total / n_samples
-    squares = np.zeros(X.shape[1])
-    for start in range(0, n_samples, chunk_rows):
-        squares += ((X[start : start + chunk_rows] - mean) ** 2).sum(axis=0)
+    mean = sum(chunk.sum(axis=0, dtype=np.float64) for _, chunk in iter_row_chunks(X, chunk_rows))
+    mean = mean / n_samples
+    squares = sum(((chunk - mean) ** 2).sum(axis=0) for _, chunk in iter_row_chunks(X, chunk_rows))
     std = np.sqrt(squares / n_samples)
     # Constant columns keep a unit scale, as in StandardScaler.
     std[std < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0

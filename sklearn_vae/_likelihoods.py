@@ -5,6 +5,8 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Categorical, Independent, Normal, Poisson
 
+from ._data import iter_row_chunks
+
 __all__ = [
     "Likelihood",
     "GaussianLikelihood",
@@ -213,9 +215,12 @@ MAX_LEVELS = 1024
 
 
 def _check_integer_valued(X, likelihood):
-    fractional = X != np.round(X)
-    if fractional.any():
+    for start, chunk in iter_row_chunks(X):
+        fractional = chunk != np.round(chunk)
+        if not fractional.any():
+            continue
         row, col = np.argwhere(fractional)[0]
+        row += start
         raise ValueError(
             f"likelihood={likelihood!r} requires integer-valued X, but X[{row}, {col}] = "
             f"{X[row, col]:g}. Round or bin X first, or use likelihood='gaussian'."
@@ -249,9 +254,14 @@ class CategoricalLikelihood(Likelihood):
         if len(self.levels) == 0:
             return
         low, high = self.levels[0].item(), self.levels[-1].item()
-        outside = (X < low) | (X > high)
-        if outside.any():
+        if low <= X.min() and X.max() <= high:
+            return
+        for start, chunk in iter_row_chunks(X):
+            outside = (chunk < low) | (chunk > high)
+            if not outside.any():
+                continue
             row, col = np.argwhere(outside)[0]
+            row += start
             raise ValueError(
                 f"X[{row}, {col}] = {X[row, col]:g} is outside the levels seen in fit "
                 f"({low:g} to {high:g}); likelihood='categorical' gives it no probability. "

@@ -48,6 +48,19 @@ class Decoder(nn.Module):
         return self.head(self.trunk(z))
 
 
+def balanced_normal_draws(n_pairs, n_components):
+    """Antithetic standard normal draws with exactly zero mean and identity second moment.
+
+    ``n_pairs`` draws and their negatives are whitened so that their sample
+    covariance is exactly the identity; an average of ``f(mu + sigma * eps)``
+    over them is then exact for any ``f`` quadratic in ``eps``.
+    """
+    eps = torch.randn(n_pairs, n_components, dtype=torch.float64)
+    eps = torch.cat([eps, -eps])
+    cholesky = torch.linalg.cholesky(eps.T @ eps / len(eps))
+    return torch.linalg.solve_triangular(cholesky, eps.T, upper=False).T.float()
+
+
 class VAEModule(nn.Module):
     """Variational autoencoder with a standard normal prior.
 
@@ -59,18 +72,18 @@ class VAEModule(nn.Module):
         Latent size.
     hidden_layer_sizes : tuple of int
         Encoder widths; the decoder mirrors them. ``()`` gives linear maps.
-    n_score_draws : int
-        Number of common random draws used by :meth:`forward` in eval mode.
 
     Notes
     -----
     ``forward`` returns per-row ``(log p(x | z), KL(q(z | x) || p(z)))``: in
-    training mode with one reparametrised draw, in eval mode averaged over a
-    fixed set of standard normal draws (the buffer ``score_noise``) shared
-    by every row, so evaluation is deterministic and row-order invariant.
+    training mode with one reparametrised draw, in eval mode averaged over
+    ``2 * max(n_components, 8)`` fixed draws (the buffer ``score_noise``, see
+    :func:`balanced_normal_draws`) shared by every row, so evaluation is
+    deterministic, row-order invariant, and exact when ``log p(x | z)`` is
+    quadratic in ``z``.
     """
 
-    def __init__(self, likelihood, n_components, hidden_layer_sizes, n_score_draws=8):
+    def __init__(self, likelihood, n_components, hidden_layer_sizes):
         super().__init__()
         n_features = likelihood.n_features
         self.likelihood = likelihood
@@ -78,7 +91,9 @@ class VAEModule(nn.Module):
         self.decoder = Decoder(n_components, hidden_layer_sizes, likelihood)
         self.register_buffer("input_loc", torch.zeros(n_features))
         self.register_buffer("input_scale", torch.ones(n_features))
-        self.register_buffer("score_noise", torch.randn(n_score_draws, n_components))
+        self.register_buffer(
+            "score_noise", balanced_normal_draws(max(n_components, 8), n_components)
+        )
 
     def set_input_scaling(self, loc, scale):
         """Store the standardisation applied to the encoder's input."""

@@ -1,6 +1,7 @@
 """VAETransformer: the public scikit-learn estimator."""
 
 import copy
+import os
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -46,6 +47,25 @@ def _torch_seed(seed, device):
     with torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)
         yield
+
+
+@contextmanager
+def _torch_threads_within_budget():
+    """Cap torch's intra-op threads at ``OMP_NUM_THREADS`` when it is set.
+
+    joblib's process workers set it to ``cores // n_jobs`` and Dask's nanny to
+    1, so parallel fits in a search do not each use every core.
+    """
+    budget = os.environ.get("OMP_NUM_THREADS", "")
+    previous = torch.get_num_threads()
+    if not budget.isdigit() or not 0 < int(budget) < previous:
+        yield
+        return
+    torch.set_num_threads(int(budget))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextmanager
@@ -148,8 +168,14 @@ class VAETransformer(
         0 is silent, 1 prints skorch's table of losses after every epoch, 2
         also shows a progress bar within each epoch.
 
+    warm_start : bool, default=False
+        When True, :meth:`fit` continues training the fitted model (weights,
+        optimiser state and history) instead of starting afresh.
+
     device : str or torch.device, default="cpu"
-        Torch device to train and evaluate on, for example "cuda".
+        Torch device to train and evaluate on, for example "cuda". Results are
+        always returned as numpy arrays; see the README for loading a model
+        fitted on a GPU on a CPU-only machine.
 
     Attributes
     ----------
@@ -198,10 +224,13 @@ class VAETransformer(
     per-sample mean, like ``GaussianMixture.score`` and ``PCA.score``
     (``KernelDensity.score`` is a sum).
 
-    :meth:`score_samples` is the ELBO, a lower bound on ``log p(x)``. Its
-    expectation over ``q(z | x)`` is estimated with 8 standard normal draws
-    fixed at fit time and shared by every row (common random numbers), so it
-    is deterministic and does not depend on row order. :meth:`log_likelihood`
+    :meth:`score_samples` is the ELBO, a lower bound on ``log p(x)``. Its KL
+    term is exact; its expectation over ``q(z | x)`` uses ``2 *
+    max(n_components, 8)`` antithetic standard normal draws fixed at fit time,
+    whitened so their mean and covariance are exactly 0 and I, and shared by
+    every row (common random numbers). It is therefore deterministic, does not
+    depend on row order, and is exact when ``log p(x | z)`` is quadratic in
+    ``z`` (``hidden_layer_sizes=()`` with the Gaussian likelihood). :meth:`log_likelihood`
     gives the tighter importance-weighted bound, which approaches
     ``log p(x)`` as ``n_importance_samples`` grows.
 
@@ -240,6 +269,7 @@ class VAETransformer(
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
         "device": [str, torch.device],
     }
 
@@ -259,6 +289,7 @@ class VAETransformer(
         tol=1e-4,
         random_state=None,
         verbose=0,
+        warm_start=False,
         device="cpu",
     ):
         self.n_components = n_components
@@ -274,6 +305,7 @@ class VAETransformer(
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
         self.device = device
 
     # ------------------------------------------------------------------ fit
@@ -282,11 +314,15 @@ class VAETransformer(
     def fit(self, X, y=None):
         """Fit the model to ``X`` by maximising the ELBO.
 
+        With ``warm_start=True`` and a fitted model, training continues from
+        the current weights and optimiser state for up to ``max_iter`` more
+        epochs; otherwise the model is initialised afresh.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data; a DataFrame or a ``numpy.memmap`` is read batch by
-            batch without a full copy.
+            Training data; a ``numpy.memmap`` is read batch by batch without a
+            full copy.
 
         y : Ignored
             Not used, present for API consistency by convention.
@@ -296,33 +332,85 @@ class VAETransformer(
         self : VAETransformer
             The fitted estimator.
         """
-        with _restore_on_error(self):
-            return self._fit(X)
+        warm = self.warm_start and hasattr(self, "net_")
+        with _restore_on_error(self), _torch_threads_within_budget():
+            X = validate_data(self, X, reset=not warm, dtype=[np.float64, np.float32])
+            if not warm:
+                self._initialize(X)
+            train_rows, valid_rows = self._split_rows(X.shape[0], self._rng)
+            self._train(X, train_rows, valid_rows, epochs=self.max_iter)
+        return self
 
-    def _fit(self, X):
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train for one epoch on ``X``, keeping the weights and optimiser state.
+
+        Use it to stream data that does not fit in memory, chunk by chunk.
+        The first call initialises the model, taking the standardisation and,
+        for ``likelihood="categorical"``, the integer levels from its chunk.
+        Early stopping does not apply; ``max_iter`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : VAETransformer
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "net_")
+        with _restore_on_error(self), _torch_threads_within_budget():
+            X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
+            if first_call:
+                self._initialize(X)
+            self._train(X, None, None, epochs=1)
+        return self
+
+    def _initialize(self, X):
+        """Build the likelihood, the torch module and the initialised skorch net."""
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         device = self._check_device()
         likelihood = LIKELIHOODS[self.likelihood](X.shape[1])
         likelihood.check_support(X)
-
-        rng = check_random_state(self.random_state)
-        train_rows, valid_rows = self._split_rows(X.shape[0], rng)
         loc, scale = column_mean_std(X)
         likelihood.fit(X, loc, scale)
-
-        with _torch_seed(_draw_seed(rng), device):
+        self._rng = check_random_state(self.random_state)
+        with _torch_seed(_draw_seed(self._rng), device):
             module = VAEModule(likelihood, self.n_components, hidden_layer_sizes)
             module.set_input_scaling(loc, scale)
-            net = self._make_net(module, valid_rows, X, device)
-            net.initialize()
-            net.fit(RowDataset(X, train_rows))
+            self.net_ = self._make_net(module, device).initialize()
 
-        # The validation split holds a reference to X: drop it before storing.
-        net.train_split = None
-        self.net_ = net
+    def _train(self, X, train_rows, valid_rows, epochs):
+        """Run up to ``epochs`` epochs on the rows ``train_rows`` of ``X``."""
+        net = self.net_
+        net.module_.likelihood.check_support(X)
+        validation = None if valid_rows is None else RowDataset(X, valid_rows)
+        net.set_params(
+            max_epochs=epochs,
+            batch_size=self._batch_size(X.shape[0] if train_rows is None else len(train_rows)),
+            train_split=None if validation is None else predefined_split(validation),
+            callbacks__early_stopping=self._stopping_callback(validation is not None),
+        )
+        n_before = len(net.history)
+        try:
+            with _torch_seed(_draw_seed(self._rng), net.device):
+                net.partial_fit(RowDataset(X, train_rows))
+        finally:
+            # The validation split holds a reference to X: never keep it.
+            net.train_split = None
         self._record_history(net)
-        return self
+        if epochs > 1 and len(net.history) - n_before == epochs:
+            warnings.warn(
+                f"Maximum iterations ({self.max_iter}) reached and the optimization "
+                "hasn't converged yet. Increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -360,22 +448,21 @@ class VAETransformer(
     def _batch_size(self, n_samples):
         return min(128, n_samples) if self.batch_size == "auto" else self.batch_size
 
-    def _make_net(self, module, valid_rows, X, device):
-        n_train = X.shape[0] if valid_rows is None else X.shape[0] - len(valid_rows)
-        monitor = "train_loss" if valid_rows is None else "valid_loss"
+    def _stopping_callback(self, validation):
+        """skorch's EarlyStopping on the validation loss, or on the training loss."""
+        return EarlyStopping(
+            monitor="valid_loss" if validation else "train_loss",
+            patience=self.n_iter_no_change,
+            threshold=self.tol,
+            threshold_mode="abs",
+            load_best=validation,
+            sink=print if self.verbose else _noop,
+        )
+
+    def _make_net(self, module, device):
         callbacks = [
             ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
-            (
-                "early_stopping",
-                EarlyStopping(
-                    monitor=monitor,
-                    patience=self.n_iter_no_change,
-                    threshold=self.tol,
-                    threshold_mode="abs",
-                    load_best=valid_rows is not None,
-                    sink=print if self.verbose else _noop,
-                ),
-            ),
+            ("early_stopping", self._stopping_callback(self.early_stopping)),
         ]
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
@@ -385,13 +472,11 @@ class VAETransformer(
             criterion__beta=self.beta,
             optimizer=torch.optim.Adam,
             lr=self.learning_rate_init,
-            max_epochs=self.max_iter,
-            batch_size=self._batch_size(n_train),
             dataset=RowDataset,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_valid=BatchIterator,
-            train_split=None if valid_rows is None else predefined_split(RowDataset(X, valid_rows)),
+            train_split=None,
             callbacks=callbacks,
             verbose=int(self.verbose),
             device=device,
@@ -402,22 +487,10 @@ class VAETransformer(
         history = net.history
         self.n_iter_ = len(history)
         self.loss_curve_ = list(history[:, "train_loss"])
-        if self.early_stopping:
-            self.validation_scores_ = [-loss for loss in history[:, "valid_loss"]]
-            self.best_validation_score_ = max(self.validation_scores_)
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_)
-        stopped = self.n_iter_ < self.max_iter
-        if not stopped:
-            warnings.warn(
-                f"Maximum iterations ({self.max_iter}) reached and the optimization "
-                "hasn't converged yet. Increase max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        validation = [-epoch["valid_loss"] for epoch in history if "valid_loss" in epoch]
+        self.validation_scores_ = validation or None
+        self.best_validation_score_ = max(validation) if validation else None
+        self.best_loss_ = None if validation else min(self.loss_curve_)
 
     # ----------------------------------------------------------- helpers
 
@@ -443,7 +516,7 @@ class VAETransformer(
         outputs must not depend on row order or on scoring a subset.
         """
         module = copy.deepcopy(self.net_.module_).double().eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), _torch_threads_within_budget():
             outputs = [
                 fn(module, batch.to(self.net_.device)).cpu().numpy()
                 for batch in iter_batches(X, batch_size, dtype=np.float64)

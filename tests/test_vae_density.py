@@ -54,22 +54,6 @@ def test_importance_weighted_density_integrates_to_one(bimodal_1d, bimodal_vae):
     assert abs(np.mean(integrals) - 1) < max(4 * monte_carlo_sd, 1e-3) + 1e-3
 
 
-def test_elbo_density_integrates_to_at_most_one(bimodal_1d, bimodal_vae):
-    # ELBO <= log p(x) pointwise (in expectation), so exp(ELBO) integrates to <= 1,
-    # and for a 1-D latent posterior that is nearly exact it is close to 1.
-    sd = bimodal_1d.std()
-    grid = np.linspace(bimodal_1d.min() - 10 * sd, bimodal_1d.max() + 10 * sd, 6000)[:, None]
-    integral = np.trapezoid(np.exp(bimodal_vae.score_samples(grid)), grid[:, 0])
-    assert 0.8 < integral <= 1.0 + 1e-3
-
-
-def test_iwae_bound_is_tighter_than_elbo(bimodal_1d, bimodal_vae):
-    elbo = bimodal_vae.score_samples(bimodal_1d)
-    iwae = bimodal_vae.log_likelihood(bimodal_1d, n_importance_samples=100, random_state=0)
-    gap = iwae - elbo
-    assert gap.mean() > -3 * _standard_error(gap)
-
-
 def test_iwae_chunking_changes_only_monte_carlo_noise(bimodal_1d, bimodal_vae):
     # The K proposals are drawn in chunks and combined with a running
     # log-sum-exp; a wrong combination (a lost chunk, a per-chunk normaliser)
@@ -111,16 +95,23 @@ def _exact_linear_vae_log_density(vae, X):
         return (marginal.log_prob(target) + module.likelihood.log_det_jacobian.double()).numpy()
 
 
+def test_linear_vae_elbo_is_exact_lower_bound(factor_model_fits):
+    # For a linear-Gaussian decoder log p(x | z) is quadratic in z, so the
+    # moment-matched draws give the exact ELBO, which is <= log p(x) row by row.
+    _, X_test, vae, _ = factor_model_fits
+    exact = _exact_linear_vae_log_density(vae, X_test)
+    assert np.all(vae.score_samples(X_test) <= exact + 1e-9)
+
+
 def test_linear_vae_iwae_matches_exact_marginal(factor_model_fits):
     # ELBO <= E[IWAE] <= log p(x): checked on the mean over held-out rows with
-    # three standard errors of the per-row differences.
+    # three standard errors of the per-row differences (independent across rows).
     _, X_test, vae, _ = factor_model_fits
     exact = _exact_linear_vae_log_density(vae, X_test)
     iwae = vae.log_likelihood(X_test, n_importance_samples=1000, random_state=0)
     elbo = vae.score_samples(X_test)
-    bias = exact - iwae
-    assert bias.mean() > -3 * _standard_error(bias)
-    assert bias.mean() < (exact - elbo).mean() + 3 * _standard_error(exact - elbo)
+    assert (exact - iwae).mean() > -3 * _standard_error(exact - iwae)
+    assert (iwae - elbo).mean() > -3 * _standard_error(iwae - elbo)
 
 
 def test_linear_vae_cannot_beat_factor_analysis_on_training_data(factor_model_fits):

@@ -1,0 +1,152 @@
+"""Incremental training, warm starts, memory-mapped data and the thread policy."""
+
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST, make_factor_data
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_vae import VAETransformer
+from sklearn_vae._vae import _torch_threads_within_budget
+
+STREAM = {**FAST, "early_stopping": False}
+
+
+def test_partial_fit_trains_one_epoch_per_call():
+    X = make_factor_data(600)
+    vae = VAETransformer(**STREAM)
+    for i, chunk in enumerate(np.array_split(X, 3)):
+        vae.partial_fit(chunk)
+        assert vae.n_iter_ == i + 1
+    assert len(vae.loss_curve_) == 3
+    assert vae.validation_scores_ is None
+
+
+def test_partial_fit_keeps_optimiser_state():
+    X = make_factor_data(600)
+    vae = VAETransformer(**STREAM).partial_fit(X[:300])
+    steps_after_first = _adam_steps(vae)
+    vae.partial_fit(X[300:])
+    # Adam's step counter continues: the optimiser was not re-created.
+    assert _adam_steps(vae) == 2 * steps_after_first
+
+
+def _adam_steps(vae):
+    state = vae.net_.optimizer_.state
+    return int(next(iter(state.values()))["step"])
+
+
+def test_partial_fit_over_many_epochs_improves_the_fit():
+    X = make_factor_data(400)
+    vae = VAETransformer(**STREAM).partial_fit(X)
+    first = vae.score(X)
+    for _ in range(30):
+        vae.partial_fit(X)
+    assert vae.score(X) > first
+
+
+def test_partial_fit_rejects_a_different_feature_count():
+    X = make_factor_data(100)
+    vae = VAETransformer(**STREAM).partial_fit(X)
+    with pytest.raises(ValueError, match="X has 5 features, but VAETransformer is expecting 6"):
+        vae.partial_fit(X[:, :5])
+
+
+def test_partial_fit_is_reproducible():
+    X = make_factor_data(300)
+    a, b = VAETransformer(**STREAM), VAETransformer(**STREAM)
+    for chunk in np.array_split(X, 3):
+        a.partial_fit(chunk)
+        b.partial_fit(chunk)
+    assert_array_equal(a.transform(X), b.transform(X))
+
+
+def test_warm_start_continues_training():
+    X = make_factor_data(300)
+    params = {**STREAM, "max_iter": 5, "tol": 0.0, "n_iter_no_change": 10}
+    warm = VAETransformer(**params, warm_start=True).fit(X)
+    first_curve = list(warm.loss_curve_)
+    warm.fit(X)
+    assert warm.n_iter_ == 10
+    assert warm.loss_curve_[:5] == first_curve
+    cold = VAETransformer(**params).fit(X).fit(X)
+    assert cold.n_iter_ == 5
+
+
+def test_warm_start_rejects_a_different_feature_count():
+    X = make_factor_data(100)
+    vae = VAETransformer(**STREAM, warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="X has 4 features"):
+        vae.fit(X[:, :4])
+
+
+@pytest.fixture(scope="module")
+def memmapped(tmp_path_factory):
+    X = make_factor_data(100_000, n_features=16).astype(np.float32)
+    path = tmp_path_factory.mktemp("data") / "X.npy"
+    np.save(path, X)
+    return X, np.load(path, mmap_mode="r")
+
+
+def test_memmap_gives_the_same_results_as_in_memory_data(memmapped):
+    X, X_map = memmapped
+    params = {**STREAM, "max_iter": 1, "batch_size": 1024}
+    in_memory = VAETransformer(**params).fit(X[:20_000])
+    mapped = VAETransformer(**params).fit(X_map[:20_000])
+    assert_array_equal(in_memory.transform(X[:500]), mapped.transform(X_map[:500]))
+    assert_array_equal(in_memory.score_samples(X[:500]), mapped.score_samples(X_map[:500]))
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "poisson"])
+def test_memmap_is_never_copied_whole(memmapped, tmp_path, likelihood):
+    # numpy reports its allocations to tracemalloc: the peak while fitting,
+    # transforming and scoring must stay far below the size of the array
+    # (6.4 MB), i.e. only batches and chunks are materialised.
+    X, X_map = memmapped
+    if likelihood == "poisson":
+        path = tmp_path / "counts.npy"
+        np.save(path, np.abs(np.round(X)))
+        X_map = np.load(path, mmap_mode="r")
+    vae = VAETransformer(**{**STREAM, "max_iter": 1, "batch_size": 512, "likelihood": likelihood})
+    tracemalloc.start()
+    try:
+        vae.fit(X_map)
+        vae.transform(X_map)
+        vae.score_samples(X_map)
+        vae.log_likelihood(X_map[:2000], n_importance_samples=10, random_state=0)
+        vae.partial_fit(X_map)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    outputs = X_map.shape[0] * (vae.n_components + 1) * 8  # transform and score arrays
+    assert peak < outputs + X_map.nbytes / 4
+
+
+def test_thread_budget_caps_torch_threads(monkeypatch):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setitem(os.environ, "OMP_NUM_THREADS", "1")
+        with _torch_threads_within_budget():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        monkeypatch.delitem(os.environ, "OMP_NUM_THREADS")
+        with _torch_threads_within_budget():
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_scores_do_not_depend_on_thread_count(fitted_vae, X_small):
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fitted_vae.score_samples(X_small)
+        torch.set_num_threads(2)
+        two = fitted_vae.score_samples(X_small)
+    finally:
+        torch.set_num_threads(previous)
+    assert_allclose(one, two, rtol=1e-12)
