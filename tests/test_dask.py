@@ -1,0 +1,62 @@
+"""Hyperparameter search on a real Dask cluster through joblib's Dask backend."""
+
+import joblib
+import numpy as np
+import pytest
+from conftest import FAST, make_factor_data
+from numpy.testing import assert_array_equal
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_vae import VAETransformer
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def _search():
+    params = {"n_components": [1, 2], "beta": [0.5, 1.0]}
+    return GridSearchCV(VAETransformer(**FAST), params, cv=2)
+
+
+@pytest.mark.timeout(300)
+def test_dask_search_equals_sequential_search(client):
+    X = make_factor_data(200)
+    sequential = _search().fit(X)
+    with joblib.parallel_backend("dask"):
+        on_dask = _search().fit(X)
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
+        assert_array_equal(on_dask.cv_results_[key], sequential.cv_results_[key], err_msg=key)
+    assert on_dask.best_params_ == sequential.best_params_
+    assert_array_equal(on_dask.transform(X), sequential.transform(X))
+    # The work really ran on both workers' processes.
+    assert len(client.scheduler_info()["workers"]) == 2
+    assert np.all(np.isfinite(on_dask.cv_results_["mean_test_score"]))
+
+
+@pytest.mark.timeout(120)
+def test_dask_workers_use_one_torch_thread_each(client):
+    # Dask's nanny sets OMP_NUM_THREADS=1 in worker processes; a fit there
+    # must not spread over every core.
+    def threads_during_fit():
+        import torch
+
+        from sklearn_vae._vae import _torch_threads_within_budget
+
+        with _torch_threads_within_budget():
+            return torch.get_num_threads()
+
+    assert set(client.run(threads_during_fit).values()) == {1}
