@@ -409,7 +409,7 @@ class VAETransformer(
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
                 "hasn't converged yet. Increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _check_hidden_layer_sizes(self):
