@@ -390,7 +390,12 @@ class VAETransformer(
         net = self.net_
         net.module_.likelihood.check_support(X)
         validation = None if valid_rows is None else RowDataset(X, valid_rows)
+        # beta is a plain float of the criterion: set it in place, since a
+        # skorch criterion re-initialisation would also reset Adam's state.
+        net.criterion_.beta = self.beta
         net.set_params(
+            # lr updates the existing optimiser's param groups; Adam's state is kept.
+            lr=self.learning_rate_init,
             max_epochs=epochs,
             batch_size=self._batch_size(X.shape[0] if train_rows is None else len(train_rows)),
             train_split=None if validation is None else predefined_split(validation),

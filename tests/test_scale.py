@@ -76,6 +76,16 @@ def test_warm_start_continues_training():
     assert cold.n_iter_ == 5
 
 
+def test_warm_start_applies_new_learning_rate_and_beta_keeping_adam_state():
+    X = make_factor_data(300)
+    vae = VAETransformer(**{**STREAM, "max_iter": 3}, warm_start=True).fit(X)
+    steps = _adam_steps(vae)
+    vae.set_params(learning_rate_init=1e-4, beta=0.5).fit(X)
+    assert vae.net_.optimizer_.param_groups[0]["lr"] == 1e-4
+    assert vae.net_.criterion_.beta == 0.5
+    assert _adam_steps(vae) == 2 * steps
+
+
 def test_warm_start_rejects_a_different_feature_count():
     X = make_factor_data(100)
     vae = VAETransformer(**STREAM, warm_start=True).fit(X)
