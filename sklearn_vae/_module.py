@@ -76,9 +76,11 @@ class VAEModule(nn.Module):
     Notes
     -----
     ``forward`` returns per-row ``(log p(x | z), KL(q(z | x) || p(z)))``: in
-    training mode with one reparametrised draw, in eval mode averaged over
-    ``2 * max(n_components, 8)`` fixed draws (the buffer ``score_noise``, see
-    :func:`balanced_normal_draws`) shared by every row, so evaluation is
+    training mode with one reparametrised draw; in eval mode (skorch's
+    validation) averaged over 2 fixed antithetic pairs of draws
+    (``validation_noise``), cheap and deterministic. :meth:`elbo` averages over
+    ``2 * max(n_components, 8)`` fixed draws (``score_noise``, see
+    :func:`balanced_normal_draws`) shared by every row, so scores are
     deterministic, row-order invariant, and exact when ``log p(x | z)`` is
     quadratic in ``z``.
     """
@@ -94,6 +96,8 @@ class VAEModule(nn.Module):
         self.register_buffer(
             "score_noise", balanced_normal_draws(max(n_components, 8), n_components)
         )
+        pairs = torch.randn(2, n_components)
+        self.register_buffer("validation_noise", torch.cat([pairs, -pairs]))
 
     def set_input_scaling(self, loc, scale):
         """Store the standardisation applied to the encoder's input."""
@@ -114,20 +118,24 @@ class VAEModule(nn.Module):
         """log p(x | z) in nats; ``z`` may carry leading sample dimensions."""
         return self.likelihood.log_prob(self.decoder(z), x)
 
+    def _expected_log_prob(self, q, x, noise):
+        """E_q[log p(x | z)] averaged over the fixed standard normal ``noise``."""
+        z = q.mean + q.stddev * noise[:, None, :]
+        return self.log_prob_given(z, x).mean(dim=0)
+
     def forward(self, x):
         q = self.posterior(x)
         kl = kl_divergence(q, self.prior)
         if self.training:
             reconstruction = self.log_prob_given(q.rsample(), x)
         else:
-            z = q.mean + q.stddev * self.score_noise[:, None, :]
-            reconstruction = self.log_prob_given(z, x).mean(dim=0)
+            reconstruction = self._expected_log_prob(q, x, self.validation_noise)
         return reconstruction, kl
 
     def elbo(self, x):
-        """Per-row evidence lower bound in eval mode, in nats."""
-        reconstruction, kl = self(x)
-        return reconstruction - kl
+        """Per-row evidence lower bound, in nats, with the fixed ``score_noise`` draws."""
+        q = self.posterior(x)
+        return self._expected_log_prob(q, x, self.score_noise) - kl_divergence(q, self.prior)
 
     def importance_weighted_bound(self, x, n_samples, chunk_size):
         """Per-row IWAE bound log (1/K) sum_k p(x, z_k) / q(z_k | x), K = n_samples.
@@ -136,7 +144,7 @@ class VAEModule(nn.Module):
         running log-sum-exp, so memory does not grow with K.
         """
         q = self.posterior(x)
-        total = torch.full((x.shape[0],), -math.inf, device=x.device)
+        total = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
         for start in range(0, n_samples, chunk_size):
             z = q.sample((min(chunk_size, n_samples - start),))
             log_w = self.log_prob_given(z, x) + self.prior.log_prob(z) - q.log_prob(z)

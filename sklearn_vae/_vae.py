@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
+from torch import nn
 
 from ._data import BatchIterator, RowDataset, column_mean_std, iter_batches
 from ._likelihoods import LIKELIHOODS
@@ -33,6 +34,7 @@ __all__ = ["VAETransformer"]
 _EVAL_BATCH_SIZE = 1024
 # Budget, in float32 values, for one tensor of importance-sampling work.
 _IWAE_BUDGET = 2**22
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def _noop(*args, **kwargs):
@@ -513,20 +515,21 @@ class VAETransformer(
         self.net_.module_.likelihood.check_support(X)
         return X
 
-    def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE):
+    def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE, dtype=torch.float64):
         """Apply ``fn(module, batch)`` to row batches of ``X``; float64 ndarray.
 
-        Evaluation runs on a float64 copy of the module: in float32 a row's
-        result depends on the other rows of its batch at the 1e-7 level, and
-        outputs must not depend on row order or on scoring a subset.
+        Deterministic outputs are computed on a float64 copy of the module: in
+        float32 a row's result depends on the other rows of its batch at the
+        1e-7 level, and they must not depend on row order or on scoring a
+        subset. Monte Carlo estimates may pass ``dtype=torch.float32``.
         """
-        module = copy.deepcopy(self.net_.module_).double().eval()
+        module = copy.deepcopy(self.net_.module_).to(dtype).eval()
         with torch.inference_mode(), _torch_threads_within_budget():
             outputs = [
                 fn(module, batch.to(self.net_.device)).cpu().numpy()
-                for batch in iter_batches(X, batch_size, dtype=np.float64)
+                for batch in iter_batches(X, batch_size, dtype=_NUMPY_DTYPES[dtype])
             ]
-        return np.concatenate(outputs)
+        return np.concatenate(outputs).astype(np.float64, copy=False)
 
     # --------------------------------------------------------- transform
 
@@ -661,10 +664,13 @@ class VAETransformer(
                 f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
             )
         X = self._check_scorable(X)
-        width = max((*self._check_hidden_layer_sizes(), 2 * X.shape[1], 1))
+        # The widest layer bounds the size of every per-sample tensor.
+        layers = self.net_.module_.modules()
+        width = max(layer.out_features for layer in layers if isinstance(layer, nn.Linear))
         batch_size = 256
         chunk_size = max(1, _IWAE_BUDGET // (batch_size * width))
         seed = _draw_seed(random_state)
+        # A Monte Carlo estimate needs no float64: it is computed in float32.
         with _torch_seed(seed, self.net_.device):
             return self._evaluate(
                 lambda module, x: module.importance_weighted_bound(
@@ -672,6 +678,7 @@ class VAETransformer(
                 ),
                 X,
                 batch_size=batch_size,
+                dtype=torch.float32,
             )
 
     def __sklearn_tags__(self):
