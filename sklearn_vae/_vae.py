@@ -524,12 +524,17 @@ class VAETransformer(
         subset. Monte Carlo estimates may pass ``dtype=torch.float32``.
         """
         module = copy.deepcopy(self.net_.module_).to(dtype).eval()
+        output = None
         with torch.inference_mode(), _torch_threads_within_budget():
-            outputs = [
-                fn(module, batch.to(self.net_.device)).cpu().numpy()
-                for batch in iter_batches(X, batch_size, dtype=_NUMPY_DTYPES[dtype])
-            ]
-        return np.concatenate(outputs).astype(np.float64, copy=False)
+            batches = iter_batches(X, batch_size, dtype=_NUMPY_DTYPES[dtype])
+            for start, batch in zip(range(0, X.shape[0], batch_size), batches, strict=True):
+                values = fn(module, batch.to(self.net_.device)).cpu().numpy()
+                if output is None:
+                    # Written in place: concatenating per-batch pieces fragments
+                    # the heap and holds several times the output's memory.
+                    output = np.empty((X.shape[0], *values.shape[1:]))
+                output[start : start + len(values)] = values
+        return output
 
     # --------------------------------------------------------- transform
 
