@@ -456,11 +456,11 @@ def report(results):
     print(
         "expected growth: fit ~8 bytes/row (int64 shuffle permutation), plus column_mean_std's "
         "float64 chunk of up to 8192 rows (4.2 MB) below N = 8192; transform ~128-256 "
-        "bytes/row (its N x 16 float64 output, assembled from per-batch pieces)"
+        "bytes/row (its N x 16 float64 output, written batch by batch into one array)"
     )
     print(
-        "anon above traced is allocator behaviour, not an array copy (tracemalloc sees every "
-        "numpy buffer): with glibc, transform's kept per-batch pieces fragment the heap"
+        "anon above traced would be allocator behaviour, not an array copy (tracemalloc sees "
+        "every numpy buffer)"
     )
 
 
