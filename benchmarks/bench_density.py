@@ -91,7 +91,6 @@ import argparse
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 import warnings
@@ -101,6 +100,7 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from _common import library_state, load_average
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
@@ -113,7 +113,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-import sklearn_vae
 from sklearn_vae import HistogramDensity, VAETransformer, dequantize
 
 DATASETS = ("digits", "breast_cancer", "wine", "manifold")
@@ -667,39 +666,6 @@ def check_targets(results, quick):
             f"  {name} above every classical baseline: {verdict} "
             f"({value:.2f} vs best baseline {best_name} {best:.2f}){suffix}"
         )
-
-
-def library_state():
-    """``sklearn_vae`` version, git commit and whether its sources differ from it.
-
-    The library may change between runs; this line says which code was measured.
-    """
-    root = os.path.dirname(os.path.dirname(os.path.abspath(sklearn_vae.__file__)))
-    try:
-        commit = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--", "sklearn_vae"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\n")
-        changed = [line[3:] for line in changed if line.strip()]
-    except (OSError, subprocess.CalledProcessError):
-        return f"sklearn_vae {sklearn_vae.__version__} (git state unknown)"
-    state = f"uncommitted changes in {', '.join(changed)}" if changed else "clean"
-    return f"sklearn_vae {sklearn_vae.__version__} at commit {commit} ({state})"
-
-
-def load_average():
-    try:
-        return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except (AttributeError, OSError):
-        return "n/a"
 
 
 def parse_args(argv=None):

@@ -94,6 +94,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
+from _common import load_average
 
 N_FEATURES = 64
 N_COMPONENTS = 16
@@ -349,14 +350,6 @@ def growth_per_row(sizes, values):
     if len(sizes) < 2 or values[0] is None or values[-1] is None:
         return None
     return (values[-1] - values[0]) / (sizes[-1] - sizes[0])
-
-
-def load_average():
-    """The 1, 5 and 15 minute load averages as text, or "n/a" where unknown."""
-    try:
-        return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except (AttributeError, OSError):
-        return "n/a"
 
 
 def report(results):

@@ -43,7 +43,6 @@ import argparse
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 import warnings
@@ -52,13 +51,13 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from _common import library_state, load_average
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KernelDensity
 from threadpoolctl import threadpool_limits
 
-import sklearn_vae
 from sklearn_vae import VAETransformer
 
 N_FEATURES = 64
@@ -268,39 +267,6 @@ def iwae_against_k(args):
         "s.e. = standard error of the mean over the test images; paired s.e. = standard "
         f"error of the per-image difference to {reference_name} (same images, so much smaller)."
     )
-
-
-def library_state():
-    """``sklearn_vae`` version, git commit and whether its sources differ from it.
-
-    The library may change between runs; this line says which code was measured.
-    """
-    root = os.path.dirname(os.path.dirname(os.path.abspath(sklearn_vae.__file__)))
-    try:
-        commit = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--", "sklearn_vae"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\n")
-        changed = [line[3:] for line in changed if line.strip()]
-    except (OSError, subprocess.CalledProcessError):
-        return f"sklearn_vae {sklearn_vae.__version__} (git state unknown)"
-    state = f"uncommitted changes in {', '.join(changed)}" if changed else "clean"
-    return f"sklearn_vae {sklearn_vae.__version__} at commit {commit} ({state})"
-
-
-def load_average():
-    try:
-        return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except (AttributeError, OSError):
-        return "n/a"
 
 
 def parse_args(argv=None):

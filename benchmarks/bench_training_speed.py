@@ -57,6 +57,7 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from _common import load_average
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_vae import VAETransformer
@@ -308,19 +309,6 @@ def disturbance_warning(seconds, spread=1.25):
         "same repeat and resists a few disturbed repeats, but rerun on an idle machine "
         "to be sure."
     )
-
-
-def load_average():
-    """The 1, 5 and 15 minute load averages as text, or "n/a" where unknown.
-
-    Other processes competing for the cores slow torch's threads by far more
-    than their share; a load average above the thread count before the run
-    makes the timings suspect.
-    """
-    try:
-        return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except (AttributeError, OSError):
-        return "n/a"
 
 
 def parse_args(argv=None):
