@@ -3,7 +3,14 @@
 import numpy as np
 import torch
 
-__all__ = ["RowDataset", "BatchIterator", "iter_batches", "iter_row_chunks", "column_mean_std"]
+__all__ = [
+    "RowDataset",
+    "BatchIterator",
+    "iter_batches",
+    "iter_row_chunks",
+    "first_non_integer",
+    "column_mean_std",
+]
 
 
 class RowDataset(torch.utils.data.Dataset):
@@ -79,6 +86,16 @@ def iter_row_chunks(X, chunk_rows=8192):
     """Yield ``(start, X[start:start + chunk_rows])`` over the rows of ``X``."""
     for start in range(0, X.shape[0], chunk_rows):
         yield start, X[start : start + chunk_rows]
+
+
+def first_non_integer(X):
+    """``(row, column)`` of the first non-integer entry of ``X``, or None; read in chunks."""
+    for start, chunk in iter_row_chunks(X):
+        fractional = np.argwhere(chunk != np.round(chunk))
+        if len(fractional):
+            row, col = fractional[0]
+            return int(start + row), int(col)
+    return None
 
 
 def column_mean_std(X, chunk_rows=8192):

@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
+from ._data import first_non_integer
+
 __all__ = ["dequantize"]
 
 
@@ -69,11 +71,12 @@ def dequantize(X, *, random_state=None):
     (100, 2)
     """
     X = check_array(X, dtype=np.float64)
-    rows, cols = np.nonzero(X != np.floor(X))
-    if rows.size:
+    position = first_non_integer(X)
+    if position is not None:
+        row, col = position
         raise ValueError(
             "dequantize expects integer-valued data, but X has non-integer values "
-            f"(e.g. {X[rows[0], cols[0]]!r} at row {rows[0]}, column {cols[0]})."
+            f"(e.g. {X[row, col]!r} at row {row}, column {col})."
         )
     noise = check_random_state(random_state).uniform(size=X.shape)
     # Rounding could give X + 1 when the noise is within 2**-53 of 1: stay below it.

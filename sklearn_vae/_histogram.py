@@ -8,6 +8,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data import first_non_integer
+
 __all__ = ["HistogramDensity"]
 
 # The rules of ``numpy.histogram_bin_edges``, plus unit-width bins on the integers.
@@ -351,10 +353,11 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
 
 def _check_integer_valued(X):
-    rows, cols = np.nonzero(X != np.floor(X))
-    if rows.size:
+    position = first_non_integer(X)
+    if position is not None:
+        row, col = position
         raise ValueError(
             'bins="integer" expects integer-valued X, but X has non-integer values '
-            f"(e.g. {X[rows[0], cols[0]]!r} at row {rows[0]}, column {cols[0]}). "
+            f"(e.g. {X[row, col]!r} at row {row}, column {col}). "
             "Round X, or pass an int or a numpy rule such as bins='auto'."
         )

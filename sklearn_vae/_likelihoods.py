@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Categorical, Independent, Normal, Poisson
 
-from ._data import iter_row_chunks
+from ._data import first_non_integer, iter_row_chunks
 
 __all__ = [
     "Likelihood",
@@ -215,12 +215,9 @@ MAX_LEVELS = 1024
 
 
 def _check_integer_valued(X, likelihood):
-    for start, chunk in iter_row_chunks(X):
-        fractional = chunk != np.round(chunk)
-        if not fractional.any():
-            continue
-        row, col = np.argwhere(fractional)[0]
-        row += start
+    position = first_non_integer(X)
+    if position is not None:
+        row, col = position
         raise ValueError(
             f"likelihood={likelihood!r} requires integer-valued X, but X[{row}, {col}] = "
             f"{X[row, col]:g}. Round or bin X first, or use likelihood='gaussian'."
