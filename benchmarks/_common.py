@@ -1,11 +1,46 @@
 """Helpers shared by the benchmark scripts: what was measured, and on how busy a machine."""
 
 import os
+import platform
+import shlex
 import subprocess
+import sys
+
+import numpy as np
+import sklearn
+import skorch
+import torch
 
 import sklearn_vae
 
-__all__ = ["library_state", "load_average"]
+__all__ = ["format_table", "library_state", "load_average", "print_environment"]
+
+
+def print_environment(blas_threads=None):
+    """Print the command line, the machine and the versions (and torch's thread count)."""
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
+    )
+    limit = "" if blas_threads is None else f"; BLAS/OpenMP limited to {blas_threads}"
+    print(
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads{limit}), "
+        f"skorch {skorch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}"
+    )
+
+
+def format_table(header, rows, left=1):
+    """Aligned plain-text table; the first ``left`` columns are left-aligned."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = []
+    for row in (header, *rows):
+        cells = [
+            cell.ljust(width) if i < left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def library_state():

@@ -89,18 +89,14 @@ Run with ``python benchmarks/bench_density.py --help`` for the options.
 
 import argparse
 import os
-import platform
-import shlex
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import sklearn
-import skorch
 import torch
-from _common import library_state, load_average
+from _common import format_table, library_state, load_average, print_environment
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
@@ -598,20 +594,6 @@ def evaluate_oracle(dataset):
 # ------------------------------------------------------------------------- output
 
 
-def format_table(header, rows, left=2):
-    """Aligned plain-text table; the first ``left`` columns are left-aligned."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = []
-    for row in (header, *rows):
-        cells = [
-            cell.ljust(width) if i < left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def result_row(result, n_features):
     mean = float(np.mean(result.nats))
     if result.vae and len(result.nats) > 1:
@@ -637,7 +619,7 @@ def print_table(dataset, results, seeds, n_importance_samples):
     n_train, n_test = len(dataset.train), len(dataset.test)
     print(f"\n=== {dataset.name}: {n_train} train / {n_test} test rows, d={dataset.n_features}")
     print(f"    {dataset.description}")
-    print(format_table(header, rows))
+    print(format_table(header, rows, left=2))
     print(
         f"VAE rows: IWAE with K={n_importance_samples}, mean ± std over {seeds} seed(s); "
         "'*' = selected value at the edge of its grid."
@@ -704,15 +686,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     # numpy/scipy BLAS too: oversubscribed BLAS threads slow sklearn's models many times over.
     threadpool_limits(limits=args.threads)
-    print("command:", shlex.join([sys.executable, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
-    )
-    print(
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads; BLAS/OpenMP limited "
-        f"to {args.threads}), "
-        f"skorch {skorch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}"
-    )
+    print_environment(args.threads)
     print(library_state())
     print(f"load average before: {load_average()}")
     mode = "QUICK (smoke run, reduced grids)" if args.quick else "full"

@@ -82,9 +82,7 @@ Run with ``python benchmarks/bench_scaling.py --help`` for the options.
 import argparse
 import json
 import os
-import platform
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -94,7 +92,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
-from _common import load_average
+from _common import format_table, load_average, print_environment
 
 N_FEATURES = 64
 N_COMPONENTS = 16
@@ -322,18 +320,6 @@ def run_worker(mode, path, args):
 # --------------------------------------------------------------- report
 
 
-def format_table(header, rows):
-    """Aligned plain-text table: first column left-aligned, others right-aligned."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = []
-    for row in (header, *rows):
-        cells = [cell.rjust(width) for cell, width in zip(row, widths, strict=True)]
-        cells[0] = row[0].ljust(widths[0])
-        lines.append("  ".join(cells))
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def mb(n_bytes):
     return "n/a" if n_bytes is None else f"{n_bytes / MB:.1f}"
 
@@ -495,21 +481,12 @@ def main(argv=None):
         print(json.dumps(worker(args)))
         return 0
 
-    import sklearn
-    import skorch
     import torch
 
     sys.stdout.reconfigure(line_buffering=True)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    print("command:", shlex.join([sys.executable, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
-    )
-    print(
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"skorch {skorch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}"
-    )
+    print_environment()
     print(
         f"data: N x {N_FEATURES} float32 .npy opened with mmap_mode='r'; model "
         f"{N_FEATURES}->{'->'.join(map(str, HIDDEN_LAYER_SIZES))}->{N_COMPONENTS}; "

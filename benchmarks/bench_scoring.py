@@ -41,17 +41,13 @@ Run with ``python benchmarks/bench_scoring.py --help`` for the options.
 
 import argparse
 import os
-import platform
-import shlex
 import sys
 import time
 import warnings
 
 import numpy as np
-import sklearn
-import skorch
 import torch
-from _common import library_state, load_average
+from _common import format_table, library_state, load_average, print_environment
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -120,20 +116,6 @@ def time_scorer(score, X_query, repeats, budget):
         score(X_query[:n_rows])
         seconds.append(time.perf_counter() - start)
     return n_rows, seconds
-
-
-def format_table(header, rows, left=1):
-    """Aligned plain-text table; the first ``left`` columns are left-aligned."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = []
-    for row in (header, *rows):
-        cells = [
-            cell.ljust(width) if i < left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def throughput(args):
@@ -299,15 +281,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     # numpy/scipy BLAS too: oversubscribed BLAS threads distort every timing.
     threadpool_limits(limits=args.threads)
-    print("command:", shlex.join([sys.executable, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
-    )
-    print(
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads; BLAS/OpenMP limited "
-        f"to {args.threads}), skorch {skorch.__version__}, scikit-learn {sklearn.__version__}, "
-        f"numpy {np.__version__}"
-    )
+    print_environment(args.threads)
     print(library_state())
     print(f"load average before: {load_average()}")
     total_start = time.perf_counter()

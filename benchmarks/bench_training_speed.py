@@ -47,17 +47,13 @@ Run with ``python benchmarks/bench_training_speed.py --help`` for the options.
 import argparse
 import gc
 import os
-import platform
-import shlex
 import sys
 import time
 import warnings
 
 import numpy as np
-import sklearn
-import skorch
 import torch
-from _common import load_average
+from _common import load_average, print_environment
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_vae import VAETransformer
@@ -331,14 +327,7 @@ def main(argv=None):
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     torch.set_num_threads(args.threads)
 
-    print("command:", shlex.join([sys.executable, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
-    )
-    print(
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"skorch {skorch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}"
-    )
+    print_environment()
     warm_up = "first epoch of each fit excluded" if args.epochs > 1 else "no warm-up excluded"
     print(
         f"data: {args.n_samples} x {args.n_features} float32; batch {args.batch_size}; "
