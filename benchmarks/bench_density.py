@@ -109,7 +109,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from sklearn_vae import HistogramDensity, VAETransformer, dequantize
+from sklearn_vae import HistogramDensity, VAETransformer, dequantize, make_log_likelihood_scorer
 
 DATASETS = ("digits", "breast_cancer", "wine", "manifold")
 CV = KFold(n_splits=3, shuffle=True, random_state=0)
@@ -279,27 +279,6 @@ class StandardizedDensity(DensityMixin, BaseEstimator):
         return float(np.mean(self.score_samples(X)))
 
 
-def mean_log_likelihood(estimator, X, y=None):
-    """CV scorer: mean per-row ``score_samples`` (``KernelDensity.score`` would sum)."""
-    return float(np.mean(estimator.score_samples(X)))
-
-
-def iwae_scorer(n_importance_samples):
-    """CV scorer for VAEs: mean IWAE estimate of log p(x) with K draws (fixed seed).
-
-    The ELBO (``score_samples``) would favour small latent spaces: its gap to
-    log p(x) grows with ``n_components``, and the table reports log p(x).
-    """
-
-    def score(estimator, X, y=None):
-        log_likelihood = estimator.log_likelihood(
-            X, n_importance_samples=n_importance_samples, random_state=0
-        )
-        return float(np.mean(log_likelihood))
-
-    return score
-
-
 @dataclass
 class Spec:
     """One row of a table: a model, its CV grid and which data it sees."""
@@ -309,7 +288,7 @@ class Spec:
     grid: dict
     discrete: bool = False
     vae: bool = False
-    scoring: object = mean_log_likelihood
+    scoring: object = field(default_factory=make_log_likelihood_scorer)
 
 
 def latent_grid(n_features, quick):
@@ -378,8 +357,10 @@ def make_specs(dataset, quick):
                 n_components,
                 discrete=likelihood != "gaussian",
                 vae=True,
-                scoring=iwae_scorer(
-                    QUICK_CV_IMPORTANCE_SAMPLES if quick else CV_IMPORTANCE_SAMPLES
+                scoring=make_log_likelihood_scorer(
+                    n_importance_samples=QUICK_CV_IMPORTANCE_SAMPLES
+                    if quick
+                    else CV_IMPORTANCE_SAMPLES
                 ),
             )
         )

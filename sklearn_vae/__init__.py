@@ -2,8 +2,9 @@
 
 from ._dequantize import dequantize
 from ._histogram import HistogramDensity
+from ._scoring import make_log_likelihood_scorer
 from ._vae import VAETransformer
 
-__all__ = ["HistogramDensity", "VAETransformer", "dequantize"]
+__all__ = ["HistogramDensity", "VAETransformer", "dequantize", "make_log_likelihood_scorer"]
 
 __version__ = "0.1.0"

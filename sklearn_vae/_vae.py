@@ -430,12 +430,23 @@ class VAETransformer(
         return sizes
 
     def _check_device(self):
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
+        """The ``device`` parameter as a ``torch.device`` this process can allocate on."""
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as exc:
             raise ValueError(
-                f"device={self.device!r} was requested but CUDA is not available "
-                "in this torch installation; use device='cpu'."
-            )
+                f"device={self.device!r} is not a torch device string ({exc}). "
+                "Use for example device='cpu' or device='cuda'."
+            ) from None
+        try:
+            torch.empty(0, device=device)
+        except (AssertionError, RuntimeError, NotImplementedError) as exc:
+            reason = "CUDA is not available" if device.type == "cuda" else "it is not available"
+            raise ValueError(
+                f"device={self.device!r} was requested but {reason} in this torch "
+                f"installation ({str(exc).splitlines()[0]}); use device='cpu', or "
+                "install a torch build that supports this device."
+            ) from None
         return device
 
     def _split_rows(self, n_samples, rng):

@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
+from skorch.exceptions import DeviceWarning
 
 from sklearn_vae import VAETransformer
 
@@ -120,6 +121,27 @@ def test_round_trip_preserves_every_output(fitted_vae, X_small, dump):
     expected, actual = _outputs(fitted_vae, X_small), _outputs(restored, X_small)
     for name in expected:
         assert_array_equal(expected[name], actual[name], err_msg=name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a process without CUDA")
+def test_model_recorded_on_cuda_is_moved_to_cpu_when_unpickled(X_small):
+    # Simulated without a GPU: the net records device "cuda", as a model fitted
+    # on a GPU does (real CUDA tensors are covered by tests/test_gpu.py).
+    # Unpickling must move it to the CPU with skorch's DeviceWarning, every
+    # output must then be the same, and a refit needs device="cpu".
+    vae = VAETransformer(**FAST).fit(X_small)
+    expected = _outputs(vae, X_small)
+    vae.set_params(device="cuda").net_.device = "cuda"
+    with pytest.warns(DeviceWarning, match=r"requested device \(cuda\) is not available"):
+        restored = pickle.loads(pickle.dumps(vae))
+    assert torch.device(restored.net_.device).type == "cpu"
+    actual = _outputs(restored, X_small)
+    for name in expected:
+        assert_array_equal(expected[name], actual[name], err_msg=name)
+    with pytest.raises(ValueError, match="CUDA is not available.*use device='cpu'"):
+        restored.fit(X_small)
+    restored.set_params(device="cpu").fit(X_small)
+    assert torch.device(restored.net_.device).type == "cpu"
 
 
 def test_pickle_does_not_store_training_data(X_small):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from conftest import FAST
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
@@ -99,10 +100,21 @@ def test_invalid_hidden_layer_sizes(X_small, sizes):
         VAETransformer(**{**FAST, "hidden_layer_sizes": sizes}).fit(X_small)
 
 
-def test_unavailable_device_is_reported(X_small, monkeypatch):
-    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    with pytest.raises(ValueError, match="CUDA is not available.*device='cpu'"):
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_unavailable_cuda_is_reported(X_small):
+    with pytest.raises(ValueError, match="CUDA is not available.*use device='cpu'"):
         VAETransformer(**{**FAST, "device": "cuda"}).fit(X_small)
+
+
+def test_nonexistent_cuda_ordinal_is_reported(X_small):
+    # Without CUDA it is unavailable, with fewer than 1000 GPUs an invalid ordinal.
+    with pytest.raises(ValueError, match="device='cuda:999' was requested.*use device='cpu'"):
+        VAETransformer(**{**FAST, "device": "cuda:999"}).fit(X_small)
+
+
+def test_unknown_device_string_is_reported(X_small):
+    with pytest.raises(ValueError, match="device='gpu0' is not a torch device string"):
+        VAETransformer(**{**FAST, "device": "gpu0"}).fit(X_small)
 
 
 def test_too_few_samples_for_validation_split():
