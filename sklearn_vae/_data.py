@@ -25,11 +25,17 @@ class RowDataset(torch.utils.data.Dataset):
         Validated data; it is never modified.
     indices : ndarray of int, default=None
         Rows of ``X`` that make up the dataset; all rows when None.
+    dequantize : None, "fresh" or int, default=None
+        Uniform noise ``U(0, 1)`` added to every batch of integer data: None
+        adds none, ``"fresh"`` draws new noise for every batch from torch's
+        global generator (training), and an int seeds fixed noise, the same
+        for a given batch in every epoch (validation).
     """
 
-    def __init__(self, X, indices=None):
+    def __init__(self, X, indices=None, *, dequantize=None):
         self.X = X
         self.indices = indices
+        self.dequantize = dequantize
 
     def __len__(self):
         return self.X.shape[0] if self.indices is None else len(self.indices)
@@ -38,6 +44,15 @@ class RowDataset(torch.utils.data.Dataset):
         """Tensor of the rows at ``positions`` (a slice or sorted ints)."""
         rows = positions if self.indices is None else self.indices[positions]
         batch = np.asarray(self.X[rows], dtype=dtype)
+        if self.dequantize == "fresh":
+            batch = torch.from_numpy(batch)
+            return batch + torch.rand(batch.shape, dtype=batch.dtype)
+        if self.dequantize is not None:
+            # The same noise for the same batch in every epoch: seeded by the
+            # batch's first position.
+            first = positions.start if isinstance(positions, slice) else int(positions[0])
+            noise = np.random.default_rng((self.dequantize, first)).random(batch.shape)
+            return torch.from_numpy(batch + noise.astype(dtype))
         if not batch.flags.writeable:  # a view of read-only input: copy the batch only
             batch = batch.copy()
         return torch.from_numpy(batch)
@@ -98,16 +113,21 @@ def first_non_integer(X):
     return None
 
 
-def column_mean_std(X, chunk_rows=8192):
+def column_mean_std(X, chunk_rows=8192, *, dequantized=False):
     """Per-column mean and standard deviation of ``X``, read in row chunks.
 
     Two passes in float64 over chunks, so a ``numpy.memmap`` is never copied
-    whole. Constant columns get a standard deviation of 1.
+    whole. Constant columns get a standard deviation of 1. With
+    ``dequantized=True`` the moments are those of ``X + U``, ``U ~ U(0, 1)``
+    independent of ``X``: the mean plus 1/2 and the variance plus 1/12 (so no
+    column is constant).
     """
     n_samples = X.shape[0]
     mean = sum(chunk.sum(axis=0, dtype=np.float64) for _, chunk in iter_row_chunks(X, chunk_rows))
     mean = mean / n_samples
     squares = sum(((chunk - mean) ** 2).sum(axis=0) for _, chunk in iter_row_chunks(X, chunk_rows))
+    if dequantized:
+        return mean + 0.5, np.sqrt(squares / n_samples + 1 / 12)
     std = np.sqrt(squares / n_samples)
     # Constant columns keep a unit scale, as in StandardScaler.
     std[std < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0

@@ -23,7 +23,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
-from ._data import BatchIterator, RowDataset, column_mean_std, iter_batches
+from ._data import BatchIterator, RowDataset, column_mean_std, first_non_integer, iter_batches
 from ._likelihoods import LIKELIHOODS
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet
@@ -129,6 +129,17 @@ class VAETransformer(
 
         For integer data, the log-probabilities of the discrete likelihoods
         are comparable with continuous log-densities on ``dequantize(X)``.
+
+    dequantize : bool, default=False
+        For integer-valued ``X`` and ``likelihood="gaussian"`` only. When
+        True, ``fit`` and ``partial_fit`` take the raw integers and add fresh
+        uniform noise ``U(0, 1)`` to every training batch (the validation rows
+        get one fixed draw), so the model is a density of ``X + U``, the
+        dequantised data, as if trained on :func:`dequantize` with a new draw
+        every epoch. The noise keeps a large decoder from fitting one fixed
+        draw. Score continuous data, such as ``dequantize(X_test)``;
+        :meth:`sample` and :meth:`inverse_transform` return dequantised
+        values (``np.floor`` maps them back to integers).
 
     beta : float, default=1.0
         Weight of the KL term in the training objective; 1.0 maximises the
@@ -261,6 +272,7 @@ class VAETransformer(
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "likelihood": [StrOptions(set(LIKELIHOODS))],
+        "dequantize": ["boolean"],
         "beta": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -281,6 +293,7 @@ class VAETransformer(
         *,
         hidden_layer_sizes=(256, 256),
         likelihood="gaussian",
+        dequantize=False,
         beta=1.0,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -297,6 +310,7 @@ class VAETransformer(
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.likelihood = likelihood
+        self.dequantize = dequantize
         self.beta = beta
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -378,8 +392,8 @@ class VAETransformer(
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         device = self._check_device()
         likelihood = LIKELIHOODS[self.likelihood](X.shape[1])
-        likelihood.check_support(X)
-        loc, scale = column_mean_std(X)
+        self._check_training_data(X, likelihood)
+        loc, scale = column_mean_std(X, dequantized=self.dequantize)
         likelihood.fit(X, loc, scale)
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
@@ -390,8 +404,11 @@ class VAETransformer(
     def _train(self, X, train_rows, valid_rows, epochs):
         """Run up to ``epochs`` epochs on the rows ``train_rows`` of ``X``."""
         net = self.net_
-        net.module_.likelihood.check_support(X)
-        validation = None if valid_rows is None else RowDataset(X, valid_rows)
+        self._check_training_data(X, net.module_.likelihood)
+        validation = None
+        if valid_rows is not None:
+            fixed_noise = _draw_seed(self._rng) if self.dequantize else None
+            validation = RowDataset(X, valid_rows, dequantize=fixed_noise)
         # beta is a plain float of the criterion: set it in place, since a
         # skorch criterion re-initialisation would also reset Adam's state.
         net.criterion_.beta = self.beta
@@ -406,7 +423,8 @@ class VAETransformer(
         n_before = len(net.history)
         try:
             with _torch_seed(_draw_seed(self._rng), net.device):
-                net.partial_fit(RowDataset(X, train_rows))
+                fresh_noise = "fresh" if self.dequantize else None
+                net.partial_fit(RowDataset(X, train_rows, dequantize=fresh_noise))
         finally:
             # The validation split holds a reference to X: never keep it.
             net.train_split = None
@@ -417,6 +435,25 @@ class VAETransformer(
                 "hasn't converged yet. Increase max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=4,
+            )
+
+    def _check_training_data(self, X, likelihood):
+        likelihood.check_support(X)
+        if not self.dequantize:
+            return
+        if self.likelihood != "gaussian":
+            raise ValueError(
+                f"dequantize=True applies to likelihood='gaussian' only; "
+                f"likelihood={self.likelihood!r} models the data as they are. "
+                "Set dequantize=False."
+            )
+        position = first_non_integer(X)
+        if position is not None:
+            row, col = position
+            raise ValueError(
+                f"dequantize=True requires integer-valued X, but X[{row}, {col}] = "
+                f"{X[row, col]:g}. Pass the raw integers, or set dequantize=False for "
+                "data that are already continuous."
             )
 
     def _check_hidden_layer_sizes(self):
@@ -524,6 +561,14 @@ class VAETransformer(
     def _check_scorable(self, X):
         X = self._check_X(X)
         self.net_.module_.likelihood.check_support(X)
+        if self.dequantize and first_non_integer(X) is None:
+            warnings.warn(
+                "X is integer-valued, but the model was fitted with dequantize=True: "
+                "it is a density of X + U(0, 1), and integers lie on the corner of "
+                "each unit cell. Score dequantize(X) instead.",
+                UserWarning,
+                stacklevel=3,
+            )
         return X
 
     def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE, dtype=torch.float64):

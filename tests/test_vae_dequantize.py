@@ -1,0 +1,113 @@
+"""VAETransformer(dequantize=True): a Gaussian VAE of integer data plus fresh U(0, 1) noise."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_vae import VAETransformer, dequantize
+from sklearn_vae._data import RowDataset
+
+# Uniform noise U(0, 1) has mean 1/2 and variance 1/12.
+NOISE_MEAN, NOISE_VAR = 0.5, 1 / 12
+
+
+def _integers(n_samples=400, seed=0):
+    """A constant column (3) and a column uniform on the integers 0..4."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack([np.full(n_samples, 3), rng.integers(0, 5, n_samples)]).astype(float)
+
+
+def test_training_batches_get_fresh_noise_in_each_unit_cell():
+    X = _integers(2000)
+    dataset = RowDataset(X, dequantize="fresh")
+    torch.manual_seed(0)
+    first, second = dataset.batch(slice(0, 2000)).numpy(), dataset.batch(slice(0, 2000)).numpy()
+    for batch in (first, second):
+        noise = batch - X
+        assert np.all(noise >= 0) and np.all(noise < 1)
+        assert abs(noise.mean() - NOISE_MEAN) < 4 * np.sqrt(NOISE_VAR / noise.size)
+    assert not np.any(first == second)
+
+
+def test_validation_noise_is_the_same_in_every_epoch():
+    X = _integers(300)
+    dataset = RowDataset(X, np.arange(0, 300, 2), dequantize=7)
+    batch = dataset.batch(slice(10, 60)).numpy()
+    assert_array_equal(batch, dataset.batch(slice(10, 60)).numpy())
+    noise = batch - X[np.arange(0, 300, 2)[10:60]]
+    assert np.all(noise >= 0) and np.all(noise < 1)
+    other_seed = RowDataset(X, np.arange(0, 300, 2), dequantize=8).batch(slice(10, 60))
+    assert not np.any(other_seed.numpy() == batch)
+
+
+def test_standardisation_uses_the_moments_of_dequantised_data():
+    X = _integers()
+    vae = VAETransformer(**{**FAST, "max_iter": 1}, dequantize=True).fit(X)
+    module = vae.net_.module_
+    assert_allclose(module.input_loc.numpy(), X.mean(axis=0) + NOISE_MEAN, rtol=1e-6)
+    # The constant column gets the noise's scale, not StandardScaler's unit scale.
+    assert_allclose(module.input_scale.numpy(), np.sqrt(X.var(axis=0) + NOISE_VAR), rtol=1e-6)
+
+
+def test_score_is_a_density_of_dequantised_data():
+    # X + U is uniform on [3, 4) x [0, 5): its log-density is -log 5 everywhere.
+    # By Gibbs' inequality no model's expected log-density exceeds that, and
+    # the model family contains the best product Gaussian (a decoder that
+    # ignores z), whose expected log-density is -1/2 log(2 pi e var) per
+    # feature. A held-out mean must lie between the two, within Monte Carlo
+    # error.
+    X_train, X_test = _integers(2000, seed=0), dequantize(_integers(2000, seed=1), random_state=2)
+    vae = VAETransformer(n_components=1, hidden_layer_sizes=(16,), dequantize=True, random_state=0)
+    scores = vae.fit(X_train).log_likelihood(X_test, n_importance_samples=100, random_state=0)
+    error = 3 * scores.std() / np.sqrt(len(scores))
+    variances = np.array([0.0, 2.0]) + NOISE_VAR  # the integers 0..4 have variance 2
+    best_gaussian = -0.5 * np.log(2 * np.pi * np.e * variances).sum()
+    assert best_gaussian - error <= scores.mean() <= -np.log(5) + error
+    # Trained on the integers themselves, the constant column gets the
+    # variance floor and dequantised data lie far outside it.
+    plain = VAETransformer(n_components=1, hidden_layer_sizes=(16,), random_state=0).fit(X_train)
+    assert plain.score(X_test) < best_gaussian - 100
+
+
+def test_same_seed_same_model_and_noise_is_used():
+    X = _integers()
+    params = {**FAST, "dequantize": True}
+    first = VAETransformer(**params).fit(X).transform(X)
+    assert_array_equal(first, VAETransformer(**params).fit(X).transform(X))
+    assert not np.allclose(first, VAETransformer(**FAST).fit(X).transform(X))
+
+
+def test_partial_fit_dequantizes_each_chunk():
+    X = _integers()
+    vae = VAETransformer(**FAST, dequantize=True)
+    for chunk in np.array_split(X, 4):
+        vae.partial_fit(chunk)
+    assert vae.n_iter_ == 4 and np.all(np.isfinite(vae.loss_curve_))
+
+
+def test_scoring_integers_warns_to_dequantize_them():
+    X = _integers()
+    vae = VAETransformer(**FAST, dequantize=True).fit(X)
+    with pytest.warns(UserWarning, match=r"Score dequantize\(X\) instead"):
+        vae.score_samples(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vae.score_samples(dequantize(X, random_state=0))
+
+
+def test_non_integer_data_is_rejected():
+    X = _integers()
+    X[5, 1] = 2.5
+    with pytest.raises(ValueError, match=r"dequantize=True requires integer-valued X.*X\[5, 1\]"):
+        VAETransformer(**FAST, dequantize=True).fit(X)
+
+
+@pytest.mark.parametrize("likelihood", ["categorical", "poisson", "bernoulli"])
+def test_only_the_gaussian_likelihood_is_dequantized(likelihood):
+    X = _integers() > 2 if likelihood == "bernoulli" else _integers()
+    with pytest.raises(ValueError, match="applies to likelihood='gaussian' only"):
+        VAETransformer(**FAST, likelihood=likelihood, dequantize=True).fit(X.astype(float))
