@@ -10,6 +10,7 @@ __all__ = [
     "iter_row_chunks",
     "first_non_integer",
     "column_mean_std",
+    "row_hashed_uniform",
 ]
 
 
@@ -25,11 +26,12 @@ class RowDataset(torch.utils.data.Dataset):
         Validated data; it is never modified.
     indices : ndarray of int, default=None
         Rows of ``X`` that make up the dataset; all rows when None.
-    dequantize : None, "fresh" or int, default=None
+    dequantize : None, "fresh" or "hashed", default=None
         Uniform noise ``U(0, 1)`` added to every batch of integer data: None
         adds none, ``"fresh"`` draws new noise for every batch from torch's
-        global generator (training), and an int seeds fixed noise, the same
-        for a given batch in every epoch (validation).
+        global generator (training), and ``"hashed"`` adds
+        :func:`row_hashed_uniform` noise, a fixed function of each row's
+        values (validation and scoring).
     """
 
     def __init__(self, X, indices=None, *, dequantize=None):
@@ -47,12 +49,8 @@ class RowDataset(torch.utils.data.Dataset):
         if self.dequantize == "fresh":
             batch = torch.from_numpy(batch)
             return batch + torch.rand(batch.shape, dtype=batch.dtype)
-        if self.dequantize is not None:
-            # The same noise for the same batch in every epoch: seeded by the
-            # batch's first position.
-            first = positions.start if isinstance(positions, slice) else int(positions[0])
-            noise = np.random.default_rng((self.dequantize, first)).random(batch.shape)
-            return torch.from_numpy(batch + noise.astype(dtype))
+        if self.dequantize == "hashed":
+            return torch.from_numpy(batch + row_hashed_uniform(batch).astype(dtype))
         if not batch.flags.writeable:  # a view of read-only input: copy the batch only
             batch = batch.copy()
         return torch.from_numpy(batch)
@@ -90,11 +88,49 @@ class BatchIterator:
             yield self.dataset.batch(positions), None
 
 
-def iter_batches(X, batch_size, dtype=np.float32):
+def iter_batches(X, batch_size, dtype=np.float32, dequantize=None):
     """Yield tensors of consecutive row batches of ``X``, converted one at a time."""
-    dataset = RowDataset(X)
+    dataset = RowDataset(X, dequantize=dequantize)
     for start in range(0, len(dataset), batch_size):
         yield dataset.batch(slice(start, start + batch_size), dtype=dtype)
+
+
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(h):
+    """The SplitMix64 finaliser: a bijective mix of 64-bit integers (wrapping)."""
+    h = h + _GOLDEN_GAMMA
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def row_hashed_uniform(rows):
+    """Uniform ``[0, 1)`` noise that is a fixed pseudo-random function of each row.
+
+    A row of integers is hashed (SplitMix64 over its values), and the hash
+    seeds one value per column. The same row gets the same noise wherever it
+    stands, so scores of dequantised integer data are deterministic and do
+    not depend on row order or on scoring a subset.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features)
+        Integer-valued rows.
+
+    Returns
+    -------
+    noise : ndarray of shape (n_rows, n_features), dtype float64
+    """
+    values = np.asarray(rows).astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.zeros(values.shape[0], dtype=np.uint64)
+        for column in values.T:
+            h = _splitmix64(h ^ column)
+        columns = np.arange(1, values.shape[1] + 1, dtype=np.uint64)
+        bits = _splitmix64(h[:, None] + columns * _GOLDEN_GAMMA)
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def iter_row_chunks(X, chunk_rows=8192):

@@ -137,9 +137,14 @@ class VAETransformer(
         get one fixed draw), so the model is a density of ``X + U``, the
         dequantised data, as if trained on :func:`dequantize` with a new draw
         every epoch. The noise keeps a large decoder from fitting one fixed
-        draw. Score continuous data, such as ``dequantize(X_test)``;
-        :meth:`sample` and :meth:`inverse_transform` return dequantised
-        values (``np.floor`` maps them back to integers).
+        draw. Integer-valued ``X`` passed to :meth:`score_samples`,
+        :meth:`score` and :meth:`log_likelihood` is dequantised first, with
+        noise that is a fixed pseudo-random function of each row (scores stay
+        deterministic and independent of row order), so the estimator
+        cross-validates on integer data and its scores are in the units of
+        the discrete models; continuous ``X``, such as ``dequantize(X_test)``,
+        is scored as it is. :meth:`sample` and :meth:`inverse_transform`
+        return dequantised values (``np.floor`` maps them back to integers).
 
     beta : float, default=1.0
         Weight of the KL term in the training objective; 1.0 maximises the
@@ -407,7 +412,7 @@ class VAETransformer(
         self._check_training_data(X, net.module_.likelihood)
         validation = None
         if valid_rows is not None:
-            fixed_noise = _draw_seed(self._rng) if self.dequantize else None
+            fixed_noise = "hashed" if self.dequantize else None
             validation = RowDataset(X, valid_rows, dequantize=fixed_noise)
         # beta is a plain float of the criterion: set it in place, since a
         # skorch criterion re-initialisation would also reset Adam's state.
@@ -559,19 +564,13 @@ class VAETransformer(
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
     def _check_scorable(self, X):
+        """Validated ``X`` and the noise to dequantise it with when scoring."""
         X = self._check_X(X)
         self.net_.module_.likelihood.check_support(X)
-        if self.dequantize and first_non_integer(X) is None:
-            warnings.warn(
-                "X is integer-valued, but the model was fitted with dequantize=True: "
-                "it is a density of X + U(0, 1), and integers lie on the corner of "
-                "each unit cell. Score dequantize(X) instead.",
-                UserWarning,
-                stacklevel=3,
-            )
-        return X
+        integers = self.dequantize and first_non_integer(X) is None
+        return X, "hashed" if integers else None
 
-    def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE, dtype=torch.float64):
+    def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE, dtype=torch.float64, dequantize=None):
         """Apply ``fn(module, batch)`` to row batches of ``X``; float64 ndarray.
 
         Deterministic outputs are computed on a float64 copy of the module: in
@@ -582,7 +581,7 @@ class VAETransformer(
         module = copy.deepcopy(self.net_.module_).to(dtype).eval()
         output = None
         with torch.inference_mode(), _torch_threads_within_budget():
-            batches = iter_batches(X, batch_size, dtype=_NUMPY_DTYPES[dtype])
+            batches = iter_batches(X, batch_size, _NUMPY_DTYPES[dtype], dequantize)
             for start, batch in zip(range(0, X.shape[0], batch_size), batches, strict=True):
                 values = fn(module, batch.to(self.net_.device)).cpu().numpy()
                 if output is None:
@@ -672,8 +671,8 @@ class VAETransformer(
             Per-sample ELBO in nats; a log-density of ``X`` in its own units.
             Deterministic for a fitted model.
         """
-        X = self._check_scorable(X)
-        return self._evaluate(lambda module, x: module.elbo(x), X)
+        X, noise = self._check_scorable(X)
+        return self._evaluate(lambda module, x: module.elbo(x), X, dequantize=noise)
 
     def score(self, X, y=None):
         """Mean ELBO over the samples of ``X``, in nats (higher is better).
@@ -724,7 +723,7 @@ class VAETransformer(
             raise ValueError(
                 f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
             )
-        X = self._check_scorable(X)
+        X, noise = self._check_scorable(X)
         # The widest layer bounds the size of every per-sample tensor.
         layers = self.net_.module_.modules()
         width = max(layer.out_features for layer in layers if isinstance(layer, nn.Linear))
@@ -740,6 +739,7 @@ class VAETransformer(
                 X,
                 batch_size=batch_size,
                 dtype=torch.float32,
+                dequantize=noise,
             )
 
     def __sklearn_tags__(self):

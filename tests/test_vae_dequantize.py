@@ -1,15 +1,14 @@
 """VAETransformer(dequantize=True): a Gaussian VAE of integer data plus fresh U(0, 1) noise."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 from conftest import FAST
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.model_selection import GridSearchCV
 
 from sklearn_vae import VAETransformer, dequantize
-from sklearn_vae._data import RowDataset
+from sklearn_vae._data import RowDataset, row_hashed_uniform
 
 # Uniform noise U(0, 1) has mean 1/2 and variance 1/12.
 NOISE_MEAN, NOISE_VAR = 0.5, 1 / 12
@@ -33,15 +32,18 @@ def test_training_batches_get_fresh_noise_in_each_unit_cell():
     assert not np.any(first == second)
 
 
-def test_validation_noise_is_the_same_in_every_epoch():
-    X = _integers(300)
-    dataset = RowDataset(X, np.arange(0, 300, 2), dequantize=7)
-    batch = dataset.batch(slice(10, 60)).numpy()
-    assert_array_equal(batch, dataset.batch(slice(10, 60)).numpy())
-    noise = batch - X[np.arange(0, 300, 2)[10:60]]
+def test_hashed_noise_is_uniform_and_a_function_of_each_row():
+    X = np.random.default_rng(0).integers(-50, 50, size=(5000, 4)).astype(float)
+    noise = row_hashed_uniform(X)
     assert np.all(noise >= 0) and np.all(noise < 1)
-    other_seed = RowDataset(X, np.arange(0, 300, 2), dequantize=8).batch(slice(10, 60))
-    assert not np.any(other_seed.numpy() == batch)
+    assert abs(noise.mean() - NOISE_MEAN) < 4 * np.sqrt(NOISE_VAR / noise.size)
+    assert abs(noise.var() - NOISE_VAR) < 4 * np.sqrt(1 / 180 / noise.size)  # var of (U - 1/2)^2
+    # Independent of row order and of the other rows; distinct rows differ.
+    order = np.random.default_rng(1).permutation(len(X))
+    assert_array_equal(row_hashed_uniform(X[order]), noise[order])
+    assert_array_equal(row_hashed_uniform(X[:1]), noise[:1])
+    unique = np.unique(X, axis=0)
+    assert len(np.unique(row_hashed_uniform(unique)[:, 0])) == len(unique)
 
 
 def test_standardisation_uses_the_moments_of_dequantised_data():
@@ -89,14 +91,30 @@ def test_partial_fit_dequantizes_each_chunk():
     assert vae.n_iter_ == 4 and np.all(np.isfinite(vae.loss_curve_))
 
 
-def test_scoring_integers_warns_to_dequantize_them():
+def test_integers_are_scored_dequantised_with_row_hashed_noise():
     X = _integers()
     vae = VAETransformer(**FAST, dequantize=True).fit(X)
-    with pytest.warns(UserWarning, match=r"Score dequantize\(X\) instead"):
-        vae.score_samples(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        vae.score_samples(dequantize(X, random_state=0))
+    expected = vae.score_samples(X + row_hashed_uniform(X))
+    assert_array_equal(vae.score_samples(X), expected)
+    order = np.random.default_rng(0).permutation(len(X))
+    assert_array_equal(vae.score_samples(X[order]), expected[order])
+    log_likelihood = vae.log_likelihood(X, n_importance_samples=5, random_state=0)
+    dequantized = X + row_hashed_uniform(X)
+    # log_likelihood works in float32, where the noise is added after rounding.
+    assert_allclose(
+        log_likelihood,
+        vae.log_likelihood(dequantized, n_importance_samples=5, random_state=0),
+        rtol=1e-5,
+    )
+
+
+def test_cross_validates_on_integer_data():
+    # fit takes the integer folds, score dequantises the held-out integer
+    # folds: every candidate gets a finite score in nats.
+    search = GridSearchCV(
+        VAETransformer(**FAST, dequantize=True), {"n_components": [1, 2]}, cv=2
+    ).fit(_integers())
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
 
 
 def test_non_integer_data_is_rejected():
