@@ -9,6 +9,7 @@ __all__ = [
     "iter_batches",
     "iter_row_chunks",
     "first_non_integer",
+    "check_integer_valued",
     "column_mean_std",
     "row_hashed_uniform",
 ]
@@ -147,6 +148,21 @@ def first_non_integer(X):
             row, col = fractional[0]
             return int(start + row), int(col)
     return None
+
+
+def check_integer_valued(X, requirement, remedy):
+    """Raise ``ValueError`` naming the first non-integer entry of ``X``, if any.
+
+    The message reads "``requirement`` requires integer-valued X, but
+    X[row, col] = value. ``remedy``".
+    """
+    position = first_non_integer(X)
+    if position is not None:
+        row, col = position
+        raise ValueError(
+            f"{requirement} requires integer-valued X, but X[{row}, {col}] = "
+            f"{X[row, col]:g}. {remedy}"
+        )
 
 
 def column_mean_std(X, chunk_rows=8192, *, dequantized=False):

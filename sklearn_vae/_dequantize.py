@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from ._data import first_non_integer
+from ._data import check_integer_valued
 
 __all__ = ["dequantize"]
 
@@ -71,13 +71,7 @@ def dequantize(X, *, random_state=None):
     (100, 2)
     """
     X = check_array(X, dtype=np.float64)
-    position = first_non_integer(X)
-    if position is not None:
-        row, col = position
-        raise ValueError(
-            "dequantize expects integer-valued data, but X has non-integer values "
-            f"(e.g. {X[row, col]!r} at row {row}, column {col})."
-        )
+    check_integer_valued(X, "dequantize", "Pass the raw integers (counts, levels, pixels).")
     noise = check_random_state(random_state).uniform(size=X.shape)
     # Rounding could give X + 1 when the noise is within 2**-53 of 1: stay below it.
     return np.minimum(X + noise, np.nextafter(X + 1.0, X))

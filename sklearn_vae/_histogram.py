@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data import first_non_integer
+from ._data import check_integer_valued
 
 __all__ = ["HistogramDensity"]
 
@@ -353,11 +353,6 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
 
 def _check_integer_valued(X):
-    position = first_non_integer(X)
-    if position is not None:
-        row, col = position
-        raise ValueError(
-            'bins="integer" expects integer-valued X, but X has non-integer values '
-            f"(e.g. {X[row, col]!r} at row {row}, column {col}). "
-            "Round X, or pass an int or a numpy rule such as bins='auto'."
-        )
+    check_integer_valued(
+        X, 'bins="integer"', "Round X, or pass an int or a numpy rule such as bins='auto'."
+    )

@@ -23,7 +23,14 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
-from ._data import BatchIterator, RowDataset, column_mean_std, first_non_integer, iter_batches
+from ._data import (
+    BatchIterator,
+    RowDataset,
+    check_integer_valued,
+    column_mean_std,
+    first_non_integer,
+    iter_batches,
+)
 from ._likelihoods import LIKELIHOODS
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet
@@ -452,14 +459,11 @@ class VAETransformer(
                 f"likelihood={self.likelihood!r} models the data as they are. "
                 "Set dequantize=False."
             )
-        position = first_non_integer(X)
-        if position is not None:
-            row, col = position
-            raise ValueError(
-                f"dequantize=True requires integer-valued X, but X[{row}, {col}] = "
-                f"{X[row, col]:g}. Pass the raw integers, or set dequantize=False for "
-                "data that are already continuous."
-            )
+        check_integer_valued(
+            X,
+            "dequantize=True",
+            "Pass the raw integers, or set dequantize=False for data that are already continuous.",
+        )
 
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes

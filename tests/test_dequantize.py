@@ -43,7 +43,7 @@ def test_input_is_not_modified_and_output_is_new_array():
 
 
 def test_rejects_non_integer_values():
-    with pytest.raises(ValueError, match="dequantize expects integer-valued data"):
+    with pytest.raises(ValueError, match="dequantize requires integer-valued X"):
         dequantize([[1.0, 2.0], [3.0, 0.5]])
 
 

@@ -158,7 +158,7 @@ def test_integer_bins_density_is_constant_on_unit_cells():
 
 
 def test_integer_bins_reject_non_integer_data():
-    with pytest.raises(ValueError, match='bins="integer" expects integer-valued X'):
+    with pytest.raises(ValueError, match='bins="integer" requires integer-valued X'):
         HistogramDensity("integer").fit([[0.0, 1.0], [2.0, 2.5]])
 
 
