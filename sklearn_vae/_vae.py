@@ -141,7 +141,7 @@ class VAETransformer(
         For integer-valued ``X`` and ``likelihood="gaussian"`` only. When
         True, ``fit`` and ``partial_fit`` take the raw integers and add fresh
         uniform noise ``U(0, 1)`` to every training batch (the validation rows
-        get one fixed draw), so the model is a density of ``X + U``, the
+        get fixed row-hashed noise, see below), so the model is a density of ``X + U``, the
         dequantised data, as if trained on :func:`dequantize` with a new draw
         every epoch. The noise keeps a large decoder from fitting one fixed
         draw. Integer-valued ``X`` passed to :meth:`score_samples`,
@@ -668,6 +668,8 @@ class VAETransformer(
         ----------
         X : array-like of shape (n_samples, n_features)
             Data to score.
+            With ``dequantize=True``, integer-valued ``X`` is dequantised first
+            with noise that is a fixed function of each row.
 
         Returns
         -------
@@ -685,6 +687,8 @@ class VAETransformer(
         ----------
         X : array-like of shape (n_samples, n_features)
             Data to score.
+            With ``dequantize=True``, integer-valued ``X`` is dequantised first
+            with noise that is a fixed function of each row.
 
         y : Ignored
             Not used, present for API consistency by convention.
@@ -709,6 +713,8 @@ class VAETransformer(
         ----------
         X : array-like of shape (n_samples, n_features)
             Data to score.
+            With ``dequantize=True``, integer-valued ``X`` is dequantised first
+            with noise that is a fixed function of each row.
 
         n_importance_samples : int, default=1000
             Number of importance samples K per row.
