@@ -9,6 +9,7 @@ __all__ = [
     "iter_batches",
     "iter_row_chunks",
     "first_non_integer",
+    "integer_valued_columns",
     "check_integer_valued",
     "column_mean_std",
     "row_hashed_uniform",
@@ -19,7 +20,8 @@ class RowDataset(torch.utils.data.Dataset):
     """Rows of a 2-D array (in memory or a ``numpy.memmap``), as float32 batches.
 
     Only the rows of a batch are read and converted, so neither a float32 copy
-    of the whole array nor a per-row Python call is ever made.
+    of the whole array nor a per-row Python call is ever made. Missing entries
+    stay NaN.
 
     Parameters
     ----------
@@ -33,12 +35,15 @@ class RowDataset(torch.utils.data.Dataset):
         global generator (training), and ``"hashed"`` adds
         :func:`row_hashed_uniform` noise, a fixed function of each row's
         values (validation and scoring).
+    columns : ndarray of bool of shape (n_features,), default=None
+        The columns that get the noise; all when None.
     """
 
-    def __init__(self, X, indices=None, *, dequantize=None):
+    def __init__(self, X, indices=None, *, dequantize=None, columns=None):
         self.X = X
         self.indices = indices
         self.dequantize = dequantize
+        self.columns = columns
 
     def __len__(self):
         return self.X.shape[0] if self.indices is None else len(self.indices)
@@ -49,9 +54,15 @@ class RowDataset(torch.utils.data.Dataset):
         batch = np.asarray(self.X[rows], dtype=dtype)
         if self.dequantize == "fresh":
             batch = torch.from_numpy(batch)
-            return batch + torch.rand(batch.shape, dtype=batch.dtype)
+            noise = torch.rand(batch.shape, dtype=batch.dtype)
+            if self.columns is not None:
+                noise = noise * torch.from_numpy(self.columns).to(batch.dtype)
+            return batch + noise
         if self.dequantize == "hashed":
-            return torch.from_numpy(batch + row_hashed_uniform(batch).astype(dtype))
+            noise = row_hashed_uniform(batch).astype(dtype)
+            if self.columns is not None:
+                noise *= self.columns
+            return torch.from_numpy(batch + noise)
         if not batch.flags.writeable:  # a view of read-only input: copy the batch only
             batch = batch.copy()
         return torch.from_numpy(batch)
@@ -89,13 +100,15 @@ class BatchIterator:
             yield self.dataset.batch(positions), None
 
 
-def iter_batches(X, batch_size, dtype=np.float32, dequantize=None):
+def iter_batches(X, batch_size, dtype=np.float32, dequantize=None, columns=None):
     """Yield tensors of consecutive row batches of ``X``, converted one at a time."""
-    dataset = RowDataset(X, dequantize=dequantize)
+    dataset = RowDataset(X, dequantize=dequantize, columns=columns)
     for start in range(0, len(dataset), batch_size):
         yield dataset.batch(slice(start, start + batch_size), dtype=dtype)
 
 
+# Stands for a missing entry when hashing a row (beyond float32's exact integers).
+_MISSING_HASH = -(2.0**53)
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -118,13 +131,15 @@ def row_hashed_uniform(rows):
     Parameters
     ----------
     rows : ndarray of shape (n_rows, n_features)
-        Integer-valued rows.
+        Rows whose non-missing entries are integers (NaN is hashed as a
+        value of its own).
 
     Returns
     -------
     noise : ndarray of shape (n_rows, n_features), dtype float64
     """
-    values = np.asarray(rows).astype(np.int64).view(np.uint64)
+    rows = np.asarray(rows)
+    values = np.where(np.isnan(rows), _MISSING_HASH, rows).astype(np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
         h = np.zeros(values.shape[0], dtype=np.uint64)
         for column in values.T:
@@ -141,13 +156,26 @@ def iter_row_chunks(X, chunk_rows=8192):
 
 
 def first_non_integer(X):
-    """``(row, column)`` of the first non-integer entry of ``X``, or None; read in chunks."""
+    """``(row, column)`` of the first non-integer entry of ``X``, or None; read in chunks.
+
+    Missing entries (NaN) are skipped.
+    """
     for start, chunk in iter_row_chunks(X):
-        fractional = np.argwhere(chunk != np.round(chunk))
+        with np.errstate(invalid="ignore"):
+            fractional = np.argwhere((chunk != np.round(chunk)) & ~np.isnan(chunk))
         if len(fractional):
             row, col = fractional[0]
             return int(start + row), int(col)
     return None
+
+
+def integer_valued_columns(X):
+    """Boolean mask of the columns of ``X`` whose observed entries are all integers."""
+    integer = np.ones(X.shape[1], dtype=bool)
+    for _, chunk in iter_row_chunks(X):
+        with np.errstate(invalid="ignore"):
+            integer &= ~((chunk != np.round(chunk)) & ~np.isnan(chunk)).any(axis=0)
+    return integer
 
 
 def check_integer_valued(X, requirement, remedy):
@@ -166,21 +194,30 @@ def check_integer_valued(X, requirement, remedy):
 
 
 def column_mean_std(X, chunk_rows=8192, *, dequantized=False):
-    """Per-column mean and standard deviation of ``X``, read in row chunks.
+    """Per-column mean and standard deviation of the observed entries of ``X``.
 
-    Two passes in float64 over chunks, so a ``numpy.memmap`` is never copied
-    whole. Constant columns get a standard deviation of 1. With
-    ``dequantized=True`` the moments are those of ``X + U``, ``U ~ U(0, 1)``
-    independent of ``X``: the mean plus 1/2 and the variance plus 1/12 (so no
-    column is constant).
+    Two passes in float64 over row chunks, so a ``numpy.memmap`` is never
+    copied whole; missing entries (NaN) are skipped. Constant columns get a
+    standard deviation of 1. Where ``dequantized`` (a bool, or one per column)
+    is True, the moments are those of ``X + U``, ``U ~ U(0, 1)`` independent
+    of ``X``: the mean plus 1/2 and the variance plus 1/12 (so no such column
+    is constant).
     """
-    n_samples = X.shape[0]
-    mean = sum(chunk.sum(axis=0, dtype=np.float64) for _, chunk in iter_row_chunks(X, chunk_rows))
-    mean = mean / n_samples
-    squares = sum(((chunk - mean) ** 2).sum(axis=0) for _, chunk in iter_row_chunks(X, chunk_rows))
-    if dequantized:
-        return mean + 0.5, np.sqrt(squares / n_samples + 1 / 12)
-    std = np.sqrt(squares / n_samples)
+    total = np.zeros(X.shape[1])
+    count = np.zeros(X.shape[1])
+    for _, chunk in iter_row_chunks(X, chunk_rows):
+        total += np.nansum(chunk, axis=0, dtype=np.float64)
+        count += np.sum(~np.isnan(chunk), axis=0)
+    count = np.maximum(count, 1)
+    mean = total / count
+    squares = np.zeros(X.shape[1])
+    for _, chunk in iter_row_chunks(X, chunk_rows):
+        squares += np.nansum((chunk - mean) ** 2, axis=0)
+    variance = squares / count
+    dequantized = np.broadcast_to(np.asarray(dequantized, dtype=bool), mean.shape)
+    std = np.sqrt(variance + dequantized / 12)
+    mean = mean + dequantized / 2
     # Constant columns keep a unit scale, as in StandardScaler.
-    std[std < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+    constant = std < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+    std[constant & ~dequantized] = 1.0
     return mean, std

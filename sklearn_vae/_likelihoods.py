@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Bernoulli, Categorical, Independent, Normal, Poisson
+from torch.distributions import Bernoulli, Categorical, Normal, Poisson
 
-from ._data import check_integer_valued, iter_row_chunks
+from ._data import first_non_integer, iter_row_chunks
 
 __all__ = [
     "Likelihood",
@@ -14,6 +14,9 @@ __all__ = [
     "CategoricalLikelihood",
     "PoissonLikelihood",
     "LIKELIHOODS",
+    "TableLikelihood",
+    "make_likelihood",
+    "one_hot_columns",
 ]
 
 # Floor on the Gaussian decoder's scale, in standardised units: a variance
@@ -30,21 +33,29 @@ class Likelihood(nn.Module):
     output layer of the decoder, and the map between the units of ``X`` and
     the units in which the ``torch.distributions`` object is defined.
 
+    Features are independent given z, so a missing entry (NaN) is
+    marginalised exactly by leaving its term out of :meth:`log_prob`.
+
     Adding a likelihood means subclassing this class and registering it in
     :data:`LIKELIHOODS`; nothing else in the library changes.
 
     Parameters
     ----------
     n_features : int
-        Number of features of ``X``.
+        Number of features (columns) it models.
+    column_names : list, default=None
+        How error messages name the columns (positions when None).
     """
 
     #: Name used for the ``likelihood`` parameter of the estimators.
     name = None
 
-    def __init__(self, n_features):
+    def __init__(self, n_features, column_names=None):
         super().__init__()
         self.n_features = n_features
+        self.column_names = list(range(n_features)) if column_names is None else column_names
+        # log |d target / d x| per column, and its sum (kept in float64 precision).
+        self.register_buffer("column_log_det_jacobian", torch.zeros(n_features))
         self.register_buffer("log_det_jacobian", torch.zeros(()))
 
     def check_support(self, X):
@@ -53,7 +64,7 @@ class Likelihood(nn.Module):
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
-            Validated, finite input data.
+            Validated input data; NaN marks a missing entry.
         """
 
     def fit(self, X, loc, scale):
@@ -92,7 +103,7 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
     def distribution(self, params):
-        """Distribution over the model-space target, one event per row."""
+        """Distribution over the model-space target, batch shape ``(..., n_features)``."""
         raise NotImplementedError
 
     def to_target(self, x):
@@ -107,17 +118,40 @@ class Likelihood(nn.Module):
         """Mean of p(x | z) in the units of ``X``."""
         return self.from_target(self.distribution(params).mean)
 
-    def log_prob(self, params, x):
-        """Log-density of ``x`` (in the units of ``X``) under p(x | z), in nats.
+    def entry_log_prob(self, params, target):
+        """Per-entry log-probability of model-space ``target``, shape ``(..., n_features)``."""
+        return self.distribution(params).log_prob(target)
 
-        The log-absolute-determinant of the Jacobian of :meth:`to_target` is
-        added, so the value is a log-density of ``x`` exactly as passed in.
+    def log_prob(self, params, x):
+        """Log-density of the observed entries of ``x`` under p(x | z), in nats.
+
+        ``x`` is in the units of ``X``; NaN entries are missing and left out,
+        which marginalises them exactly. The log-absolute-determinant of the
+        Jacobian of :meth:`to_target` is added for the observed entries, so
+        the value is a log-density of ``x`` exactly as passed in.
         """
-        return self.distribution(params).log_prob(self.to_target(x)) + self.log_det_jacobian
+        missing = torch.isnan(x)
+        if not missing.any():
+            target = self.to_target(x)
+            return self.entry_log_prob(params, target).sum(-1) + self.log_det_jacobian
+        # A finite stand-in keeps NaN out of the gradients; its term is dropped.
+        target = torch.where(missing, 0.0, self.to_target(x))
+        per_entry = self.entry_log_prob(params, target) + self.column_log_det_jacobian
+        return torch.where(missing, 0.0, per_entry).sum(-1)
 
     def sample(self, params):
         """Draw ``x ~ p(x | z)`` in the units of ``X`` (uses torch's global RNG)."""
         return self.from_target(self.distribution(params).sample())
+
+    def _columns_note(self):
+        """`` (columns [...])`` when the columns have names, for messages."""
+        if self.column_names == list(range(self.n_features)):
+            return ""
+        return f" (columns {self.column_names!r})"
+
+    def _entry(self, row, col):
+        """How messages name the entry at (row, col)."""
+        return f"X[{row}, {self.column_names[col]!r}]"
 
 
 class _PerFeature(nn.Module):
@@ -159,14 +193,15 @@ class GaussianLikelihood(Likelihood):
 
     name = "gaussian"
 
-    def __init__(self, n_features):
-        super().__init__(n_features)
+    def __init__(self, n_features, column_names=None):
+        super().__init__(n_features, column_names)
         self.register_buffer("loc", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
 
     def fit(self, X, loc, scale):
         self.loc.copy_(torch.as_tensor(loc))
         self.scale.copy_(torch.as_tensor(scale))
+        self.column_log_det_jacobian.copy_(torch.as_tensor(-np.log(scale)))
         self.log_det_jacobian.fill_(-float(np.log(scale).sum()))
         return self
 
@@ -176,7 +211,7 @@ class GaussianLikelihood(Likelihood):
     def distribution(self, params):
         loc, raw_scale = params
         scale = nn.functional.softplus(raw_scale) + MIN_SCALE
-        return Independent(Normal(loc, scale, validate_args=False), 1)
+        return Normal(loc, scale, validate_args=False)
 
     def to_target(self, x):
         return (x - self.loc) / self.scale
@@ -196,10 +231,11 @@ class BernoulliLikelihood(Likelihood):
     name = "bernoulli"
 
     def check_support(self, X):
-        if X.min() < 0 or X.max() > 1:
+        low, high = np.nanmin(X), np.nanmax(X)
+        if low < 0 or high > 1:
             raise ValueError(
-                "likelihood='bernoulli' requires X in [0, 1]; got values in "
-                f"[{X.min():.4g}, {X.max():.4g}]. Rescale X (for example with "
+                f"likelihood='bernoulli' requires X in [0, 1]{self._columns_note()}; got values in "
+                f"[{low:.4g}, {high:.4g}]. Rescale X (for example with "
                 "MinMaxScaler) or use likelihood='gaussian'."
             )
 
@@ -207,7 +243,7 @@ class BernoulliLikelihood(Likelihood):
         return nn.Linear(n_inputs, self.n_features)
 
     def distribution(self, params):
-        return Independent(Bernoulli(logits=params, validate_args=False), 1)
+        return Bernoulli(logits=params, validate_args=False)
 
 
 # More levels than this would make the decoder's output layer impractically wide.
@@ -215,78 +251,173 @@ MAX_LEVELS = 1024
 
 
 def _check_integer_valued(X, likelihood):
-    check_integer_valued(
-        X, f"likelihood={likelihood!r}", "Round or bin X first, or use likelihood='gaussian'."
-    )
+    position = first_non_integer(X)
+    if position is not None:
+        row, col = position
+        raise ValueError(
+            f"likelihood={likelihood.name!r} requires integer-valued X, but "
+            f"{likelihood._entry(row, col)} = {X[row, col]:g}. Round or bin X first, or use "
+            "likelihood='gaussian'."
+        )
 
 
 class CategoricalLikelihood(Likelihood):
-    """Independent categorical p(x | z) over each feature's integer levels.
+    """Independent categorical p(x | z): one ``Categorical`` per feature over its levels.
 
-    The levels are the integers from the smallest to the largest value seen in
-    ``fit``, shared by all features (for pixel intensities 0..16, 17 levels),
-    so a level that one feature never took in the training data still gets a
-    learned probability. Scores are log-probabilities (nats, <= 0). For
-    integer data they equal the log-density of the same model on data
-    dequantised with U(0, 1) noise, so they compare directly with continuous
-    models scored on ``dequantize(X)``.
+    Two kinds of levels, fixed in ``fit``:
 
-    Non-integer values, and values outside the fitted range, cannot be scored
-    and raise ``ValueError``. Features with very different ranges are best
-    encoded first (for example with ``OrdinalEncoder``).
+    - shared (``likelihood="categorical"`` for a whole numeric matrix): the
+      integers from the smallest to the largest value in ``X``, shared by all
+      features (for pixel intensities 0..16, 17 levels), so a level that one
+      feature never took still gets a learned probability. The point
+      estimate (:meth:`mean`) is the expected level.
+    - per feature (columns of a table): the integers from each feature's own
+      minimum to its maximum, or, for label columns, the category codes
+      ``0..n_categories - 1`` given by ``n_categories``. The point estimate is
+      the most probable level, so labels and integers decode exactly.
+
+    Scores are log-probabilities (nats, <= 0). For integer data they equal the
+    log-density of the same model on data dequantised with U(0, 1) noise, so
+    they compare directly with continuous models scored on ``dequantize(X)``.
+    Non-integer values, and values outside the fitted levels, cannot be scored
+    and raise ``ValueError``.
+
+    Parameters
+    ----------
+    n_features : int
+    column_names : list, default=None
+    shared_levels : bool, default=True
+    n_categories : list of int or None, default=None
+        Per feature, a known number of category codes (label columns), or
+        None to take the feature's integer range from the data.
     """
 
     name = "categorical"
 
-    def __init__(self, n_features):
-        super().__init__(n_features)
-        self.register_buffer("levels", torch.zeros(0))
+    def __init__(self, n_features, column_names=None, *, shared_levels=True, n_categories=None):
+        super().__init__(n_features, column_names)
+        self.shared_levels = shared_levels
+        self.n_categories = [None] * n_features if n_categories is None else list(n_categories)
+        self.register_buffer("offsets", torch.zeros(n_features))
+        # Zero until fit: the levels are not known yet.
+        self.register_buffer("n_levels", torch.zeros(n_features, dtype=torch.long))
+
+    @property
+    def levels(self):
+        """The shared levels (shared mode), as float32 values."""
+        return torch.arange(int(self.n_levels[0]), device=self.offsets.device) + self.offsets[0]
 
     def check_support(self, X):
-        _check_integer_valued(X, self.name)
-        if len(self.levels) == 0:
+        _check_integer_valued(X, self)
+        if not self.n_levels.any():
             return
-        low, high = self.levels[0].item(), self.levels[-1].item()
-        if low <= X.min() and X.max() <= high:
-            return
+        low = self.offsets.double().numpy()
+        high = low + self.n_levels.double().numpy() - 1
         for start, chunk in iter_row_chunks(X):
-            outside = (chunk < low) | (chunk > high)
+            with np.errstate(invalid="ignore"):
+                outside = (chunk < low) | (chunk > high)
             if not outside.any():
                 continue
             row, col = np.argwhere(outside)[0]
-            row += start
             raise ValueError(
-                f"X[{row}, {col}] = {X[row, col]:g} is outside the levels seen in fit "
-                f"({low:g} to {high:g}); likelihood='categorical' gives it no probability. "
-                "Refit on data that covers every level."
+                f"{self._entry(row + start, col)} = {chunk[row, col]:g} is outside the levels "
+                f"seen in fit ({low[col]:g} to {high[col]:g}); likelihood='categorical' gives "
+                "it no probability. Refit on data that covers every level."
             )
 
     def fit(self, X, loc, scale):
-        low, high = X.min(), X.max()
-        if high - low + 1 > MAX_LEVELS:
+        with np.errstate(invalid="ignore"):
+            low = np.nanmin(X, axis=0) if len(X) else np.zeros(X.shape[1])
+            high = np.nanmax(X, axis=0) if len(X) else np.zeros(X.shape[1])
+        known = np.array([k is not None for k in self.n_categories])
+        if self.shared_levels and not known.all():
+            # One range for the numeric features: the matrix meaning of "categorical".
+            low[~known], high[~known] = low[~known].min(), high[~known].max()
+        low[known] = 0
+        high[known] = [k - 1 for k in self.n_categories if k is not None]
+        widest = int(np.argmax(high - low))
+        if not known[widest] and high[widest] - low[widest] + 1 > MAX_LEVELS:
             raise ValueError(
-                f"likelihood='categorical' would need {int(high - low + 1)} levels "
-                f"(X ranges from {low:g} to {high:g}); at most {MAX_LEVELS} are supported. "
-                "Bin X first or use likelihood='poisson' or 'gaussian'."
+                f"likelihood='categorical' would need {int(high[widest] - low[widest] + 1)} "
+                f"levels (X ranges from {low[widest]:g} to {high[widest]:g}); at most "
+                f"{MAX_LEVELS} are supported. Bin X first or use likelihood='poisson' or "
+                "'gaussian'."
             )
-        self.levels = torch.arange(low, high + 1, dtype=torch.float32)
+        self.offsets = torch.as_tensor(low, dtype=torch.float32)
+        self.n_levels = torch.as_tensor(high - low + 1).long()
+        self._register_groups()
         return self
 
-    def make_head(self, n_inputs, heteroscedastic):
-        return nn.Linear(n_inputs, self.n_features * len(self.levels))
+    def _register_groups(self):
+        """Index buffers: features with the same number of levels share one Categorical."""
+        ends = torch.cumsum(self.n_levels, 0)
+        starts = ends - self.n_levels
+        self.group_sizes = sorted(set(self.n_levels.tolist()))
+        for g, size in enumerate(self.group_sizes):
+            columns = torch.nonzero(self.n_levels == size).flatten()
+            logits = (starts[columns, None] + torch.arange(size)).flatten()
+            self.register_buffer(f"group{g}_columns", columns)
+            self.register_buffer(f"group{g}_logits", logits)
 
-    def distribution(self, params):
-        logits = params.unflatten(-1, (self.n_features, len(self.levels)))
-        return Independent(Categorical(logits=logits, validate_args=False), 1)
+    def _groups(self, params):
+        """Yield ``(columns, Categorical)`` for each group of features with equal levels."""
+        if len(self.group_sizes) == 1:
+            # Every feature in order: the logits reshape without a copy.
+            size = self.group_sizes[0]
+            yield None, Categorical(logits=params.unflatten(-1, (self.n_features, size)),
+                                    validate_args=False)
+            return
+        for g, size in enumerate(self.group_sizes):
+            logits = params[..., getattr(self, f"group{g}_logits")]
+            yield (
+                getattr(self, f"group{g}_columns"),
+                Categorical(logits=logits.unflatten(-1, (-1, size)), validate_args=False),
+            )
+
+    def _per_feature(self, params, value):
+        """Assemble ``value(distribution)`` of every group into ``(..., n_features)``."""
+        out = None
+        for columns, distribution in self._groups(params):
+            result = value(distribution)
+            if columns is None:
+                return result
+            if out is None:
+                out = result.new_empty((*result.shape[:-1], self.n_features))
+            out[..., columns] = result
+        return out
+
+    def make_head(self, n_inputs, heteroscedastic):
+        return nn.Linear(n_inputs, int(self.n_levels.sum()))
+
+    def entry_log_prob(self, params, target):
+        out = None
+        for columns, distribution in self._groups(params):
+            if columns is None:
+                return distribution.log_prob(target)
+            values = distribution.log_prob(target[..., columns])
+            if out is None:
+                out = values.new_empty((*values.shape[:-1], self.n_features))
+            out[..., columns] = values
+        return out
 
     def to_target(self, x):
-        return x - self.levels[0]
+        return x - self.offsets
 
     def from_target(self, t):
-        return t.to(self.levels.dtype) + self.levels[0]
+        return t.to(self.offsets.dtype) + self.offsets
+
+    @property
+    def one_hot(self):
+        """Whether the encoder sees these features one-hot (levels are not a shared scale)."""
+        return not (self.shared_levels and all(k is None for k in self.n_categories))
 
     def mean(self, params):
-        return self.distribution(params).base_dist.probs @ self.levels.to(params.dtype)
+        if not self.one_hot:
+            return self._per_feature(params, lambda d: d.probs @ self.levels.to(d.probs.dtype))
+        return self.from_target(self._per_feature(params, lambda d: d.probs.argmax(-1)))
+
+    def sample(self, params):
+        return self.from_target(self._per_feature(params, lambda d: d.sample()))
 
 
 class PoissonLikelihood(Likelihood):
@@ -301,18 +432,92 @@ class PoissonLikelihood(Likelihood):
     name = "poisson"
 
     def check_support(self, X):
-        _check_integer_valued(X, self.name)
-        if X.min() < 0:
+        _check_integer_valued(X, self)
+        if np.nanmin(X) < 0:
             raise ValueError(
-                "likelihood='poisson' requires non-negative counts; got a minimum of "
-                f"{X.min():g}. Use likelihood='gaussian' for signed data."
+                f"likelihood='poisson' requires non-negative counts{self._columns_note()}; got "
+                "a minimum of "
+                f"{np.nanmin(X):g}. Use likelihood='gaussian' for signed data."
             )
 
     def make_head(self, n_inputs, heteroscedastic):
         return nn.Linear(n_inputs, self.n_features)
 
     def distribution(self, params):
-        return Independent(Poisson(torch.exp(params), validate_args=False), 1)
+        return Poisson(torch.exp(params), validate_args=False)
+
+
+class _TableHead(nn.Module):
+    """The output layers of every part of a :class:`TableLikelihood`, side by side."""
+
+    def __init__(self, heads):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, h):
+        return [head(h) for head in self.heads]
+
+
+class TableLikelihood(Likelihood):
+    """Observation model of a table: each group of columns has its own likelihood.
+
+    The columns are independent given z, so ``log p(x | z)`` is the sum of
+    the parts' log-probabilities over their columns, each with its own
+    distribution, support and Jacobian.
+
+    Parameters
+    ----------
+    parts : list of (Likelihood, list of int)
+        Each part and the positions of the columns it models.
+    """
+
+    name = "table"
+
+    def __init__(self, parts):
+        n_features = sum(len(columns) for _, columns in parts)
+        super().__init__(n_features)
+        self.parts = nn.ModuleList(part for part, _ in parts)
+        for i, (_, columns) in enumerate(parts):
+            self.register_buffer(f"part{i}_columns", torch.as_tensor(columns, dtype=torch.long))
+
+    def _columns(self, i):
+        return getattr(self, f"part{i}_columns")
+
+    def check_support(self, X):
+        for i, part in enumerate(self.parts):
+            part.check_support(X[:, self._columns(i).numpy()])
+
+    def fit(self, X, loc, scale):
+        for i, part in enumerate(self.parts):
+            columns = self._columns(i).numpy()
+            part.fit(X[:, columns], loc[columns], scale[columns])
+            self.column_log_det_jacobian[columns] = part.column_log_det_jacobian
+        self.log_det_jacobian.fill_(float(self.column_log_det_jacobian.double().sum()))
+        return self
+
+    def make_head(self, n_inputs, heteroscedastic):
+        return _TableHead([part.make_head(n_inputs, heteroscedastic) for part in self.parts])
+
+    def log_prob(self, params, x):
+        return sum(
+            part.log_prob(part_params, x[..., self._columns(i)])
+            for i, (part, part_params) in enumerate(zip(self.parts, params, strict=True))
+        )
+
+    def _assemble(self, params, method):
+        out = None
+        for i, (part, part_params) in enumerate(zip(self.parts, params, strict=True)):
+            values = getattr(part, method)(part_params)
+            if out is None:
+                out = values.new_empty((*values.shape[:-1], self.n_features))
+            out[..., self._columns(i)] = values.to(out.dtype)
+        return out
+
+    def mean(self, params):
+        return self._assemble(params, "mean")
+
+    def sample(self, params):
+        return self._assemble(params, "sample")
 
 
 #: Registry of the available likelihoods, by the name users pass.
@@ -320,3 +525,46 @@ LIKELIHOODS = {
     cls.name: cls
     for cls in (GaussianLikelihood, BernoulliLikelihood, CategoricalLikelihood, PoissonLikelihood)
 }
+
+
+def make_likelihood(columns):
+    """The observation model of a table, from its :class:`~._schema.ColumnSpec` list.
+
+    Columns with the same likelihood form one part; a single part covering
+    every column is returned as it is (a plain numeric matrix).
+    """
+    groups = {}
+    for j, column in enumerate(columns):
+        groups.setdefault(column.likelihood, []).append(j)
+    parts = []
+    for name, positions in groups.items():
+        names = [columns[j].name for j in positions]
+        if name == "categorical":
+            counts = [
+                None if columns[j].categories is None else len(columns[j].categories)
+                for j in positions
+            ]
+            shared = all(columns[j].shared_levels for j in positions)
+            part = CategoricalLikelihood(
+                len(positions), names, shared_levels=shared, n_categories=counts
+            )
+        else:
+            part = LIKELIHOODS[name](len(positions), names)
+        parts.append((part, positions))
+    if len(parts) == 1:
+        return parts[0][0]
+    return TableLikelihood(parts)
+
+
+def one_hot_columns(likelihood):
+    """``(column, offset, n_levels)`` of every feature the encoder should see one-hot."""
+    if isinstance(likelihood, TableLikelihood):
+        parts = [(part, likelihood._columns(i).tolist()) for i, part in enumerate(likelihood.parts)]
+    else:
+        parts = [(likelihood, list(range(likelihood.n_features)))]
+    found = []
+    for part, columns in parts:
+        if isinstance(part, CategoricalLikelihood) and part.one_hot:
+            for local, j in enumerate(columns):
+                found.append((j, float(part.offsets[local]), int(part.n_levels[local])))
+    return sorted(found)

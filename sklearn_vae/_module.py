@@ -21,19 +21,104 @@ def _mlp(n_inputs, hidden_layer_sizes):
     return nn.Sequential(*layers), n_inputs
 
 
-class GaussianEncoder(nn.Module):
-    """Recognition model q(z | x) = N(mu(x), diag sigma^2(x))."""
+class InputEncoding(nn.Module):
+    """The encoder's view of a batch: standardised numbers, one-hot levels, a missing mask.
 
-    def __init__(self, n_features, n_components, hidden_layer_sizes):
+    Numeric features are standardised with the training mean and standard
+    deviation; features listed in ``one_hot`` (labels, and integers modelled
+    as categories) become one-hot vectors. A missing entry (NaN) is 0 in
+    either form, and the mask of missing entries is returned beside.
+
+    Parameters
+    ----------
+    n_features : int
+    one_hot : list of (int, float, int)
+        ``(feature, offset, n_levels)``: level ``offset + k`` is code ``k``.
+    """
+
+    def __init__(self, n_features, one_hot=()):
         super().__init__()
-        self.trunk, width = _mlp(n_features, hidden_layer_sizes)
-        self.loc = nn.Linear(width, n_components)
-        self.raw_scale = nn.Linear(width, n_components)
+        self.register_buffer("loc", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.one_hot = [(j, offset, size) for j, offset, size in one_hot]
+        coded = {j for j, _, _ in self.one_hot}
+        self.register_buffer(
+            "numeric", torch.tensor([j for j in range(n_features) if j not in coded])
+        )
+
+    @property
+    def n_outputs(self):
+        return len(self.numeric) + sum(size for _, _, size in self.one_hot)
 
     def forward(self, x):
-        h = self.trunk(x)
-        scale = nn.functional.softplus(self.raw_scale(h)) + _MIN_POSTERIOR_SCALE
-        return Independent(Normal(self.loc(h), scale, validate_args=False), 1)
+        standardised = (x - self.loc) / self.scale
+        missing = torch.isnan(x)
+        if not missing.any():
+            missing = None
+        else:
+            standardised = torch.where(missing, 0.0, standardised)
+        if not self.one_hot:
+            return standardised, missing
+        features = [standardised[..., self.numeric]]
+        for j, offset, size in self.one_hot:
+            codes = x[..., j] - offset
+            observed = ~torch.isnan(codes)
+            codes = torch.where(observed, codes, 0.0).long().clamp(0, size - 1)
+            features.append(nn.functional.one_hot(codes, size).to(x.dtype) * observed[..., None])
+        return torch.cat(features, dim=-1), missing
+
+
+class MaskedLinear(nn.Module):
+    """An affine map of the input plus a learned offset for each missing feature.
+
+    The missing-entry weights start at zero, so a model trained on complete
+    data is exactly the plain ``nn.Linear``.
+    """
+
+    def __init__(self, n_inputs, n_outputs, n_features):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+        self.missing_weight = nn.Parameter(torch.zeros(n_outputs, n_features))
+
+    @property
+    def out_features(self):
+        return self.linear.out_features
+
+    def forward(self, x, missing=None):
+        out = self.linear(x)
+        if missing is not None:
+            out = out + missing.to(x.dtype) @ self.missing_weight.T
+        return out
+
+
+class GaussianEncoder(nn.Module):
+    """Recognition model q(z | x) = N(mu(x), diag sigma^2(x)).
+
+    It reads the :class:`InputEncoding` of a batch and its mask of missing
+    entries, which enters the first affine map.
+    """
+
+    def __init__(self, n_inputs, n_features, n_components, hidden_layer_sizes):
+        super().__init__()
+        widths = tuple(hidden_layer_sizes)
+        if widths:
+            self.first = MaskedLinear(n_inputs, widths[0], n_features)
+            self.trunk, width = _mlp(widths[0], widths[1:])
+            self.loc = nn.Linear(width, n_components)
+            self.raw_scale = nn.Linear(width, n_components)
+        else:
+            self.first = None
+            self.loc = MaskedLinear(n_inputs, n_components, n_features)
+            self.raw_scale = MaskedLinear(n_inputs, n_components, n_features)
+
+    def forward(self, x, missing=None):
+        if self.first is None:
+            loc, raw_scale = self.loc(x, missing), self.raw_scale(x, missing)
+        else:
+            h = self.trunk(nn.functional.relu(self.first(x, missing)))
+            loc, raw_scale = self.loc(h), self.raw_scale(h)
+        scale = nn.functional.softplus(raw_scale) + _MIN_POSTERIOR_SCALE
+        return Independent(Normal(loc, scale, validate_args=False), 1)
 
 
 class Decoder(nn.Module):
@@ -67,11 +152,13 @@ class VAEModule(nn.Module):
     Parameters
     ----------
     likelihood : Likelihood
-        Fitted observation model; it also standardises the encoder's input.
+        Fitted observation model.
     n_components : int
         Latent size.
     hidden_layer_sizes : tuple of int
         Encoder widths; the decoder mirrors them. ``()`` gives linear maps.
+    one_hot : list of (int, float, int), default=()
+        Features the encoder sees one-hot; see :class:`InputEncoding`.
 
     Notes
     -----
@@ -85,14 +172,15 @@ class VAEModule(nn.Module):
     quadratic in ``z``.
     """
 
-    def __init__(self, likelihood, n_components, hidden_layer_sizes):
+    def __init__(self, likelihood, n_components, hidden_layer_sizes, one_hot=()):
         super().__init__()
         n_features = likelihood.n_features
         self.likelihood = likelihood
-        self.encoder = GaussianEncoder(n_features, n_components, hidden_layer_sizes)
+        self.inputs = InputEncoding(n_features, one_hot)
+        self.encoder = GaussianEncoder(
+            self.inputs.n_outputs, n_features, n_components, hidden_layer_sizes
+        )
         self.decoder = Decoder(n_components, hidden_layer_sizes, likelihood)
-        self.register_buffer("input_loc", torch.zeros(n_features))
-        self.register_buffer("input_scale", torch.ones(n_features))
         self.register_buffer(
             "score_noise", balanced_normal_draws(max(n_components, 8), n_components)
         )
@@ -100,9 +188,9 @@ class VAEModule(nn.Module):
         self.register_buffer("validation_noise", torch.cat([pairs, -pairs]))
 
     def set_input_scaling(self, loc, scale):
-        """Store the standardisation applied to the encoder's input."""
-        self.input_loc.copy_(torch.as_tensor(loc))
-        self.input_scale.copy_(torch.as_tensor(scale))
+        """Store the standardisation applied to the encoder's numeric input."""
+        self.inputs.loc.copy_(torch.as_tensor(loc))
+        self.inputs.scale.copy_(torch.as_tensor(scale))
 
     @property
     def prior(self):
@@ -111,8 +199,8 @@ class VAEModule(nn.Module):
         return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
 
     def posterior(self, x):
-        """Approximate posterior q(z | x) for a batch in the units of ``X``."""
-        return self.encoder((x - self.input_loc) / self.input_scale)
+        """Approximate posterior q(z | x) for a batch in the units of ``X`` (NaN: missing)."""
+        return self.encoder(*self.inputs(x))
 
     def log_prob_given(self, z, x):
         """log p(x | z) in nats; ``z`` may carry leading sample dimensions."""

@@ -28,12 +28,13 @@ from ._data import (
     RowDataset,
     check_integer_valued,
     column_mean_std,
-    first_non_integer,
+    integer_valued_columns,
     iter_batches,
 )
-from ._likelihoods import LIKELIHOODS
+from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet
+from ._schema import validate_table
 
 __all__ = ["VAETransformer"]
 
@@ -283,7 +284,7 @@ class VAETransformer(
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "likelihood": [StrOptions(set(LIKELIHOODS))],
+        "likelihood": [StrOptions(set(LIKELIHOODS) | {"auto"}), dict],
         "dequantize": ["boolean"],
         "beta": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -304,7 +305,7 @@ class VAETransformer(
         n_components=8,
         *,
         hidden_layer_sizes=(256, 256),
-        likelihood="gaussian",
+        likelihood="auto",
         dequantize=False,
         beta=1.0,
         batch_size="auto",
@@ -362,7 +363,7 @@ class VAETransformer(
         """
         warm = self.warm_start and hasattr(self, "net_")
         with _restore_on_error(self), _torch_threads_within_budget():
-            X = validate_data(self, X, reset=not warm, dtype=[np.float64, np.float32])
+            X = validate_table(self, X, reset=not warm)
             if not warm:
                 self._initialize(X)
             train_rows, valid_rows = self._split_rows(X.shape[0], self._rng)
@@ -393,7 +394,7 @@ class VAETransformer(
         """
         first_call = not hasattr(self, "net_")
         with _restore_on_error(self), _torch_threads_within_budget():
-            X = validate_data(self, X, reset=first_call, dtype=[np.float64, np.float32])
+            X = validate_table(self, X, reset=first_call)
             if first_call:
                 self._initialize(X)
             self._train(X, None, None, epochs=1)
@@ -403,13 +404,20 @@ class VAETransformer(
         """Build the likelihood, the torch module and the initialised skorch net."""
         hidden_layer_sizes = self._check_hidden_layer_sizes()
         device = self._check_device()
-        likelihood = LIKELIHOODS[self.likelihood](X.shape[1])
+        columns = self.schema_.columns_
+        likelihood = make_likelihood(columns)
+        dequantized = np.array([column.dequantize for column in columns])
+        # None when no column, or every column, is dequantised (noise on the whole batch).
+        self._dequantized = dequantized if 0 < dequantized.sum() < len(dequantized) else None
+        self._dequantizes = bool(dequantized.any())
         self._check_training_data(X, likelihood)
-        loc, scale = column_mean_std(X, dequantized=self.dequantize)
+        loc, scale = column_mean_std(X, dequantized=dequantized)
         likelihood.fit(X, loc, scale)
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
-            module = VAEModule(likelihood, self.n_components, hidden_layer_sizes)
+            module = VAEModule(
+                likelihood, self.n_components, hidden_layer_sizes, one_hot_columns(likelihood)
+            )
             module.set_input_scaling(loc, scale)
             self.net_ = self._make_net(module, device).initialize()
 
@@ -419,8 +427,10 @@ class VAETransformer(
         self._check_training_data(X, net.module_.likelihood)
         validation = None
         if valid_rows is not None:
-            fixed_noise = "hashed" if self.dequantize else None
-            validation = RowDataset(X, valid_rows, dequantize=fixed_noise)
+            fixed_noise = "hashed" if self._dequantizes else None
+            validation = RowDataset(
+                X, valid_rows, dequantize=fixed_noise, columns=self._dequantized
+            )
         # beta is a plain float of the criterion: set it in place, since a
         # skorch criterion re-initialisation would also reset Adam's state.
         net.criterion_.beta = self.beta
@@ -435,8 +445,10 @@ class VAETransformer(
         n_before = len(net.history)
         try:
             with _torch_seed(_draw_seed(self._rng), net.device):
-                fresh_noise = "fresh" if self.dequantize else None
-                net.partial_fit(RowDataset(X, train_rows, dequantize=fresh_noise))
+                fresh_noise = "fresh" if self._dequantizes else None
+                net.partial_fit(
+                    RowDataset(X, train_rows, dequantize=fresh_noise, columns=self._dequantized)
+                )
         finally:
             # The validation split holds a reference to X: never keep it.
             net.train_split = None
@@ -451,17 +463,18 @@ class VAETransformer(
 
     def _check_training_data(self, X, likelihood):
         likelihood.check_support(X)
-        if not self.dequantize:
+        if not self._dequantizes:
+            if self.dequantize:
+                raise ValueError(
+                    f"dequantize=True applies to likelihood='gaussian' only; "
+                    f"likelihood={self.likelihood!r} models the data as they are. "
+                    "Set dequantize=False."
+                )
             return
-        if self.likelihood != "gaussian":
-            raise ValueError(
-                f"dequantize=True applies to likelihood='gaussian' only; "
-                f"likelihood={self.likelihood!r} models the data as they are. "
-                "Set dequantize=False."
-            )
+        columns = self._dequantized
         check_integer_valued(
-            X,
-            "dequantize=True",
+            X if columns is None else X[:, columns],
+            "dequantize=True" if self.dequantize else "A dequantised integer column",
             "Pass the raw integers, or set dequantize=False for data that are already continuous.",
         )
 
@@ -563,18 +576,35 @@ class VAETransformer(
         """Latent size of the fitted model (absent before fit), for get_feature_names_out."""
         return self.net_.module_.encoder.loc.out_features
 
-    def _check_X(self, X):
+    def _check_X(self, X, unknown="missing"):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_table(self, X, reset=False, unknown=unknown)
 
     def _check_scorable(self, X):
-        """Validated ``X`` and the noise to dequantise it with when scoring."""
-        X = self._check_X(X)
-        self.net_.module_.likelihood.check_support(X)
-        integers = self.dequantize and first_non_integer(X) is None
-        return X, "hashed" if integers else None
+        """Encoded ``X``, the noise to dequantise it with, and the columns that get it.
 
-    def _evaluate(self, fn, X, batch_size=_EVAL_BATCH_SIZE, dtype=torch.float64, dequantize=None):
+        Dequantised columns that hold integers get row-hashed noise; columns
+        that are already continuous (``dequantize(X)``) are scored as they are.
+        """
+        X = self._check_X(X, unknown="error")
+        self.net_.module_.likelihood.check_support(X)
+        if not self._dequantizes:
+            return X, None, None
+        columns = np.ones(X.shape[1], bool) if self._dequantized is None else self._dequantized
+        noisy = columns & integer_valued_columns(X)
+        if not noisy.any():
+            return X, None, None
+        return X, "hashed", None if noisy.all() else noisy
+
+    def _evaluate(
+        self,
+        fn,
+        X,
+        batch_size=_EVAL_BATCH_SIZE,
+        dtype=torch.float64,
+        dequantize=None,
+        columns=None,
+    ):
         """Apply ``fn(module, batch)`` to row batches of ``X``; float64 ndarray.
 
         Deterministic outputs are computed on a float64 copy of the module: in
@@ -585,7 +615,7 @@ class VAETransformer(
         module = copy.deepcopy(self.net_.module_).to(dtype).eval()
         output = None
         with torch.inference_mode(), _torch_threads_within_budget():
-            batches = iter_batches(X, batch_size, _NUMPY_DTYPES[dtype], dequantize)
+            batches = iter_batches(X, batch_size, _NUMPY_DTYPES[dtype], dequantize, columns)
             for start, batch in zip(range(0, X.shape[0], batch_size), batches, strict=True):
                 values = fn(module, batch.to(self.net_.device)).cpu().numpy()
                 if output is None:
@@ -633,7 +663,9 @@ class VAETransformer(
                 f"X has {Z.shape[1]} features, but {type(self).__name__}.inverse_transform "
                 f"expects latent points with n_components={self.n_components} features."
             )
-        return self._evaluate(lambda module, z: module.reconstruct_mean(z), Z)
+        return self.schema_.decode(
+            self._evaluate(lambda module, z: module.reconstruct_mean(z), Z)
+        )
 
     def sample(self, n_samples=1, random_state=None):
         """Generate random samples from the model: z ~ N(0, I), then x ~ p(x | z).
@@ -657,7 +689,7 @@ class VAETransformer(
         seed = _draw_seed(random_state)
         with _torch_seed(seed, self.net_.device):
             Z = torch.randn(n_samples, self.n_components, dtype=torch.float64).numpy()
-            return self._evaluate(lambda module, z: module.sample_given(z), Z)
+            return self.schema_.decode(self._evaluate(lambda module, z: module.sample_given(z), Z))
 
     # ------------------------------------------------------------ scores
 
@@ -677,8 +709,10 @@ class VAETransformer(
             Per-sample ELBO in nats; a log-density of ``X`` in its own units.
             Deterministic for a fitted model.
         """
-        X, noise = self._check_scorable(X)
-        return self._evaluate(lambda module, x: module.elbo(x), X, dequantize=noise)
+        X, noise, columns = self._check_scorable(X)
+        return self._evaluate(
+            lambda module, x: module.elbo(x), X, dequantize=noise, columns=columns
+        )
 
     def score(self, X, y=None):
         """Mean ELBO over the samples of ``X``, in nats (higher is better).
@@ -733,7 +767,7 @@ class VAETransformer(
             raise ValueError(
                 f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
             )
-        X, noise = self._check_scorable(X)
+        X, noise, columns = self._check_scorable(X)
         # The widest layer bounds the size of every per-sample tensor.
         layers = self.net_.module_.modules()
         width = max(layer.out_features for layer in layers if isinstance(layer, nn.Linear))
@@ -750,9 +784,10 @@ class VAETransformer(
                 batch_size=batch_size,
                 dtype=torch.float32,
                 dequantize=noise,
+                columns=columns,
             )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = True
         return tags
