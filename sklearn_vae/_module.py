@@ -43,7 +43,8 @@ class InputEncoding(nn.Module):
         self.one_hot = [(j, offset, size) for j, offset, size in one_hot]
         coded = {j for j, _, _ in self.one_hot}
         self.register_buffer(
-            "numeric", torch.tensor([j for j in range(n_features) if j not in coded])
+            "numeric",
+            torch.tensor([j for j in range(n_features) if j not in coded], dtype=torch.long),
         )
 
     @property

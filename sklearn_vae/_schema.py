@@ -147,6 +147,13 @@ def _resolve(name, kind, spec, n_categories, n_levels, dequantize):
     return spec, bool(dequantize and spec == "gaussian")
 
 
+def _raise_all_missing(name):
+    raise ValueError(
+        f"Column {name!r} is missing in every training row, so nothing can be learned about "
+        "it. Drop the column, or pass rows where it is observed."
+    )
+
+
 class TableSchema:
     """Learns the columns of a table and encodes tables as float64 matrices.
 
@@ -218,6 +225,12 @@ class TableSchema:
         if kind == "boolean":
             self._fit_frame(pd.DataFrame(X))
             return
+        if kind == "float" and len(X):
+            observed = np.zeros(X.shape[1], dtype=bool)
+            for _, chunk in iter_row_chunks(X):
+                observed |= ~np.isnan(chunk).all(axis=0)
+            if not observed.all():
+                _raise_all_missing(int(np.argmin(observed)))
         columns = []
         n_levels = None
         if kind == "integer":
@@ -238,10 +251,7 @@ class TableSchema:
             series = frame.iloc[:, position]
             missing = series.isna().to_numpy()
             if len(series) and missing.all():
-                raise ValueError(
-                    f"Column {name!r} is missing in every training row, so nothing can be "
-                    "learned about it. Drop the column, or pass rows where it is observed."
-                )
+                _raise_all_missing(name)
             kind = _column_kind(name, series)
             categories, n_levels = None, 0
             if kind in ("label", "boolean"):

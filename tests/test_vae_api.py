@@ -162,12 +162,12 @@ def test_set_params_then_fit_takes_effect(X_small):
     vae = VAETransformer(**FAST).fit(X_small)
     vae.set_params(n_components=3, hidden_layer_sizes=())
     assert vae.fit(X_small).transform(X_small).shape == (X_small.shape[0], 3)
-    assert len(vae.net_.module_.encoder.trunk) == 0
+    assert vae.net_.module_.encoder.first is None
 
 
 def test_hidden_layer_sizes_accepts_an_int(X_small):
     vae = VAETransformer(**{**FAST, "hidden_layer_sizes": 5}).fit(X_small)
-    assert vae.net_.module_.encoder.trunk[0].out_features == 5
+    assert vae.net_.module_.encoder.first.out_features == 5
 
 
 def test_pandas_input_names_and_output(X_small):

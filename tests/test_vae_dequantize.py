@@ -50,9 +50,9 @@ def test_standardisation_uses_the_moments_of_dequantised_data():
     X = _integers()
     vae = VAETransformer(**{**FAST, "max_iter": 1}, dequantize=True).fit(X)
     module = vae.net_.module_
-    assert_allclose(module.input_loc.numpy(), X.mean(axis=0) + NOISE_MEAN, rtol=1e-6)
+    assert_allclose(module.inputs.loc.numpy(), X.mean(axis=0) + NOISE_MEAN, rtol=1e-6)
     # The constant column gets the noise's scale, not StandardScaler's unit scale.
-    assert_allclose(module.input_scale.numpy(), np.sqrt(X.var(axis=0) + NOISE_VAR), rtol=1e-6)
+    assert_allclose(module.inputs.scale.numpy(), np.sqrt(X.var(axis=0) + NOISE_VAR), rtol=1e-6)
 
 
 def test_score_is_a_density_of_dequantised_data():
