@@ -6,15 +6,18 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._data import check_integer_valued
+from ._schema import validate_table
 
 __all__ = ["HistogramDensity"]
 
 # The rules of ``numpy.histogram_bin_edges``, plus unit-width bins on the integers.
 _NUMPY_BIN_RULES = {"auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt"}
 _LOG2 = np.log(2.0)
+# An integer column with at most this many levels gets one unit-width bin per level.
+MAX_UNIT_BINS = 32
 
 
 class HistogramDensity(DensityMixin, BaseEstimator):
@@ -185,23 +188,31 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         self : HistogramDensity
             The fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64)
+        X = validate_table(self, X, reset=True)
+        X = np.asarray(X, dtype=np.float64)
         if self.bins == "integer":
             _check_integer_valued(X)
 
-        n_samples, n_features = X.shape
+        n_features = X.shape[1]
         alpha = float(self.alpha)
         self.bin_edges_ = []
         self.bin_counts_ = []
         self.log_density_ = []
         self.n_bins_ = np.empty(n_features, dtype=np.intp)
         self.tail_log_mass_ = np.empty((n_features, 2))
-        for j in range(n_features):
-            edges = self._fit_edges(X[:, j])
+        self._integer_bins = np.zeros(n_features, dtype=bool)
+        for j, column in enumerate(self.schema_.columns_):
+            x = X[:, j]
+            x = x[~np.isnan(x)]
+            if column.categories is not None:
+                self._fit_frequencies(x, len(column.categories), alpha)
+                continue
+            self._integer_bins[j] = self.bins == "integer" or column.kind == "integer"
+            edges = self._fit_edges(x, self._integer_bins[j])
             n_bins = len(edges) - 1
-            index = self._bin_index(edges, X[:, j])
+            index = self._bin_index(edges, x, self._integer_bins[j])
             counts = np.bincount(index, minlength=n_bins)
-            total = n_samples + alpha * (n_bins + 2)
+            total = len(x) + alpha * (n_bins + 2)
             with np.errstate(divide="ignore"):
                 log_density = np.log(counts + alpha) - np.log(total) - np.log(np.diff(edges))
                 tail_log_mass = np.log(alpha) - np.log(total)
@@ -212,24 +223,46 @@ class HistogramDensity(DensityMixin, BaseEstimator):
             self.tail_log_mass_[j] = tail_log_mass
         return self
 
-    def _fit_edges(self, x):
-        if self.bins == "integer":
-            return np.arange(x.min(), x.max() + 2.0)
-        return np.histogram_bin_edges(x, bins=self.bins)
+    def _fit_frequencies(self, codes, n_categories, alpha):
+        """A label column: smoothed category frequencies, no bins and no tails."""
+        j = len(self.bin_edges_)
+        counts = np.bincount(codes.astype(np.intp), minlength=n_categories)
+        with np.errstate(divide="ignore"):
+            log_probability = np.log(counts + alpha) - np.log(len(codes) + alpha * n_categories)
+        self.bin_edges_.append(None)
+        self.bin_counts_.append(counts)
+        self.log_density_.append(log_probability)
+        self.n_bins_[j] = n_categories
+        self.tail_log_mass_[j] = -np.inf
 
-    def _bin_index(self, edges, x):
+    def _fit_edges(self, x, integer_bins):
+        if self.bins == "integer" or (integer_bins and np.ptp(x) < MAX_UNIT_BINS):
+            return np.arange(x.min(), x.max() + 2.0)
+        edges = np.histogram_bin_edges(x, bins=self.bins)
+        if integer_bins:
+            # Integer edges: each integer of a bin gets an equal share of its mass,
+            # so the density at x + u is the probability of the integer x.
+            low, high = x.min(), x.max()
+            inner = np.floor(edges[1:-1])
+            inner = inner[(inner > low) & (inner <= high)]
+            edges = np.unique(np.concatenate([[low], inner, [high + 1.0]]))
+        return edges
+
+    def _bin_index(self, edges, x, integer_bins):
         """Bin of each value: -1 below the first edge, ``n_bins`` above the last."""
         n_bins = len(edges) - 1
         index = np.searchsorted(edges, x, side="right") - 1
-        if self.bins != "integer":
+        if not integer_bins:
             # numpy's last bin is closed: the maximum belongs to it.
             index[x == edges[-1]] = n_bins - 1
         return index
 
     def _feature_log_density(self, j, x):
+        if self.bin_edges_[j] is None:
+            return self.log_density_[j][x.astype(np.intp)]
         edges = self.bin_edges_[j]
         n_bins = self.n_bins_[j]
-        index = self._bin_index(edges, x)
+        index = self._bin_index(edges, x, self._integer_bins[j])
         log_density = np.empty_like(x)
 
         inside = (index >= 0) & (index < n_bins)
@@ -263,10 +296,11 @@ class HistogramDensity(DensityMixin, BaseEstimator):
             each sample under the discrete model.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = np.asarray(validate_table(self, X, reset=False), dtype=np.float64)
         log_density = np.zeros(X.shape[0])
         for j in range(self.n_features_in_):
-            log_density += self._feature_log_density(j, X[:, j])
+            observed = ~np.isnan(X[:, j])
+            log_density[observed] += self._feature_log_density(j, X[observed, j])
         return log_density
 
     def score(self, X, y=None):
@@ -319,9 +353,12 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         X = np.empty((n_samples, self.n_features_in_))
         for j in range(self.n_features_in_):
             X[:, j] = self._sample_feature(j, n_samples, rng)
-        return X
+        return self.schema_.decode(X)
 
     def _sample_feature(self, j, n_samples, rng):
+        if self.bin_edges_[j] is None:
+            probability = np.exp(self.log_density_[j])
+            return rng.choice(len(probability), size=n_samples, p=probability / probability.sum())
         edges = self.bin_edges_[j]
         n_bins = self.n_bins_[j]
         widths = np.diff(edges)
@@ -349,7 +386,16 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
         if self.bins == "integer":
             return left
+        if self._integer_bins[j]:
+            # An integer drawn uniformly within the bin.
+            return np.floor(left + width * rng.uniform(size=n_samples))
         return left + width * rng.uniform(size=n_samples)
+
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
 
 def _check_integer_valued(X):

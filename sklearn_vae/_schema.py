@@ -21,7 +21,6 @@ from ._data import iter_row_chunks
 __all__ = [
     "ColumnSpec",
     "TableSchema",
-    "MAX_AUTO_LEVELS",
     "LIKELIHOOD_NAMES",
     "validate_table",
     "check_observed",
@@ -30,10 +29,6 @@ __all__ = [
 #: Likelihood names a column can be given.
 LIKELIHOOD_NAMES = ("gaussian", "bernoulli", "categorical", "poisson")
 
-#: An integer column with at most this many levels between its minimum and
-#: maximum gets ``"categorical"`` under ``likelihood="auto"``; a wider one a
-#: dequantised Gaussian. See the README's table of the automatic rule.
-MAX_AUTO_LEVELS = 32
 
 # Code of a label not seen in fit, before it is turned into an error or a
 # missing entry.
@@ -121,15 +116,14 @@ def _column_kind(name, series):
     )
 
 
-def _resolve(name, kind, spec, n_categories, n_levels, dequantize):
+def _resolve(name, kind, spec, n_categories, dequantize):
     """The likelihood of one column, from the user's spec and the column's kind."""
     if spec == "auto":
         if kind == "float":
             return "gaussian", bool(dequantize)
         if kind == "integer":
-            if dequantize or n_levels > MAX_AUTO_LEVELS:
-                return "gaussian", True
-            return "categorical", False
+            # Any integer, also one outside the training range, stays scorable.
+            return "gaussian", True
         return ("bernoulli" if kind == "boolean" else "categorical"), False
     if kind in ("label", "boolean"):
         if spec == "categorical" or (spec == "bernoulli" and n_categories <= 2):
@@ -232,13 +226,9 @@ class TableSchema:
             if not observed.all():
                 _raise_all_missing(int(np.argmin(observed)))
         columns = []
-        n_levels = None
-        if kind == "integer":
-            n_levels = X.max(axis=0).astype(np.int64) - X.min(axis=0) + 1 if len(X) else None
         for j in range(X.shape[1]):
             spec = self._spec(j)
-            levels = 0 if n_levels is None else int(n_levels[j])
-            likelihood, dequantize = _resolve(j, kind, spec, 0, levels, self.dequantize)
+            likelihood, dequantize = _resolve(j, kind, spec, 0, self.dequantize)
             columns.append(ColumnSpec(j, kind, X.dtype, likelihood, dequantize=dequantize))
         self._mark_shared_levels(columns)
         self.columns_ = columns
@@ -253,18 +243,13 @@ class TableSchema:
             if len(series) and missing.all():
                 _raise_all_missing(name)
             kind = _column_kind(name, series)
-            categories, n_levels = None, 0
+            categories = None
             if kind in ("label", "boolean"):
                 categories = self._categories(series, missing, kind)
                 label_categories.append(categories)
-            elif kind == "integer" and len(series):
-                observed = series[~missing].to_numpy(dtype=np.int64)
-                n_levels = int(observed.max() - observed.min() + 1)
             spec = self._spec(name)
             n_categories = 0 if categories is None else len(categories)
-            likelihood, dequantize = _resolve(
-                name, kind, spec, n_categories, n_levels, self.dequantize
-            )
+            likelihood, dequantize = _resolve(name, kind, spec, n_categories, self.dequantize)
             columns.append(
                 ColumnSpec(name, kind, series.dtype, likelihood, categories, dequantize)
             )
@@ -410,7 +395,7 @@ class TableSchema:
             if isinstance(column.dtype, pd.CategoricalDtype):
                 return pd.Categorical.from_codes(codes, dtype=column.dtype)
             labels = column.categories[codes]
-            return pd.Series(labels, dtype=column.dtype) if column.dtype != object else labels
+            return pd.Series(labels, dtype=column.dtype)
         if column.kind == "integer":
             # A dequantised column models x + U(0, 1): its integer is the floor.
             integers = np.floor(values) if column.dequantize else np.rint(values)

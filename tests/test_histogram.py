@@ -228,14 +228,24 @@ def test_score_is_mean_of_score_samples():
     assert hist.score(X) == pytest.approx(np.mean(hist.score_samples(X)), rel=1e-12)
 
 
-def test_nan_in_fit_or_score_samples_raises_value_error():
+def test_infinity_in_fit_or_score_samples_raises_value_error():
+    X = np.random.default_rng(13).normal(size=(20, 2))
+    X_inf = X.copy()
+    X_inf[3, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        HistogramDensity().fit(X_inf)
+    with pytest.raises(ValueError, match="infinity"):
+        HistogramDensity().fit(X).score_samples(X_inf)
+
+
+def test_nan_entries_are_skipped_in_fit_and_score_samples():
     X = np.random.default_rng(13).normal(size=(20, 2))
     X_nan = X.copy()
     X_nan[3, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        HistogramDensity().fit(X_nan)
-    with pytest.raises(ValueError, match="NaN"):
-        HistogramDensity().fit(X).score_samples(X_nan)
+    hist = HistogramDensity().fit(X_nan)
+    only_first = HistogramDensity().fit(X[:, :1]).score_samples(X[3:4, :1])
+    assert hist.n_bins_[1] == len(np.histogram_bin_edges(np.delete(X[:, 1], 3), "auto")) - 1
+    assert hist.score_samples(X_nan[3:4]) == pytest.approx(only_first, rel=1e-12)
 
 
 def test_wrong_number_of_features_raises_value_error():

@@ -1,0 +1,394 @@
+"""Mixed-type DataFrames with missing values: schema, dtypes, exact marginalisation, errors."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_vae import HistogramDensity, VAETransformer
+from sklearn_vae._histogram import MAX_UNIT_BINS
+
+TINY = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+
+
+def make_table(n=120, seed=0, missing=0.15):
+    """A table of every supported column type, with structure and missing entries."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    species = np.array(["Adelie", "Gentoo", "Chinstrap"])[np.digitize(z, [-0.5, 0.5])]
+    df = pd.DataFrame(
+        {
+            "species": pd.Series(species, dtype="str"),
+            "island": pd.Series(rng.choice(["Biscoe", "Dream"], n), dtype="category"),
+            "mass": 4000 + 500 * z + rng.normal(scale=100, size=n),
+            "length": (40 + 3 * z + rng.normal(size=n)).astype(np.float32),
+            "year": rng.integers(2007, 2010, n),
+            "count": pd.array(rng.poisson(3, n), dtype="Int64"),
+            "wide": rng.integers(0, 5000, n),
+            "male": rng.random(n) < 0.5,
+            "tag": pd.Series(rng.choice(["a", "b", None], n), dtype=object),
+        }
+    )
+    df["island"] = df["island"].cat.add_categories(["Torgersen"])  # declared, never seen
+    mask = rng.random(df.shape) < missing
+    for name in ["male", "year", "wide"]:  # numpy bool and int columns cannot hold NaN
+        mask[:, df.columns.get_loc(name)] = False
+    mask[mask.all(axis=1), 0] = False
+    return df.mask(pd.DataFrame(mask, columns=df.columns))
+
+
+@pytest.fixture(scope="module")
+def table():
+    return make_table()
+
+
+@pytest.fixture(scope="module")
+def table_vae(table):
+    return VAETransformer(**TINY).fit(table)
+
+
+# ------------------------------------------------------------- the auto rule
+
+
+def test_auto_rule_gives_each_column_the_likelihood_of_its_dtype(table_vae):
+    got = {c.name: (c.likelihood, c.dequantize) for c in table_vae.schema_.columns_}
+    assert got == {
+        "species": ("categorical", False),
+        "island": ("categorical", False),
+        "mass": ("gaussian", False),
+        "length": ("gaussian", False),
+        "year": ("gaussian", True),
+        "count": ("gaussian", True),
+        "wide": ("gaussian", True),
+        "male": ("bernoulli", False),
+        "tag": ("categorical", False),
+    }
+
+
+def test_histogram_gives_integer_columns_unit_bins_up_to_the_level_limit():
+    for n_levels, n_bins in [(MAX_UNIT_BINS, MAX_UNIT_BINS), (200, None)]:
+        df = pd.DataFrame({"k": np.arange(n_levels).repeat(2)})
+        hist = HistogramDensity().fit(df)
+        edges = hist.bin_edges_[0]
+        assert np.all(edges == np.round(edges))  # integer edges: log-probabilities
+        if n_bins is not None:
+            assert hist.n_bins_[0] == n_bins
+
+
+def test_categories_are_the_labels_seen_in_fit_or_declared(table_vae):
+    columns = {c.name: c for c in table_vae.schema_.columns_}
+    assert list(columns["species"].categories) == ["Adelie", "Chinstrap", "Gentoo"]
+    assert list(columns["island"].categories) == ["Biscoe", "Dream", "Torgersen"]
+    assert list(columns["tag"].categories) == ["a", "b"]
+
+
+def test_dict_overrides_the_auto_rule_for_the_columns_it_names(table):
+    vae = VAETransformer(**TINY, likelihood={"count": "poisson", "year": "categorical"})
+    got = {c.name: c.likelihood for c in vae.fit(table).schema_.columns_}
+    assert got["count"] == "poisson" and got["year"] == "categorical"
+    assert got["species"] == "categorical"  # not named: the auto rule
+
+
+def test_float_arrays_keep_one_gaussian_for_all_columns(X_small):
+    vae = VAETransformer(**TINY).fit(X_small)
+    assert type(vae.net_.module_.likelihood).__name__ == "GaussianLikelihood"
+    assert not isinstance(vae.sample(2, random_state=0), pd.DataFrame)
+
+
+def test_dict_names_array_columns_by_position(X_small):
+    X = np.abs(np.round(X_small))
+    vae = VAETransformer(**TINY, likelihood={0: "poisson"}).fit(X)
+    assert [c.likelihood for c in vae.schema_.columns_][:2] == ["poisson", "gaussian"]
+
+
+# ------------------------------------------------------------ dtypes come back
+
+
+@pytest.mark.parametrize("output", ["sample", "inverse_transform"])
+def test_outputs_are_dataframes_with_the_training_columns_and_dtypes(table, table_vae, output):
+    if output == "sample":
+        out = table_vae.sample(50, random_state=0)
+    else:
+        out = table_vae.inverse_transform(table_vae.transform(table))
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(table.columns)
+    assert out.dtypes.to_dict() == table.dtypes.to_dict()
+    assert not out.isna().any().any()
+    for name in ["species", "tag"]:
+        assert set(out[name]) <= set(table[name].dropna())
+    assert set(out["island"]) <= {"Biscoe", "Dream", "Torgersen"}
+    assert out["year"].between(2007, 2009).all()
+
+
+def test_inverse_transform_holds_the_most_probable_category(table, table_vae):
+    module = table_vae.net_.module_
+    z = torch.as_tensor(table_vae.transform(table.head(20)), dtype=torch.float32)
+    with torch.no_grad():
+        species = module.likelihood.parts[0]  # the categorical part holds species first
+        logits = module.decoder(z)[0][:, : len(table_vae.schema_.columns_[0].categories)]
+    expected = table_vae.schema_.columns_[0].categories[logits.argmax(-1).numpy()]
+    assert species.name == "categorical"
+    out = table_vae.inverse_transform(z.numpy().astype(np.float64))
+    assert_array_equal(out["species"].to_numpy(), expected)
+
+
+def test_histogram_samples_have_the_training_dtypes(table):
+    out = HistogramDensity().fit(table).sample(40, random_state=0)
+    assert out.dtypes.to_dict() == table.dtypes.to_dict()
+    assert set(out["species"]) <= set(table["species"].dropna())
+
+
+def test_transform_keeps_feature_names_and_set_output(table, table_vae):
+    assert list(table_vae.feature_names_in_) == list(table.columns)
+    out = table_vae.set_output(transform="pandas").transform(table)
+    try:
+        assert list(out.columns) == ["vaetransformer0", "vaetransformer1"]
+    finally:
+        table_vae.set_output(transform="default")
+
+
+# --------------------------------------------------- exact missing-value maths
+
+
+def _encoded_row(vae, frame):
+    return torch.as_tensor(vae.schema_.encode(frame), dtype=torch.float64)
+
+
+def test_a_missing_label_is_summed_out_exactly(table, table_vae):
+    # log p(x_obs | z) with a label missing equals log sum_k p(x_obs, label = k | z).
+    module = pickle.loads(pickle.dumps(table_vae.net_.module_)).double()
+    z = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    row = table.iloc[[0]].copy()
+    row["mass"] = 4100.0
+    with torch.no_grad():
+        params = module.decoder(z)
+        full = []
+        for label in ["Adelie", "Chinstrap", "Gentoo"]:
+            row["species"] = label
+            full.append(module.likelihood.log_prob(params, _encoded_row(table_vae, row)))
+        row["species"] = np.nan
+        marginal = module.likelihood.log_prob(params, _encoded_row(table_vae, row))
+    assert_allclose(marginal.numpy(), torch.logsumexp(torch.stack(full), 0).numpy(), rtol=1e-9)
+
+
+def test_a_missing_number_is_integrated_out_exactly(table, table_vae):
+    # integral over x of p(x_obs, mass = x | z) dx equals p(x_obs | z), in raw units.
+    module = pickle.loads(pickle.dumps(table_vae.net_.module_)).double()
+    z = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    row = table.iloc[[1]].copy()
+    grid = np.linspace(4000 - 60 * table["mass"].std(), 4000 + 60 * table["mass"].std(), 200001)
+    rows = pd.concat([row] * len(grid), ignore_index=True)
+    rows["mass"] = grid
+    with torch.no_grad():
+        params = module.decoder(z[:, None, :])
+        joint = module.likelihood.log_prob(params, _encoded_row(table_vae, rows)).exp().numpy()
+        row["mass"] = np.nan
+        marginal = module.likelihood.log_prob(module.decoder(z), _encoded_row(table_vae, row))
+    assert_allclose(np.trapezoid(joint, grid, axis=1), marginal.exp().numpy(), rtol=1e-6)
+
+
+def test_label_probabilities_sum_to_one_by_gauss_hermite_quadrature():
+    # A 1-d latent space makes p(a, b) = integral of p(a, b | z) N(z) dz exact to
+    # quadrature precision; summed over every pair of labels it must be 1.
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.choice(list("xyz"), 200), "b": rng.choice(["u", "v"], 200)})
+    vae = VAETransformer(n_components=1, hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    vae.fit(df)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    pairs = pd.DataFrame([(a, b) for a in "xyz" for b in "uv"], columns=["a", "b"])
+    module = vae.net_.module_.double()
+    with torch.no_grad():
+        z = torch.as_tensor(nodes[:, None, None])
+        log_p = module.log_prob_given(z, _encoded_row(vae, pairs)).numpy()
+    total = (np.exp(log_p) * weights[:, None]).sum() / np.sqrt(2 * np.pi)
+    assert total == pytest.approx(1.0, abs=1e-6)
+
+
+def test_none_nan_and_pd_na_are_the_same_missing_entry(table, table_vae):
+    rows = table.head(6).copy()
+    rows["tag"] = pd.Series(["a", None, "b", np.nan, pd.NA, "a"], dtype=object)
+    expected = rows.copy()
+    expected["tag"] = pd.Series(["a", np.nan, "b", np.nan, np.nan, "a"], dtype=object)
+    assert_array_equal(table_vae.score_samples(rows), table_vae.score_samples(expected))
+
+
+def test_scores_with_missing_entries_are_row_order_and_subset_invariant(table, table_vae):
+    scores = table_vae.score_samples(table)
+    order = np.random.default_rng(0).permutation(len(table))
+    assert_allclose(table_vae.score_samples(table.iloc[order]), scores[order], rtol=0, atol=1e-9)
+    assert_allclose(table_vae.score_samples(table.iloc[5:9]), scores[5:9], rtol=0, atol=1e-9)
+    assert np.all(np.isfinite(scores))
+
+
+def test_histogram_leaves_missing_entries_out_of_the_product(table):
+    # Each column's model is fitted on its observed entries; a row's score is
+    # the sum over its observed columns: exactly the per-column fits added up.
+    hist = HistogramDensity().fit(table)
+    expected = np.zeros(len(table))
+    for name in table.columns:
+        column = table[[name]]
+        observed = column[name].notna().to_numpy()
+        expected[observed] += HistogramDensity().fit(column[observed]).score_samples(
+            column[observed]
+        )
+    assert_allclose(hist.score_samples(table), expected, rtol=1e-12)
+
+
+def test_histogram_label_probabilities_sum_to_one(table):
+    hist = HistogramDensity(alpha=0.5).fit(table[["species", "island"]].dropna(how="all"))
+    pairs = pd.DataFrame(
+        [(s, i) for s in ["Adelie", "Chinstrap", "Gentoo"] for i in ["Biscoe", "Dream", "Torgersen"]],
+        columns=["species", "island"],
+    ).astype({"island": table["island"].dtype})
+    assert np.exp(hist.score_samples(pairs)).sum() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_histogram_integer_column_scores_are_log_probabilities():
+    x = np.random.default_rng(4).integers(0, 2000, size=(300, 1))
+    hist = HistogramDensity().fit(pd.DataFrame({"k": x[:, 0]}))
+    support = pd.DataFrame({"k": np.arange(-50, 2100)})
+    inside = np.exp(hist.score_samples(support)).sum()
+    assert 0.9 < inside <= 1.0 + 1e-12  # the tails hold the rest
+
+
+# ---------------------------------------------------------------- the jobs
+
+
+def test_missing_entries_are_learned_by_every_training_method(table):
+    vae = VAETransformer(**TINY).partial_fit(table.iloc[:60]).partial_fit(table.iloc[60:])
+    assert np.all(np.isfinite(vae.score_samples(table)))
+    assert np.all(np.isfinite(vae.log_likelihood(table, n_importance_samples=5, random_state=0)))
+
+
+def test_grid_search_over_latent_size_on_a_table(table):
+    search = GridSearchCV(VAETransformer(**TINY), {"n_components": [1, 2]}, cv=2).fit(table)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_pickle_round_trip_of_a_table_model(table, table_vae):
+    loaded = pickle.loads(pickle.dumps(table_vae))
+    assert_array_equal(loaded.score_samples(table), table_vae.score_samples(table))
+    pd.testing.assert_frame_equal(
+        loaded.sample(5, random_state=1), table_vae.sample(5, random_state=1)
+    )
+
+
+def test_same_random_state_gives_identical_table_fits(table, table_vae):
+    again = VAETransformer(**TINY).fit(table)
+    assert_array_equal(again.transform(table), table_vae.transform(table))
+
+
+def test_unknown_category_is_missing_for_transform(table, table_vae):
+    row = table.iloc[[2]].copy()
+    unknown, missing = row.copy(), row.copy()
+    unknown["species"] = "Emperor"
+    missing["species"] = np.nan
+    assert_array_equal(table_vae.transform(unknown), table_vae.transform(missing))
+
+
+def test_unknown_category_cannot_be_scored(table, table_vae):
+    row = table.iloc[[2]].copy()
+    row["species"] = "Emperor"
+    for method in (table_vae.score_samples, table_vae.log_likelihood):
+        with pytest.raises(ValueError, match="Column 'species' holds 'Emperor'.*probability"):
+            method(row)
+
+
+def test_declared_category_absent_from_fit_can_be_scored(table, table_vae):
+    row = table.iloc[[2]].copy()
+    row["island"] = "Torgersen"
+    assert np.isfinite(table_vae.score_samples(row)).all()
+
+
+def test_single_category_column_has_probability_one():
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"only": ["x"] * 50, "v": rng.normal(size=50)})
+    vae = VAETransformer(**TINY).fit(df)
+    module = vae.net_.module_
+    with torch.no_grad():
+        z = torch.randn(4, 2)
+        log_p = module.likelihood.parts[0].log_prob(module.decoder(z)[0], torch.zeros(4, 1))
+    assert_array_equal(log_p.numpy(), 0.0)
+    assert (vae.sample(5, random_state=0)["only"] == "x").all()
+
+
+def test_ten_thousand_distinct_strings_fit():
+    # The decoder's output layer has one logit per category: 10,000 x width
+    # weights (2.6 MB for width 64), well within memory.
+    labels = np.array([f"id{i}" for i in range(10_000)])
+    df = pd.DataFrame({"id": labels, "v": np.arange(10_000.0)})
+    vae = VAETransformer(n_components=2, hidden_layer_sizes=(64,), max_iter=1, random_state=0)
+    vae.fit(df)
+    assert len(vae.schema_.columns_[0].categories) == 10_000
+    assert np.isfinite(vae.score_samples(df.head(5))).all()
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("Estimator", [VAETransformer, HistogramDensity])
+def test_mixed_types_in_a_column_are_rejected(Estimator):
+    df = pd.DataFrame({"m": pd.Series(["a", 1.5, "b", np.nan] * 5, dtype=object), "v": 1.0})
+    with pytest.raises(ValueError, match="Column 'm' mixes strings and numbers.*astype\\(str\\)"):
+        Estimator().fit(df)
+
+
+@pytest.mark.parametrize("Estimator", [VAETransformer, HistogramDensity])
+def test_a_column_missing_in_every_row_is_rejected(table, Estimator):
+    df = table.assign(mass=np.nan)
+    with pytest.raises(ValueError, match="Column 'mass' is missing in every training row"):
+        Estimator().fit(df)
+
+
+@pytest.mark.parametrize("Estimator", [VAETransformer, HistogramDensity])
+def test_a_row_with_every_entry_missing_cannot_be_scored(table, Estimator):
+    model = Estimator(**(TINY if Estimator is VAETransformer else {})).fit(table)
+    rows = table.head(3).astype(object)
+    rows.iloc[1] = None
+    with pytest.raises(ValueError, match="Row 1 of X has no observed entry"):
+        model.score_samples(rows)
+
+
+@pytest.mark.parametrize(
+    "likelihood, message",
+    [
+        ({"penguin": "gaussian"}, r"likelihood names \['penguin'\], which are not column names"),
+        ({"species": "poisson"}, "likelihood 'poisson' cannot model column 'species': it holds"),
+        ({"species": "bernoulli"}, "cannot model column 'species': it has 3 categories"),
+        ({"mass": "wobbly"}, "each column's likelihood must be one of"),
+        ("gaussian", "likelihood 'gaussian' cannot model column 'species'"),
+        ({"mass": "poisson"}, r"likelihood='poisson' requires integer-valued X, but X\[\d+, 'mass'\]"),
+    ],
+)
+def test_likelihoods_that_do_not_fit_their_columns_are_rejected(table, likelihood, message):
+    with pytest.raises(ValueError, match=message):
+        VAETransformer(**TINY, likelihood=likelihood).fit(table)
+
+
+def test_different_column_order_is_rejected_as_in_scikit_learn(table, table_vae):
+    with pytest.raises(ValueError, match="feature names should match"):
+        table_vae.transform(table[table.columns[::-1]])
+
+
+@pytest.mark.parametrize("Estimator", [VAETransformer, HistogramDensity])
+def test_infinity_in_a_numeric_column_is_rejected(table, Estimator):
+    df = table.copy()
+    df.loc[4, "mass"] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity: column 'mass', row 4"):
+        Estimator().fit(df)
+
+
+def test_strings_in_an_array_point_to_dataframes():
+    X = np.array([["a", 1.0], ["b", 2.0]], dtype=object)
+    with pytest.raises(ValueError, match="pass a pandas DataFrame"):
+        VAETransformer(**TINY).fit(X)
+
+
+def test_datetime_columns_get_a_clear_type_error():
+    df = pd.DataFrame({"when": pd.date_range("2020", periods=5), "v": np.arange(5.0)})
+    with pytest.raises(TypeError, match="Column 'when' has dtype datetime64.*dt.year"):
+        VAETransformer(**TINY).fit(df)
