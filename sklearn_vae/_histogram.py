@@ -31,6 +31,16 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     independent. It is the simple baseline against which richer density
     models (mixtures, kernel densities, VAEs) can be compared in nats.
 
+    It takes a pandas DataFrame as it comes, as :class:`VAETransformer`
+    does: a label column (strings, ``category``, ``object``, booleans) gets a
+    table of category frequencies smoothed by ``alpha``, an integer column
+    histogram bins with integer edges (one per level for up to 32 levels),
+    so its scores are log-probabilities of the integers, and a float column
+    the histogram chosen by ``bins``. Missing entries (NaN, None, ``pd.NA``)
+    are skipped: each column is fitted on its observed entries, and a row's
+    score is the sum over its observed columns, in the same units as
+    :class:`VAETransformer`'s scores of the same table.
+
     Parameters
     ----------
     bins : int, str, default="auto"
@@ -67,9 +77,13 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         Names of features seen during :term:`fit`. Defined only when `X`
         has feature names that are all strings.
 
-    bin_edges_ : list of ndarray
+    schema_ : TableSchema
+        The columns seen in fit, their kinds, dtypes and categories.
+
+    bin_edges_ : list of ndarray or None
         For each feature, the increasing edges of its ``n_bins_[j]`` bins, an
-        array of shape ``(n_bins_[j] + 1,)``.
+        array of shape ``(n_bins_[j] + 1,)``; None for a label column, whose
+        ``n_bins_[j]`` "bins" are its categories.
 
     n_bins_ : ndarray of shape (`n_features_in_`,)
         Number of bins of each feature within its fitted range.
@@ -390,7 +404,6 @@ class HistogramDensity(DensityMixin, BaseEstimator):
             # An integer drawn uniformly within the bin.
             return np.floor(left + width * rng.uniform(size=n_samples))
         return left + width * rng.uniform(size=n_samples)
-
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -364,8 +364,12 @@ class CategoricalLikelihood(Likelihood):
         if len(self.group_sizes) == 1:
             # Every feature in order: the logits reshape without a copy.
             size = self.group_sizes[0]
-            yield None, Categorical(logits=params.unflatten(-1, (self.n_features, size)),
-                                    validate_args=False)
+            yield (
+                None,
+                Categorical(
+                    logits=params.unflatten(-1, (self.n_features, size)), validate_args=False
+                ),
+            )
             return
         for g, size in enumerate(self.group_sizes):
             logits = params[..., getattr(self, f"group{g}_logits")]

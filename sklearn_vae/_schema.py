@@ -95,7 +95,7 @@ def _column_kind(name, series):
         return "integer"
     if pd.api.types.is_float_dtype(dtype):
         return "float"
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         values = series[~series.isna()]
         types = {}
         for value in values:
@@ -250,9 +250,7 @@ class TableSchema:
             spec = self._spec(name)
             n_categories = 0 if categories is None else len(categories)
             likelihood, dequantize = _resolve(name, kind, spec, n_categories, self.dequantize)
-            columns.append(
-                ColumnSpec(name, kind, series.dtype, likelihood, categories, dequantize)
-            )
+            columns.append(ColumnSpec(name, kind, series.dtype, likelihood, categories, dequantize))
         self._mark_shared_levels(columns)
         self.columns_ = columns
         self._encoder = None

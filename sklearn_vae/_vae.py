@@ -18,7 +18,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
@@ -120,39 +120,67 @@ class VAETransformer(
         likelihood the model is then factor analysis, with one learned noise
         variance per feature.
 
-    likelihood : {"gaussian", "bernoulli", "categorical", "poisson"}, \
-            default="gaussian"
-        Observation model ``p(x | z)``, independent across features given z.
+    likelihood : "auto", {"gaussian", "bernoulli", "categorical", "poisson"} \
+            or dict, default="auto"
+        Observation model ``p(x | z)``, independent across columns given z.
+
+        - ``"auto"``: each column by its dtype. Float columns get
+          ``"gaussian"``; integer columns (``int64``, nullable ``"Int64"``)
+          ``"gaussian"`` of the dequantised values, see ``dequantize``;
+          booleans ``"bernoulli"``; ``category``, ``object`` and ``string``
+          columns (any hashable labels) ``"categorical"`` over the labels
+          seen in fit, or all declared categories of a ``category`` dtype.
+          A float array is modelled exactly as with ``"gaussian"``.
+        - one name: every column gets that likelihood (an error names a
+          column it cannot model, such as labels under ``"gaussian"``).
+        - a dict ``{column: name}``: column names of a DataFrame, or
+          integer positions of an array; columns it does not name follow
+          ``"auto"``.
+
+        The likelihoods:
 
         - ``"gaussian"``: normal. The decoder outputs a mean and a variance for
           every sample and feature (one variance per feature when
           ``hidden_layer_sizes=()``); variances are floored at 1e-6 in
           standardised units, so constant features keep a finite density.
-        - ``"bernoulli"``: ``X`` must lie in [0, 1]; for binary data scores
-          are log-probabilities.
-        - ``"categorical"``: integer-valued ``X``; every feature takes the
-          integer levels from the smallest to the largest training value (for
-          pixels 0..16, 17 levels). Values outside that range cannot be scored.
+        - ``"bernoulli"``: values in [0, 1] (booleans, or a label column
+          with at most 2 categories); for binary data scores are
+          log-probabilities.
+        - ``"categorical"``: for labels, one ``Categorical`` per column over
+          its categories. For numbers it needs integer values: as the one
+          name for every column (a numeric matrix such as pixels 0..16), the
+          columns share the integer levels from the smallest to the largest
+          training value; in a dict, a column has its own levels from its
+          minimum to its maximum. Values outside the fitted levels cannot be
+          scored.
         - ``"poisson"``: counts (non-negative integers).
 
         For integer data, the log-probabilities of the discrete likelihoods
         are comparable with continuous log-densities on ``dequantize(X)``.
+        See the README's section on tables for the rule and its measurements.
 
     dequantize : bool, default=False
-        For integer-valued ``X`` and ``likelihood="gaussian"`` only. When
-        True, ``fit`` and ``partial_fit`` take the raw integers and add fresh
-        uniform noise ``U(0, 1)`` to every training batch (the validation rows
-        get fixed row-hashed noise, see below), so the model is a density of ``X + U``, the
-        dequantised data, as if trained on :func:`dequantize` with a new draw
-        every epoch. The noise keeps a large decoder from fitting one fixed
-        draw. Integer-valued ``X`` passed to :meth:`score_samples`,
-        :meth:`score` and :meth:`log_likelihood` is dequantised first, with
+        For integer-valued Gaussian columns. When True, every column modelled
+        by ``"gaussian"`` must hold integers, and is dequantised as below.
+        With ``likelihood="auto"``, integer-dtype columns are always
+        dequantised, whatever this parameter says.
+
+        A dequantised column is modelled as ``x + U``, ``U ~ U(0, 1)``: ``fit``
+        and ``partial_fit`` take the raw integers and add fresh uniform noise
+        to every training batch (the validation rows get fixed row-hashed
+        noise, see below), as if trained on :func:`dequantize` with a new
+        draw every epoch. The noise keeps a large decoder from fitting one
+        fixed draw. Integer values passed to :meth:`score_samples`,
+        :meth:`score` and :meth:`log_likelihood` are dequantised first, with
         noise that is a fixed pseudo-random function of each row (scores stay
         deterministic and independent of row order), so the estimator
-        cross-validates on integer data and its scores are in the units of
-        the discrete models; continuous ``X``, such as ``dequantize(X_test)``,
-        is scored as it is. :meth:`sample` and :meth:`inverse_transform`
-        return dequantised values (``np.floor`` maps them back to integers).
+        cross-validates on integer data and its scores are lower bounds on
+        the log-probabilities of the integers, in the units of the discrete
+        models; continuous values, such as ``dequantize(X_test)``, are scored
+        as they are. For an array, :meth:`sample` and
+        :meth:`inverse_transform` return dequantised values (``np.floor``
+        maps them back to integers); for a DataFrame, integer columns come
+        back as integers.
 
     beta : float, default=1.0
         Weight of the KL term in the training objective; 1.0 maximises the
@@ -205,6 +233,10 @@ class VAETransformer(
 
     Attributes
     ----------
+    schema_ : TableSchema
+        The columns seen in fit: for each, its kind, dtype, resolved
+        likelihood and categories (``schema_.columns_``).
+
     net_ : skorch.NeuralNet
         The fitted skorch net; ``net_.module_`` is the torch model and
         ``net_.history`` the training history.
@@ -260,6 +292,23 @@ class VAETransformer(
     gives the tighter importance-weighted bound, which approaches
     ``log p(x)`` as ``n_importance_samples`` grows.
 
+    **Tables and missing values.** ``X`` may be a pandas DataFrame with
+    float, integer, boolean and label columns, as it comes. Missing entries
+    (NaN, None, ``pd.NA``) are accepted by every method. Because the decoder
+    factorises over columns, ``log p(x_obs | z)`` is the sum over the
+    observed entries only, which marginalises the missing ones exactly: the
+    score of a row with missing entries bounds the marginal density of its
+    observed part, in the same units as a complete row. The encoder sees a
+    mask of the missing entries and labels one-hot. A row with every entry
+    missing, or a column missing in every training row, raises a
+    ``ValueError``. Fitted on a DataFrame, :meth:`sample` and
+    :meth:`inverse_transform` return DataFrames with the training columns
+    and dtypes (a label column holds its most probable category in
+    :meth:`inverse_transform`). A label not seen in fit is encoded as a
+    missing entry by :meth:`transform` and raises a ``ValueError`` in the
+    score methods (the model gives it probability 0); declare it with a
+    ``category`` dtype to model it.
+
     References
     ----------
     .. [1] D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes",
@@ -279,6 +328,20 @@ class VAETransformer(
     (5, 64)
     >>> vae.score_samples(X[:3]).shape
     (3,)
+
+    A table with labels and missing entries:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> df = pd.DataFrame(
+    ...     {"size": [1.2, np.nan, 3.1, 2.2] * 10, "colour": ["red", "blue", None, "red"] * 10}
+    ... )
+    >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0).fit(df)
+    >>> vae.score_samples(df).shape
+    (40,)
+    >>> samples = vae.sample(3, random_state=0)
+    >>> list(samples.columns), bool(samples["colour"].isin(["red", "blue"]).all())
+    (['size', 'colour'], True)
     """
 
     _parameter_constraints: dict = {
@@ -349,9 +412,10 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
             Training data; a ``numpy.memmap`` is read batch by batch without a
-            full copy.
+            full copy. NaN (or None, ``pd.NA`` in a DataFrame) marks a missing
+            entry, which is left out of the objective.
 
         y : Ignored
             Not used, present for API consistency by convention.
@@ -381,7 +445,7 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
             A chunk of training data.
 
         y : Ignored
@@ -632,8 +696,9 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to encode.
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data to encode; missing entries (NaN) and unseen labels are
+            allowed.
 
         Returns
         -------
@@ -653,8 +718,10 @@ class VAETransformer(
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            Decoder means in the units of the training data.
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            Decoder means in the units of the training data; a DataFrame
+            with the training columns and dtypes when fitted on one, label
+            columns holding their most probable category.
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32])
@@ -663,9 +730,7 @@ class VAETransformer(
                 f"X has {Z.shape[1]} features, but {type(self).__name__}.inverse_transform "
                 f"expects latent points with n_components={self.n_components} features."
             )
-        return self.schema_.decode(
-            self._evaluate(lambda module, z: module.reconstruct_mean(z), Z)
-        )
+        return self.schema_.decode(self._evaluate(lambda module, z: module.reconstruct_mean(z), Z))
 
     def sample(self, n_samples=1, random_state=None):
         """Generate random samples from the model: z ~ N(0, I), then x ~ p(x | z).
@@ -680,8 +745,9 @@ class VAETransformer(
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            Generated samples.
+        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            Generated samples: a DataFrame with the training columns and
+            dtypes (labels as they were) when fitted on one.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
@@ -698,8 +764,8 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to score.
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data to score. Missing entries (NaN) are marginalised.
             With ``dequantize=True``, integer-valued ``X`` is dequantised first
             with noise that is a fixed function of each row.
 
@@ -719,8 +785,8 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to score.
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data to score. Missing entries (NaN) are marginalised.
             With ``dequantize=True``, integer-valued ``X`` is dequantised first
             with noise that is a fixed function of each row.
 
@@ -745,8 +811,8 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to score.
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data to score. Missing entries (NaN) are marginalised.
             With ``dequantize=True``, integer-valued ``X`` is dequantised first
             with noise that is a fixed function of each row.
 
