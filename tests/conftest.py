@@ -1,9 +1,16 @@
 """Shared fixtures: small data sets and quickly fitted models."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+import sklearn_vae
 from sklearn_vae import VAETransformer
 
 # The tests' models are tiny: one torch thread is fastest for them.
@@ -31,3 +38,40 @@ def X_small():
 @pytest.fixture(scope="session")
 def fitted_vae(X_small):
     return VAETransformer(**FAST).fit(X_small)
+
+
+def peak_rss_growth(setup, small, large):
+    """Growth, in bytes, of a fresh process's peak RSS from running ``small`` to ``large``.
+
+    A new interpreter runs ``setup``, then ``small``, reads its peak resident
+    set size, runs ``large`` and reads it again, so the interpreter, torch and
+    the allocations the two jobs share cancel. The peak is the kernel's
+    ``VmHWM``, which starts afresh with the new program: ``ru_maxrss`` is not
+    used because Linux carries the forking parent's peak (here pytest's)
+    across ``exec`` into it. The package is imported from where the tests
+    import it.
+    """
+    code = "\n".join(
+        [
+            "def _peak():",
+            "    with open('/proc/self/status') as status:",
+            "        line = next(line for line in status if line.startswith('VmHWM:'))",
+            "    return int(line.split()[1]) * 1024",
+            textwrap.dedent(setup),
+            textwrap.dedent(small),
+            "_before = _peak()",
+            textwrap.dedent(large),
+            "print(_peak() - _before)",
+        ]
+    )
+    package_root = str(Path(sklearn_vae.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.split()[-1])

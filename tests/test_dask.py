@@ -36,27 +36,40 @@ def _search():
 def test_dask_search_equals_sequential_search(client):
     X = make_factor_data(200)
     sequential = _search().fit(X)
-    with joblib.parallel_backend("dask"):
+    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
         on_dask = _search().fit(X)
     for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
         assert_array_equal(on_dask.cv_results_[key], sequential.cv_results_[key], err_msg=key)
     assert on_dask.best_params_ == sequential.best_params_
     assert_array_equal(on_dask.transform(X), sequential.transform(X))
-    # The work really ran on both workers' processes.
-    assert len(client.scheduler_info()["workers"]) == 2
+    # The work really ran on the cluster, in both workers' processes.
+    assert {task["worker"] for task in tasks.data} == set(client.scheduler_info()["workers"])
     assert np.all(np.isfinite(on_dask.cv_results_["mean_test_score"]))
 
 
 @pytest.mark.timeout(120)
 def test_dask_workers_use_one_torch_thread_each(client):
     # Dask's nanny sets OMP_NUM_THREADS=1 in worker processes; a fit there
-    # must not spread over every core.
-    def threads_during_fit():
+    # must not spread over every core. torch read that variable when it was
+    # imported in the worker, so first give it two threads, as torch does on
+    # a machine where the variable was not set: the budget must bring a fit
+    # back to one thread, and restore the worker's setting afterwards.
+    def threads_before_during_after_fit():
+        import os
+
         import torch
 
         from sklearn_vae._vae import _torch_threads_within_budget
 
-        with _torch_threads_within_budget():
-            return torch.get_num_threads()
+        previous = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            with _torch_threads_within_budget():
+                during = torch.get_num_threads()
+            after = torch.get_num_threads()
+        finally:
+            torch.set_num_threads(previous)
+        return os.environ.get("OMP_NUM_THREADS"), during, after
 
-    assert set(client.run(threads_during_fit).values()) == {1}
+    results = client.run(threads_before_during_after_fit).values()
+    assert set(results) == {("1", 1, 2)}

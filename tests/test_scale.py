@@ -6,7 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, make_factor_data
+from conftest import FAST, make_factor_data, peak_rss_growth
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_vae import VAETransformer
@@ -133,6 +133,31 @@ def test_memmap_is_never_copied_whole(memmapped, tmp_path, likelihood):
         tracemalloc.stop()
     outputs = X_map.shape[0] * (vae.n_components + 1) * 8  # transform and score arrays
     assert peak < outputs + X_map.nbytes / 4
+
+
+def test_memmap_fit_peak_memory_grows_only_by_the_pages_read(tmp_path):
+    # Process memory, not only numpy's: a float64 memmap of 10^6 rows x 16
+    # features (128 MB). Pages of the file that are read count in the RSS
+    # once, so fitting on all rows after fitting on the first 10^5 may grow
+    # the peak by the bytes of the extra rows, plus a quarter of the array for
+    # batches, statistics and the allocator. A float32 copy of X made up front
+    # (by torch or numpy) would add half of the array on top.
+    n_small, n_large, n_features = 100_000, 1_000_000, 16
+    path = tmp_path / "X.npy"
+    np.save(path, make_factor_data(n_large, n_features=n_features))
+    params = {**STREAM, "hidden_layer_sizes": (8,), "max_iter": 1, "batch_size": 4096}
+    growth = peak_rss_growth(
+        f"""
+        import numpy as np
+        from sklearn_vae import VAETransformer
+        X = np.load({str(path)!r}, mmap_mode="r")
+        params = {params!r}
+        """,
+        f"VAETransformer(**params).fit(X[:{n_small}])",
+        "VAETransformer(**params).fit(X)",
+    )
+    pages_read = (n_large - n_small) * n_features * 8
+    assert growth < pages_read + n_large * n_features * 8 / 4
 
 
 def test_thread_budget_caps_torch_threads(monkeypatch):

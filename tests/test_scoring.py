@@ -17,8 +17,13 @@ def test_scores_a_vae_by_its_mean_importance_weighted_log_likelihood(fitted_vae,
     scorer = make_log_likelihood_scorer(n_importance_samples=20, random_state=3)
     expected = fitted_vae.log_likelihood(X_small, n_importance_samples=20, random_state=3).mean()
     assert scorer(fitted_vae, X_small) == expected
-    # The importance-weighted estimate is never looser than the ELBO, here by a margin.
-    assert scorer(fitted_vae, X_small) > fitted_vae.score(X_small)
+    # The importance-weighted estimate is never looser than the ELBO in
+    # expectation; here it is tighter by a margin: more than three standard
+    # errors of the per-row differences (independent across rows).
+    gain = fitted_vae.log_likelihood(
+        X_small, n_importance_samples=20, random_state=3
+    ) - fitted_vae.score_samples(X_small)
+    assert gain.mean() > 3 * gain.std(ddof=1) / np.sqrt(len(gain))
 
 
 def test_falls_back_to_score_samples_without_log_likelihood(X_small):

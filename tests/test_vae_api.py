@@ -1,5 +1,6 @@
 """VAETransformer behaves like a scikit-learn transformer and density estimator."""
 
+import copy
 import io
 import pickle
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import FAST
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
@@ -17,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 from skorch.exceptions import DeviceWarning
 
+import sklearn_vae._vae
 from sklearn_vae import VAETransformer
 
 
@@ -203,6 +205,32 @@ def test_early_stopping_stops_before_max_iter(X_small):
     assert vae.n_iter_ == best_epoch + 1 + 5
 
 
+def test_returned_model_has_the_best_validation_score(X_small, monkeypatch):
+    # Capture the validation rows the estimator hands to skorch, then recompute
+    # the validation objective (mean over those rows of log p(x | z) - KL with
+    # the module's fixed validation draws, eval mode) for the returned weights.
+    # It must be the best epoch's, not the last epoch's.
+    validation_sets = []
+    original = sklearn_vae._vae.predefined_split
+
+    def spy(dataset):
+        validation_sets.append(dataset)
+        return original(dataset)
+
+    monkeypatch.setattr(sklearn_vae._vae, "predefined_split", spy)
+    vae = VAETransformer(**{**FAST, "max_iter": 2000, "n_iter_no_change": 5}).fit(X_small)
+    (validation,) = validation_sets
+    # The last epoch is measurably worse than the best one, so keeping the
+    # last weights would show.
+    assert vae.validation_scores_[-1] < vae.best_validation_score_ - 0.01
+    module = copy.deepcopy(vae.net_.module_).eval()
+    with torch.no_grad():
+        reconstruction, kl = module(validation.batch(slice(None)))
+    objective = (reconstruction - kl).mean().item()
+    # One float32 batch of 20 rows, as in skorch's evaluation: equal to rounding.
+    assert_allclose(objective, vae.best_validation_score_, rtol=1e-6)
+
+
 def test_convergence_warning_when_max_iter_reached(X_small):
     with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
         VAETransformer(**{**FAST, "max_iter": 2}).fit(X_small)
@@ -225,3 +253,25 @@ def test_bernoulli_scores_binary_data_as_log_probabilities():
     assert set(np.unique(vae.sample(50, random_state=0))) <= {0.0, 1.0}
     means = vae.inverse_transform(vae.transform(X))
     assert np.all((means >= 0) & (means <= 1))
+
+
+def _integer_data(likelihood, n_samples=120):
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 4, size=n_samples)
+    X = np.column_stack([first, np.clip(first + rng.integers(-1, 2, n_samples), 0, 3)])
+    return (X > 1).astype(float) if likelihood == "bernoulli" else X.astype(float)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "categorical", "poisson"])
+def test_transform_and_score_samples_do_not_depend_on_row_order_or_subset(likelihood):
+    # Each row's outputs are a function of that row alone: permuting the rows
+    # permutes the outputs, and scoring a subset gives the subset's outputs.
+    # Computed in float64, so only summation order can differ (1e-12 relative).
+    X = _integer_data(likelihood)
+    vae = VAETransformer(**{**FAST, "max_iter": 5}, likelihood=likelihood).fit(X)
+    order = np.random.default_rng(1).permutation(len(X))
+    subset = order[:7]
+    for method in ("transform", "score_samples"):
+        full = getattr(vae, method)(X)
+        assert_allclose(getattr(vae, method)(X[order]), full[order], rtol=1e-12, err_msg=method)
+        assert_allclose(getattr(vae, method)(X[subset]), full[subset], rtol=1e-12, err_msg=method)

@@ -84,11 +84,28 @@ def test_same_seed_same_model_and_noise_is_used():
 
 
 def test_partial_fit_dequantizes_each_chunk():
+    # Record what the model is trained on: after the first call initialised
+    # it, every row of the next chunk reaches the module as the integer row
+    # plus noise in [0, 1) with mean 1/2, and a second pass over the same
+    # chunk gets fresh noise.
     X = _integers()
-    vae = VAETransformer(**FAST, dequantize=True)
-    for chunk in np.array_split(X, 4):
-        vae.partial_fit(chunk)
-    assert vae.n_iter_ == 4 and np.all(np.isfinite(vae.loss_curve_))
+    chunks = np.array_split(X, 4)
+    vae = VAETransformer(**FAST, dequantize=True).partial_fit(chunks[0])
+    seen = []
+    vae.net_.module_.register_forward_pre_hook(lambda module, args: seen.append(args[0].numpy()))
+    passes = []
+    for _ in range(2):
+        seen.clear()
+        vae.partial_fit(chunks[1])
+        passes.append(np.concatenate(seen))
+    assert vae.n_iter_ == 3 and np.all(np.isfinite(vae.loss_curve_))
+    for batch in passes:
+        rows, noise = np.floor(batch), batch - np.floor(batch)
+        assert_array_equal(np.unique(rows, axis=0), np.unique(chunks[1], axis=0))
+        assert len(rows) == len(chunks[1])
+        assert np.all(noise >= 0) and np.all(noise < 1)
+        assert abs(noise.mean() - NOISE_MEAN) < 4 * np.sqrt(NOISE_VAR / noise.size)
+    assert not np.array_equal(np.sort(passes[0], axis=0), np.sort(passes[1], axis=0))
 
 
 def test_integers_are_scored_dequantised_with_row_hashed_noise():
