@@ -440,8 +440,11 @@ class VAETransformer(
 
         Use it to stream data that does not fit in memory, chunk by chunk.
         The first call initialises the model, taking the standardisation and,
-        for ``likelihood="categorical"``, the integer levels from its chunk.
-        Early stopping does not apply; ``max_iter`` is ignored.
+        for ``likelihood="categorical"``, the integer levels from its chunk;
+        the columns of a table and their label categories are fixed by it
+        too, so declare every category with a pandas ``category`` dtype when
+        later chunks may hold labels the first one lacks. Early stopping does
+        not apply; ``max_iter`` is ignored.
 
         Parameters
         ----------
