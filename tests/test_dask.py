@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import FAST, make_factor_data
 from numpy.testing import assert_array_equal
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_vae import VAETransformer
@@ -44,6 +45,24 @@ def test_dask_search_equals_sequential_search(client):
     assert_array_equal(on_dask.transform(X), sequential.transform(X))
     # The work really ran on the cluster, in both workers' processes.
     assert {task["worker"] for task in tasks.data} == set(client.scheduler_info()["workers"])
+    assert np.all(np.isfinite(on_dask.cv_results_["mean_test_score"]))
+
+
+@pytest.mark.timeout(300)
+def test_dask_search_on_a_table_with_missing_values_equals_sequential_search(client):
+    # A DataFrame with labels and NaN travels to the workers and back: same
+    # scores, same refitted model.
+    from test_tables import make_table
+
+    table = make_table(80)
+    search = GridSearchCV(VAETransformer(**FAST), {"n_components": [1, 2]}, cv=2)
+    sequential = clone(search).fit(table)
+    with joblib.parallel_backend("dask"):
+        on_dask = clone(search).fit(table)
+    assert_array_equal(
+        on_dask.cv_results_["mean_test_score"], sequential.cv_results_["mean_test_score"]
+    )
+    assert_array_equal(on_dask.transform(table), sequential.transform(table))
     assert np.all(np.isfinite(on_dask.cv_results_["mean_test_score"]))
 
 
