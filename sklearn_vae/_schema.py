@@ -382,7 +382,7 @@ class TableSchema:
         for j, column in enumerate(self.columns_):
             frame[j] = self._decode_column(column, encoded[:, j])
         if not self.is_frame_:
-            return frame.to_numpy(dtype=object)
+            return frame.to_numpy()
         frame.columns = pd.Index(self.names)
         return frame
 
