@@ -8,7 +8,7 @@ from sklearn.base import _fit_context, clone
 from sklearn.impute._base import _BaseImputer
 from sklearn.utils._mask import _get_mask
 from sklearn.utils._missing import is_scalar_nan
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_feature_names_in,
@@ -127,7 +127,7 @@ class VAEImputer(_BaseImputer):
 
     _parameter_constraints: dict = {
         **_BaseImputer._parameter_constraints,
-        "estimator": [None, HasMethods(["fit", "sample"])],
+        "estimator": [None, VAETransformer],
         "sample_posterior": ["boolean"],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -216,14 +216,8 @@ class VAEImputer(_BaseImputer):
         """
         if self.estimator is None:
             estimator = VAETransformer(random_state=self.random_state)
-        elif isinstance(self.estimator, VAETransformer):
-            estimator = clone(self.estimator)
         else:
-            raise TypeError(
-                f"estimator must be a VAETransformer (or None for the default one), got "
-                f"{type(self.estimator).__name__}: the imputer needs the VAE's encoder and "
-                "decoder, not only fit and sample."
-            )
+            estimator = clone(self.estimator)
         X, mask = self._validate_input(X, reset=True)
         self._valid_mask = ~mask.all(axis=0)
         if not self._valid_mask.any():
