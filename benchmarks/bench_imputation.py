@@ -74,10 +74,10 @@ def _digits():
 
 
 TABLES = {
-    "breast_cancer": lambda: load_breast_cancer_table(missing=0),
     "wine": lambda: load_wine_table(missing=0),
-    "digits": _digits,
     "penguins": lambda: load_penguins_table().dropna().reset_index(drop=True),
+    "breast_cancer": lambda: load_breast_cancer_table(missing=0),
+    "digits": _digits,
 }
 
 
@@ -242,6 +242,7 @@ def report(results, names, fractions):
         wins += best == "VAE"
         print(f"  {name}: best {best} ({medians[best]:.3f}); VAE {medians['VAE']:.3f}")
     print(f"  VAE best on {wins} of {len(names)} tables (target: at least 3 of 4)")
+    print("  (--- results so far: a partial report, printed as each table completes)")
 
 
 def parse_args(argv=None):
@@ -297,6 +298,11 @@ def main(argv=None):
             for fraction in args.fractions:
                 for seed in range(args.seeds):
                     evaluate(name, complete, fraction, seed, args, results)
+            done = args.tables[: args.tables.index(name) + 1]
+            if name != args.tables[-1]:
+                print(f"\n--- results so far ({', '.join(done)})")
+                report(results, done, args.fractions)
+    print("\n--- final results")
     report(results, args.tables, args.fractions)
     print(f"\nload average after: {load_average()}")
     print(f"total time: {time.perf_counter() - start:.0f} s")
