@@ -31,6 +31,7 @@ from ._data import (
     integer_valued_columns,
     iter_batches,
 )
+from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet
@@ -735,8 +736,16 @@ class VAETransformer(
             )
         return self.schema_.decode(self._evaluate(lambda module, z: module.reconstruct_mean(z), Z))
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, *, given=None, n_importance_samples=1000):
         """Generate random samples from the model: z ~ N(0, I), then x ~ p(x | z).
+
+        With ``given``, draw from the conditional ``p(x_free | x_given)``
+        instead, by sampling-importance-resampling over ``q(z | x_given)``:
+        for each sample, ``K = n_importance_samples`` proposals ``z_k ~ q(z |
+        x_given)`` are weighted by ``p(x_given | z_k) p(z_k) / q(z_k |
+        x_given)``, one is picked with probability proportional to its
+        weight, and the free columns are drawn from ``p(x | z_k)``. The draws
+        are independent and tend to exact conditional samples as K grows.
 
         Parameters
         ----------
@@ -746,19 +755,44 @@ class VAETransformer(
         random_state : int, RandomState instance or None, default=None
             Determines the random draws. Pass an int for reproducible results.
 
+        given : dict, DataFrame, array-like of shape (1, n_features_in_) or None, \
+                default=None
+            Values to condition on: a dict ``{column: value}`` (column names
+            when fitted on a DataFrame, positions otherwise), or one row with
+            NaN (or None) in the free columns. None samples the joint.
+
+        n_importance_samples : int, default=1000
+            Number of proposals K per sample; only used with ``given``.
+
         Returns
         -------
         X : ndarray or DataFrame of shape (n_samples, n_features_in_)
             Generated samples: a DataFrame with the training columns and
-            dtypes (labels as they were) when fitted on one.
+            dtypes (labels as they were) when fitted on one. With ``given``,
+            the given columns hold exactly the given values.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        if given is not None:
+            return self._sample_given(n_samples, random_state, given, n_importance_samples)
         seed = _draw_seed(random_state)
         with _torch_seed(seed, self.net_.device):
             Z = torch.randn(n_samples, self.n_components, dtype=torch.float64).numpy()
             return self.schema_.decode(self._evaluate(lambda module, z: module.sample_given(z), Z))
+
+    def _sample_given(self, n_samples, random_state, given, n_importance_samples):
+        """``sample(given=...)``: SIR draws of the free columns; see :mod:`._inference`."""
+        if not isinstance(n_importance_samples, Integral) or n_importance_samples < 1:
+            raise ValueError(
+                f"n_importance_samples must be a positive integer, got {n_importance_samples!r}."
+            )
+        row = encode_given(self, given)
+        rows = np.repeat(row, n_samples, axis=0)
+        filled = impute_encoded(
+            self, rows, sample=True, n_samples=n_importance_samples, random_state=random_state
+        )
+        return self.schema_.decode(filled)
 
     # ------------------------------------------------------------ scores
 

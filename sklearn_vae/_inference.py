@@ -1,0 +1,243 @@
+"""Conditional inference p(x_miss | x_obs) by importance sampling over q(z | x_obs).
+
+For a row ``x`` whose missing entries are NaN, ``K`` proposals
+``z_k ~ q(z | x_obs)`` get the importance weights
+
+    log w_k = log p(x_obs | z_k) + log p(z_k) - log q(z_k | x_obs),
+
+where ``log p(x_obs | z)`` sums over the observed entries only (the decoder
+factorises over columns, so this marginalises the missing ones exactly).
+Self-normalised, ``w~_k = w_k / sum_j w_j`` gives
+
+- the conditional mean ``E[x_miss | x_obs] ~ sum_k w~_k E[x_miss | z_k]``
+  (for one-hot categorical columns, the most probable category of the
+  mixture ``sum_k w~_k p(x_miss | z_k)``), and
+- sampling-importance-resampling: ``k ~ Categorical(w~)``, then
+  ``x_miss ~ p(x_miss | z_k)``, a draw from ``p(x_miss | x_obs)`` as K grows.
+
+This is the estimator of MIWAE (Mattei & Frellsen, ICML 2019). Proposals are
+drawn ``chunk_size`` at a time and combined with running log-sum-exps, so
+memory does not grow with K. Randomness comes from torch's global generator,
+which the callers seed from ``random_state``.
+"""
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ._likelihoods import CategoricalLikelihood, TableLikelihood
+
+__all__ = ["conditional_mean", "conditional_draw", "impute_encoded"]
+
+
+def _log_weights(module, q, z, x):
+    """Unnormalised log importance weights, shape ``z.shape[:-1]``."""
+    return module.log_prob_given(z, x) + module.prior.log_prob(z) - q.log_prob(z)
+
+
+def _parts(likelihood, params):
+    """``(part, part_params, columns)`` of a likelihood; ``columns`` None means all."""
+    if isinstance(likelihood, TableLikelihood):
+        return [
+            (part, part_params, likelihood._columns(i))
+            for i, (part, part_params) in enumerate(zip(likelihood.parts, params, strict=True))
+        ]
+    return [(likelihood, params, None)]
+
+
+def _point_statistics(likelihood, params):
+    """What is averaged over the proposals: means, or category probabilities.
+
+    Returns a list of ``(columns, offsets, values)``: ``offsets`` is None for
+    values that are means (shape ``(..., len(columns))``, units of ``X``), and
+    the level of code 0 for category probabilities (shape ``(...,
+    len(columns), n_levels)``).
+    """
+    statistics = []
+    for part, part_params, columns in _parts(likelihood, params):
+        everything = torch.arange(part.n_features, device=part.column_log_det_jacobian.device)
+        if isinstance(part, CategoricalLikelihood) and part.one_hot:
+            for local, distribution in part._groups(part_params):
+                local = everything if local is None else local
+                where = local if columns is None else columns[local]
+                statistics.append((where, part.offsets[local], distribution.probs))
+        else:
+            where = everything if columns is None else columns
+            statistics.append((where, None, part.mean(part_params)))
+    return statistics
+
+
+def conditional_mean(module, x, n_samples, chunk_size):
+    """Self-normalised importance-sampling estimate of ``E[x | x_obs]``, row by row.
+
+    Parameters
+    ----------
+    module : VAEModule
+    x : Tensor of shape (n_rows, n_features)
+        Rows in the units of ``X``; NaN marks the entries to infer.
+    n_samples : int
+        Number of proposals K per row.
+    chunk_size : int
+        Proposals evaluated at once.
+
+    Returns
+    -------
+    Tensor of shape (n_rows, n_features)
+        ``x`` with each NaN replaced by its conditional mean (numeric columns)
+        or its most probable level (one-hot categorical columns).
+    """
+    q = module.posterior(x)
+    running_max = None
+    for start in range(0, n_samples, chunk_size):
+        z = q.sample((min(chunk_size, n_samples - start),))
+        log_w = _log_weights(module, q, z, x)
+        chunk_max = log_w.max(dim=0).values
+        statistics = _point_statistics(module.likelihood, module.decoder(z))
+        if running_max is None:
+            running_max = chunk_max
+            total = torch.zeros_like(chunk_max)
+            sums = [torch.zeros_like(values[0]) for _, _, values in statistics]
+        new_max = torch.maximum(running_max, chunk_max)
+        rescale = torch.exp(running_max - new_max)
+        weights = torch.exp(log_w - new_max)
+        total = total * rescale + weights.sum(dim=0)
+        for i, (_, _, values) in enumerate(statistics):
+            shape = (*weights.shape, *([1] * (values.dim() - weights.dim())))
+            sums[i] = sums[i] * rescale.view(shape[1:]) + (weights.view(shape) * values).sum(0)
+        running_max = new_max
+    estimate = torch.empty_like(x)
+    for (columns, offsets, _), weighted in zip(statistics, sums, strict=True):
+        if offsets is None:
+            estimate[:, columns] = (weighted / total[:, None]).to(x.dtype)
+        else:
+            # Normalising does not change the argmax of the mixture's probabilities.
+            estimate[:, columns] = weighted.argmax(dim=-1).to(x.dtype) + offsets.to(x.dtype)
+    return torch.where(torch.isnan(x), estimate, x)
+
+
+def conditional_draw(module, x, n_samples, chunk_size):
+    """One sampling-importance-resampling draw of ``x_miss ~ p(x_miss | x_obs)`` per row.
+
+    A proposal is picked among the K with probability ``w~_k``, by weighted
+    reservoir sampling over the chunks (the pick of a chunk replaces the
+    current one with probability the chunk's share of the total weight), then
+    the missing entries are drawn from ``p(x | z_k)``. Parameters and shapes
+    as :func:`conditional_mean`.
+    """
+    q = module.posterior(x)
+    rows = torch.arange(x.shape[0], device=x.device)
+    log_total = None
+    for start in range(0, n_samples, chunk_size):
+        z = q.sample((min(chunk_size, n_samples - start),))
+        log_w = _log_weights(module, q, z, x)
+        pick = torch.distributions.Categorical(logits=log_w.T).sample()
+        z_pick = z[pick, rows]
+        chunk_log_total = torch.logsumexp(log_w, dim=0)
+        if log_total is None:
+            log_total, chosen = chunk_log_total, z_pick
+            continue
+        log_total = torch.logaddexp(log_total, chunk_log_total)
+        replace = torch.rand_like(log_total) < torch.exp(chunk_log_total - log_total)
+        chosen = torch.where(replace[:, None], z_pick, chosen)
+    draw = module.sample_given(chosen).to(x.dtype)
+    return torch.where(torch.isnan(x), draw, x)
+
+
+def impute_encoded(vae, X, *, sample, n_samples, random_state):
+    """Fill the NaN entries of an encoded matrix with a fitted ``VAETransformer``.
+
+    Parameters
+    ----------
+    vae : VAETransformer
+        Fitted estimator.
+    X : ndarray of shape (n_rows, n_features)
+        Encoded rows (``vae.schema_`` codes); NaN marks the entries to infer.
+        A row may have no observed entry: its weights are then ``p(z) / q(z)``
+        and the result is the model's marginal mean or a draw from it.
+    sample : bool
+        Draw by sampling-importance-resampling (True) or take the
+        conditional mean (False).
+    n_samples : int
+        Importance samples K per row.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_features), float64
+        ``X`` with its NaN entries filled in encoded units; observed entries
+        are ``X``'s own values, bit for bit.
+
+    Notes
+    -----
+    A dequantised integer column models ``x + U(0, 1)``: its observed
+    integers are conditioned on as the bin centres ``x + 1/2``, and an
+    inferred value is the floor of the model's value, so the mean of
+    ``x + U`` becomes the integer ``rint(E[x + U] - 1/2)``.
+    """
+    from ._vae import _IWAE_BUDGET, _draw_seed, _torch_seed
+
+    columns = np.array([column.dequantize for column in vae.schema_.columns_])
+    model_input = X
+    if columns.any():
+        model_input = X.astype(np.float64, copy=True)
+        block = model_input[:, columns]
+        model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
+    layers = vae.net_.module_.modules()
+    width = max(layer.out_features for layer in layers if isinstance(layer, nn.Linear))
+    batch_size = 256
+    chunk_size = max(1, _IWAE_BUDGET // (batch_size * max(width, X.shape[1])))
+    infer = conditional_draw if sample else conditional_mean
+    with _torch_seed(_draw_seed(random_state), vae.net_.device):
+        filled = vae._evaluate(
+            lambda module, x: infer(module, x, n_samples, chunk_size),
+            model_input,
+            batch_size=batch_size,
+            dtype=torch.float32,
+        )
+    if columns.any():
+        filled[:, columns] = np.floor(filled[:, columns])
+    observed = ~np.isnan(X)
+    filled[observed] = X[observed]
+    return filled
+
+
+def encode_given(vae, given):
+    """The encoded one-row matrix of ``given``, NaN where a column is free.
+
+    ``given`` is a dict ``{column: value}`` (column names when fitted on a
+    DataFrame, positions otherwise), or a one-row DataFrame or array with
+    NaN (or None) in the free columns.
+    """
+    from ._schema import validate_table
+
+    schema = vae.schema_
+    if isinstance(given, dict):
+        unknown = [key for key in given if key not in schema.names]
+        if unknown:
+            what = "column names" if schema.is_frame_ else "column positions"
+            raise ValueError(
+                f"given names {unknown!r}, which are not {what} seen in fit: {schema.names!r}."
+            )
+        values = [[given.get(name, None) for name in schema.names]]
+        if schema.is_frame_:
+            given = pd.DataFrame(values, columns=pd.Index(schema.names), dtype=object)
+        elif schema._encoder is None:
+            given = np.array([[np.nan if v is None else v for v in values[0]]], dtype=np.float64)
+        else:
+            given = np.array(values, dtype=object)
+    elif not hasattr(given, "iloc"):
+        given = np.asarray(given)
+        given = given.reshape(1, -1) if given.ndim == 1 else given
+    if given.shape[0] != 1:
+        raise ValueError(f"given must describe one row, got {given.shape[0]} rows.")
+    try:
+        encoded = validate_table(vae, given, reset=False)
+    except ValueError as exc:
+        if "no observed entry" not in str(exc):
+            raise
+        raise ValueError(
+            "given fixes no column; pass at least one {column: value}, or given=None "
+            "for unconditional samples."
+        ) from None
+    return np.asarray(encoded, dtype=np.float64)

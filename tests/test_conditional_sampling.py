@@ -1,0 +1,99 @@
+"""VAETransformer.sample(given=...): draws from p(x_free | x_given)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from _linear_gaussian import (
+    assert_standard_normal,
+    gaussian_conditional,
+    linear_imputer,
+    linear_vae_marginal,
+)
+from numpy.testing import assert_array_equal
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from sklearn_vae import VAETransformer
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def test_conditional_samples_match_linear_gaussian_closed_form():
+    # 400 independent SIR draws given x_0 and x_3, minus the exact
+    # conditional mean and whitened by the exact conditional covariance,
+    # are N(0, I) within sampling error.
+    vae = linear_imputer().estimator_
+    observed = np.array([True, False, False, True, False])
+    given = {0: 4.0, 3: 1.5}
+    samples = vae.sample(400, random_state=0, given=given)
+    assert_array_equal(samples[:, 0], 4.0)
+    assert_array_equal(samples[:, 3], 1.5)
+    mean, covariance = linear_vae_marginal(vae)
+    exact, conditional_cov = gaussian_conditional(mean, covariance, observed, np.array([4.0, 1.5]))
+    assert_standard_normal(samples[:, ~observed] - exact, conditional_cov)
+
+
+def test_given_as_row_equals_given_as_dict():
+    vae = linear_imputer().estimator_
+    row = np.array([4.0, np.nan, np.nan, 1.5, np.nan])
+    assert_array_equal(
+        vae.sample(5, random_state=1, given=row),
+        vae.sample(5, random_state=1, given={0: 4.0, 3: 1.5}),
+    )
+
+
+def test_sample_without_given_is_unchanged():
+    vae = linear_imputer().estimator_
+    assert_array_equal(vae.sample(4, random_state=0), vae.sample(4, random_state=0, given=None))
+
+
+@pytest.fixture(scope="module")
+def labelled_table():
+    """Three species whose two measurements differ in mean and correlation."""
+    rng = np.random.default_rng(0)
+    species = rng.choice(["a", "b", "c"], 900)
+    centre = {"a": (-2.0, 0.0), "b": (0.0, 2.0), "c": (2.0, -1.0)}
+    slope = {"a": 0.8, "b": -0.8, "c": 0.0}
+    u = rng.normal(size=900)
+    x = np.array([centre[s][0] for s in species]) + u
+    y = (
+        np.array([centre[s][1] for s in species])
+        + np.array([slope[s] for s in species]) * u
+        + 0.5 * rng.normal(size=900)
+    )
+    return pd.DataFrame({"species": pd.Series(species, dtype=object), "x": x, "y": y})
+
+
+def _two_sample_auc(real, synthetic):
+    """Cross-validated ROC AUC of a classifier telling real from synthetic rows (0.5: same)."""
+    X = np.r_[real[["x", "y"]].to_numpy(), synthetic[["x", "y"]].to_numpy()]
+    labels = np.r_[np.zeros(len(real)), np.ones(len(synthetic))]
+    classifier = HistGradientBoostingClassifier(max_iter=50, random_state=0)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    return cross_val_score(classifier, X, labels, cv=cv, scoring="roc_auc").mean()
+
+
+def test_conditioning_on_a_category_reproduces_its_rows(labelled_table):
+    vae = VAETransformer(
+        n_components=2, hidden_layer_sizes=(32,), learning_rate_init=1e-2, random_state=0
+    ).fit(labelled_table)
+    for seed, species in enumerate(["a", "b", "c"]):
+        real = labelled_table[labelled_table["species"] == species]
+        conditional = vae.sample(len(real), random_state=seed, given={"species": species})
+        assert (conditional["species"] == species).all()
+        assert conditional.dtypes.equals(labelled_table.dtypes)
+        unconditional = vae.sample(len(real), random_state=seed)
+        assert _two_sample_auc(real, conditional) < _two_sample_auc(real, unconditional)
+
+
+def test_given_errors(labelled_table):
+    vae = VAETransformer(n_components=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    vae.fit(labelled_table)
+    with pytest.raises(ValueError, match="not column names"):
+        vae.sample(2, given={"colour": "red"})
+    with pytest.raises(ValueError, match="category not seen in fit"):
+        vae.sample(2, given={"species": "z"})
+    with pytest.raises(ValueError, match="fixes no column"):
+        vae.sample(2, given={})
+    with pytest.raises(ValueError, match="n_importance_samples"):
+        vae.sample(2, given={"species": "a"}, n_importance_samples=0)
