@@ -164,9 +164,11 @@ class VAEModule(nn.Module):
     Notes
     -----
     ``forward`` returns per-row ``(log p(x | z), KL(q(z | x) || p(z)))``: in
-    training mode with one reparametrised draw; in eval mode (skorch's
-    validation) averaged over 2 fixed antithetic pairs of draws
-    (``validation_noise``), cheap and deterministic. :meth:`elbo` averages over
+    training mode averaged over ``n_draws`` reparametrised draws; in eval mode
+    (skorch's validation) averaged over 2 fixed antithetic pairs of draws
+    (``validation_noise``), cheap and deterministic. With
+    ``objective = "iwae"`` it returns ``(IWAE bound, 0)`` instead, over
+    ``n_draws`` draws in training and the 4 validation draws in eval mode. :meth:`elbo` averages over
     ``2 * max(n_components, 8)`` fixed draws (``score_noise``, see
     :func:`balanced_normal_draws`) shared by every row, so scores are
     deterministic, row-order invariant, and exact when ``log p(x | z)`` is
@@ -212,13 +214,28 @@ class VAEModule(nn.Module):
         z = q.mean + q.stddev * noise[:, None, :]
         return self.log_prob_given(z, x).mean(dim=0)
 
+    #: Training objective, "elbo" or "iwae", and the latent draws per row (L or K).
+    objective = "elbo"
+    n_draws = 1
+
     def forward(self, x):
         q = self.posterior(x)
+        if self.objective == "iwae":
+            if self.training:
+                z = q.rsample((self.n_draws,))
+            else:
+                z = q.mean + q.stddev * self.validation_noise[:, None, :]
+            log_w = self.log_prob_given(z, x) + self.prior.log_prob(z) - q.log_prob(z)
+            bound = torch.logsumexp(log_w, dim=0) - math.log(len(z))
+            # The bound already holds the KL's role: the criterion sees a zero KL.
+            return bound, torch.zeros_like(bound)
         kl = kl_divergence(q, self.prior)
-        if self.training:
+        if not self.training:
+            reconstruction = self._expected_log_prob(q, x, self.validation_noise)
+        elif self.n_draws == 1:
             reconstruction = self.log_prob_given(q.rsample(), x)
         else:
-            reconstruction = self._expected_log_prob(q, x, self.validation_noise)
+            reconstruction = self.log_prob_given(q.rsample((self.n_draws,)), x).mean(dim=0)
         return reconstruction, kl
 
     def elbo(self, x):

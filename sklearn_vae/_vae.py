@@ -187,6 +187,21 @@ class VAETransformer(
         Weight of the KL term in the training objective; 1.0 maximises the
         ELBO, other values train a beta-VAE. Scores always use ``beta=1``.
 
+    objective : {"elbo", "iwae"}, default="elbo"
+        Training objective. ``"elbo"`` is the evidence lower bound of
+        Kingma and Welling, its expectation estimated with ``n_draws``
+        reparametrised draws per row. ``"iwae"`` is the importance-weighted
+        bound of Burda et al. on ``n_draws`` draws, ``log (1/K) sum_k p(x,
+        z_k) / q(z_k | x)``: tighter, so the decoder is fitted to a better
+        estimate of ``log p(x)`` (the training objective of MIWAE for data
+        with missing values), at ``n_draws`` times the decoder's cost. With
+        ``"iwae"`` the validation objective is the same bound on the 4 fixed
+        validation draws, and ``beta`` must be 1.
+
+    n_draws : int, default=1
+        Latent draws per row in each training step: L for the ELBO, K for
+        the IWAE bound.
+
     batch_size : int or "auto", default="auto"
         Minibatch size; "auto" means ``min(128, n_samples)``.
 
@@ -351,6 +366,8 @@ class VAETransformer(
         "likelihood": [StrOptions(set(LIKELIHOODS) | {"auto"}), dict],
         "dequantize": ["boolean"],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "objective": [StrOptions({"elbo", "iwae"})],
+        "n_draws": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -372,6 +389,8 @@ class VAETransformer(
         likelihood="auto",
         dequantize=False,
         beta=1.0,
+        objective="elbo",
+        n_draws=1,
         batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=500,
@@ -389,6 +408,8 @@ class VAETransformer(
         self.likelihood = likelihood
         self.dequantize = dequantize
         self.beta = beta
+        self.objective = objective
+        self.n_draws = n_draws
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
@@ -502,6 +523,7 @@ class VAETransformer(
         # beta is a plain float of the criterion: set it in place, since a
         # skorch criterion re-initialisation would also reset Adam's state.
         net.criterion_.beta = self.beta
+        net.module_.objective, net.module_.n_draws = self.objective, self.n_draws
         net.set_params(
             # lr updates the existing optimiser's param groups; Adam's state is kept.
             lr=self.learning_rate_init,
@@ -530,6 +552,11 @@ class VAETransformer(
             )
 
     def _check_training_data(self, X, likelihood):
+        if self.objective == "iwae" and self.beta != 1:
+            raise ValueError(
+                f"beta={self.beta} weights the KL term of the ELBO, which objective='iwae' "
+                "does not have. Set beta=1.0, or objective='elbo' to train a beta-VAE."
+            )
         likelihood.check_support(X)
         if not self._dequantizes:
             if self.dequantize:
