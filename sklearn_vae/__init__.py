@@ -2,9 +2,16 @@
 
 from ._dequantize import dequantize
 from ._histogram import HistogramDensity
+from ._outlier import DensityOutlierDetector
 from ._scoring import make_log_likelihood_scorer
 from ._vae import VAETransformer
 
-__all__ = ["HistogramDensity", "VAETransformer", "dequantize", "make_log_likelihood_scorer"]
+__all__ = [
+    "DensityOutlierDetector",
+    "HistogramDensity",
+    "VAETransformer",
+    "dequantize",
+    "make_log_likelihood_scorer",
+]
 
 __version__ = "0.1.0"
