@@ -204,7 +204,7 @@ def make_detectors(task, quick):
         ("OneClassSVM", lambda: baseline(OneClassSVM())),
         (
             # On digits' integers a log-likelihood CV picks spikes at the integers.
-            "KernelDensity (CV)" if scaled else "KernelDensity (bandwidth 4)",
+            "KernelDensity",
             (lambda: KDEByCV(scaled)) if scaled else (lambda: KernelDensity(bandwidth=4.0)),
         ),
         ("GaussianMixture (BIC)", lambda: GMMByBIC(scaled)),
