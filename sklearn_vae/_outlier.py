@@ -96,11 +96,11 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         features measures that input complexity, and the ratio keeps what
         the deep model knows beyond it (the complexity correction of Serrà
         et al. 2020, the likelihood ratio of Ren et al. 2019). ``"auto"``
-        means, for the default ``estimator=None``, a
-        :class:`HistogramDensity` (``bins="integer"`` for an integer-valued
-        numeric array, whose scores are then in the same units as the
-        dequantised VAE's; ``bins="auto"`` otherwise), and no background
-        for a given estimator; None means no background.
+        means ``HistogramDensity(bins="integer")`` (in the units of the
+        dequantised VAE) for the default ``estimator=None`` on an
+        integer-valued numeric array, and no background otherwise: on
+        real-valued features (breast cancer) the histogram ratio lowered the
+        AUC in the benchmark. None means no background.
 
     n_importance_samples : int, default=100
         Importance samples per row when the log-likelihood is used.
@@ -222,10 +222,8 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
             estimator = clone(self.estimator)
         background = self.background
         if isinstance(background, str):
-            if self.estimator is None:
-                background = HistogramDensity(bins="integer" if integer else "auto")
-            else:
-                background = None
+            default = self.estimator is None and integer
+            background = HistogramDensity(bins="integer") if default else None
         has_log_likelihood = hasattr(_final_step(estimator), "log_likelihood")
         if self.method == "auto":
             self._method = "log_likelihood" if has_log_likelihood else "score_samples"

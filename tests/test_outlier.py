@@ -107,7 +107,7 @@ def test_default_on_integers_is_a_dequantised_vae_against_an_integer_histogram()
     assert background.bins == "integer"
     estimator, background = detector._make_estimators(X + 0.5)
     assert estimator.likelihood == "auto" and not estimator.dequantize
-    assert background.bins == "auto"
+    assert background is None
 
 
 def test_dataframe_with_missing_values_and_a_vae():
