@@ -289,6 +289,9 @@ def main(argv=None):
     for name, by_task in results.items():
         row = [name]
         for task in args.tasks:
+            if task not in by_task:  # a variant that does not apply to this task
+                row += ["—"] * (3 if task == "digits" else 2)
+                continue
             aucs, seconds = by_task[task]
             row += [f"{np.mean(aucs):.3f}"]
             if task == "digits":
