@@ -3,10 +3,12 @@
 from ._dequantize import dequantize
 from ._histogram import HistogramDensity
 from ._imputer import VAEImputer
+from ._outlier import DensityOutlierDetector
 from ._scoring import make_log_likelihood_scorer
 from ._vae import VAETransformer
 
 __all__ = [
+    "DensityOutlierDetector",
     "HistogramDensity",
     "VAEImputer",
     "VAETransformer",

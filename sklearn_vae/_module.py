@@ -168,8 +168,8 @@ class VAEModule(nn.Module):
     (skorch's validation) averaged over 2 fixed antithetic pairs of draws
     (``validation_noise``), cheap and deterministic. With
     ``objective = "iwae"`` it returns ``(IWAE bound, 0)`` instead, over
-    ``n_draws`` draws in training and the 4 validation draws in eval mode. :meth:`elbo` averages over
-    ``2 * max(n_components, 8)`` fixed draws (``score_noise``, see
+    ``n_draws`` draws in training and the 4 validation draws in eval mode.
+    :meth:`elbo` averages over ``2 * max(n_components, 8)`` fixed draws (``score_noise``, see
     :func:`balanced_normal_draws`) shared by every row, so scores are
     deterministic, row-order invariant, and exact when ``log p(x | z)`` is
     quadratic in ``z``.
