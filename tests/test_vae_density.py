@@ -201,3 +201,55 @@ def test_log_likelihood_memory_stays_bounded_for_large_k(tmp_path):
         "values = vae.log_likelihood(X, n_importance_samples=4096, random_state=0)",
     )
     assert growth < 4 * IWAE_BUDGET * 4
+
+
+def _training_estimates(vae, X, objective, n_draws, repeats):
+    """The module's training-mode objective, summed over the rows of X, ``repeats`` times."""
+    module = copy.deepcopy(vae.net_.module_).double().train()
+    module.objective, module.n_draws = objective, n_draws
+    x = torch.as_tensor(X, dtype=torch.float64)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return np.array([float((lambda r, k: (r - k).sum())(*module(x))) for _ in range(repeats)])
+
+
+def test_elbo_objective_with_l_draws_is_unbiased_with_variance_over_l(factor_model_fits):
+    # E[estimate] is the exact ELBO (score_samples, exact for the linear model)
+    # for any L, and the variance falls as 1/L: with 200 repeats each, the ratio
+    # of sample variances lies within F(199, 199)'s 99.99% interval [0.58, 1.72]
+    # around 16.
+    _, X_test, vae, _ = factor_model_fits
+    X = X_test[:50]
+    exact = vae.score_samples(X).sum()
+    one, sixteen = (_training_estimates(vae, X, "elbo", L, 200) for L in (1, 16))
+    for estimates in (one, sixteen):
+        assert abs(estimates.mean() - exact) < 4 * _standard_error(estimates)
+    assert 16 * 0.58 < one.var(ddof=1) / sixteen.var(ddof=1) < 16 * 1.72
+
+
+def test_iwae_objective_approaches_the_exact_log_likelihood(factor_model_fits):
+    # ELBO <= E[IWAE_K] <= log p(x); with K = 500 on the linear model the
+    # bound closes most of the ELBO's gap (> half of it) and never exceeds
+    # log p(x) by more than 4 standard errors of the repeats.
+    _, X_test, vae, _ = factor_model_fits
+    X = X_test[:50]
+    elbo = vae.score_samples(X).sum()
+    exact = _exact_linear_vae_log_density(vae, X).sum()
+    estimates = _training_estimates(vae, X, "iwae", 500, 20)
+    assert estimates.mean() > elbo + (exact - elbo) / 2
+    assert estimates.mean() < exact + 4 * _standard_error(estimates)
+
+
+def test_iwae_objective_trains_and_rejects_a_beta():
+    X = make_factor_data(200)
+    vae = VAETransformer(
+        n_components=2,
+        hidden_layer_sizes=(8,),
+        objective="iwae",
+        n_draws=5,
+        max_iter=5,
+        random_state=0,
+    ).fit(X)
+    assert np.all(np.isfinite(vae.loss_curve_)) and vae.net_.module_.n_draws == 5
+    with pytest.raises(ValueError, match="objective='iwae' does not have. Set beta=1.0"):
+        vae.set_params(beta=0.5).fit(X)
