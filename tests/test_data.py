@@ -46,7 +46,10 @@ def test_dataset_never_writes_to_read_only_input():
 @pytest.mark.parametrize("batch_size", [1, 5, 23, 40])
 def test_batch_iterator_yields_every_row_once(shuffle, batch_size):
     X = _X()
-    iterator = BatchIterator(RowDataset(X), batch_size=batch_size, shuffle=shuffle)
+    if shuffle:
+        iterator = BatchIterator(RowDataset(X), batch_size=batch_size, shuffle=True)
+    else:  # not shuffling is the default
+        iterator = BatchIterator(RowDataset(X), batch_size=batch_size)
     torch.manual_seed(0)
     batches = [batch for batch, y in iterator]
     assert len(batches) == len(iterator) == -(-len(X) // batch_size)
@@ -68,11 +71,22 @@ def test_iter_batches_and_row_chunks_cover_the_rows_in_order():
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 8192])
 def test_column_mean_std_equals_numpy_with_unit_scale_for_constant_columns(chunk_rows):
-    X = np.random.default_rng(0).normal(5.0, 3.0, size=(50, 3))
+    X = np.random.default_rng(0).normal(5.0, 3.0, size=(50, 4))
     X[:, 1] = 1e6  # constant: unit scale, as StandardScaler
+    # Constant too, but its float64 standard deviation is 2e-10, not 0, from
+    # rounding: below 10 eps relative to the mean, so also a unit scale.
+    X[:, 3] = 1e6 + 0.3
     mean, std = column_mean_std(X, chunk_rows)
     assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
-    assert_allclose(std, [X[:, 0].std(), 1.0, X[:, 2].std()], rtol=1e-12)
+    assert_allclose(std, [X[:, 0].std(), 1.0, X[:, 2].std(), 1.0], rtol=1e-12)
+
+
+def test_column_mean_std_accumulates_float32_data_in_float64():
+    X = np.random.default_rng(1).normal(1000.0, 1.0, size=(5000, 2)).astype(np.float32)
+    mean, std = column_mean_std(X, 700)
+    assert mean.dtype == np.float64
+    assert_allclose(mean, X.astype(np.float64).mean(axis=0), rtol=1e-13)
+    assert_allclose(std, X.astype(np.float64).std(axis=0), rtol=1e-9)
 
 
 def test_column_mean_std_of_dequantised_data_adds_the_noise_moments():

@@ -150,3 +150,12 @@ def test_encoder_and_decoder_stack_every_hidden_layer():
     x = torch.randn(3, 5)
     assert vae.posterior(x).mean.shape == (3, 2)
     assert vae.elbo(x).shape == (3,)
+
+
+def test_posterior_scale_is_floored_at_1e_4(module):
+    # softplus of a very negative pre-activation is ~1e-44: the floor is what remains.
+    floored = copy.deepcopy(module)
+    nn.init.zeros_(floored.encoder.raw_scale.weight)
+    nn.init.constant_(floored.encoder.raw_scale.bias, -100.0)
+    stddev = floored.posterior(torch.randn(4, 3, dtype=torch.float64)).stddev
+    assert_allclose(stddev.numpy(), 1e-4, rtol=1e-12)
