@@ -157,5 +157,8 @@ def test_posterior_scale_is_floored_at_1e_4(module):
     floored = copy.deepcopy(module)
     nn.init.zeros_(floored.encoder.raw_scale.weight)
     nn.init.constant_(floored.encoder.raw_scale.bias, -100.0)
-    stddev = floored.posterior(torch.randn(4, 3, dtype=torch.float64)).stddev
-    assert_allclose(stddev.numpy(), 1e-4, rtol=1e-12)
+    q = floored.posterior(torch.randn(4, 3, dtype=torch.float64))
+    # The scale itself, not stddev (torch takes the square root of its square).
+    assert_allclose(q.base_dist.scale.numpy(), 1e-4, rtol=1e-12)
+    expected = 2 * (-np.log(1e-4) - 0.5 * np.log(2 * np.pi))
+    assert_allclose(q.log_prob(q.mean).numpy(), expected, rtol=1e-12)
