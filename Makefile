@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: demo test lint examples clean
+.PHONY: demo test lint examples mutation clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# Mutation testing of the numerical modules ([tool.mutmut] in pyproject.toml) on the
+# fast tests, niced, one torch thread per worker; then the per-module scores.
+mutation: $(STAMP)
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python tools/mutation_scores.py
+
 examples: $(STAMP)
 	cd examples && for f in plot_*.py; do echo "== $$f"; ../$(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info examples/*.png
+	rm -rf $(VENV) build *.egg-info examples/*.png mutants

@@ -157,8 +157,24 @@ def test_integer_bins_density_is_constant_on_unit_cells():
     assert_allclose(hist.score_samples(shifted), hist.score_samples(grid), rtol=1e-12)
 
 
+def test_integer_bins_are_one_unit_bin_per_integer_from_min_to_max():
+    X = np.array([[3.0, -2.0], [7.0, -2.0], [5.0, 1.0]])
+    hist = HistogramDensity("integer").fit(X)
+    assert_array_equal(hist.bin_edges_[0], np.arange(3.0, 9.0))
+    assert_array_equal(hist.bin_edges_[1], np.arange(-2.0, 3.0))
+    assert_array_equal(hist.n_bins_, [5, 4])
+
+
+def test_default_parameters_are_the_documented_ones():
+    assert HistogramDensity().get_params() == {"bins": "auto", "alpha": 1.0}
+
+
 def test_integer_bins_reject_non_integer_data():
-    with pytest.raises(ValueError, match='bins="integer" requires integer-valued X'):
+    message = (
+        r'^bins="integer" requires integer-valued X, but X\[1, 1\] = 2.5\. '
+        r"Round X, or pass an int or a numpy rule such as bins='auto'\.$"
+    )
+    with pytest.raises(ValueError, match=message):
         HistogramDensity("integer").fit([[0.0, 1.0], [2.0, 2.5]])
 
 
@@ -175,10 +191,11 @@ def test_integer_bins_sample_integer_levels_with_model_probabilities():
     assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n))
 
 
-def test_sample_bin_and_tail_frequencies_within_binomial_error():
+@pytest.mark.parametrize("n_bins", [1, 6])
+def test_sample_bin_and_tail_frequencies_within_binomial_error(n_bins):
     rng = np.random.default_rng(9)
     X = rng.normal(size=(40, 2))
-    hist = HistogramDensity(6, alpha=3.0).fit(X)  # heavy smoothing: tails get mass
+    hist = HistogramDensity(n_bins, alpha=3.0).fit(X)  # heavy smoothing: tails get mass
     n = 40_000
     draws = hist.sample(n, random_state=1)
     for j in range(2):

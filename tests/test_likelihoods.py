@@ -10,7 +10,15 @@ from numpy.polynomial.hermite_e import hermegauss
 from numpy.testing import assert_array_equal
 
 from sklearn_vae import VAETransformer
-from sklearn_vae._likelihoods import LIKELIHOODS, Likelihood
+from sklearn_vae._likelihoods import (
+    LIKELIHOODS,
+    MAX_LEVELS,
+    BernoulliLikelihood,
+    CategoricalLikelihood,
+    GaussianLikelihood,
+    Likelihood,
+    PoissonLikelihood,
+)
 
 SMALL = dict(n_components=1, hidden_layer_sizes=(16,), learning_rate_init=1e-2, random_state=0)
 
@@ -79,7 +87,11 @@ def test_poisson_samples_are_counts():
 def test_non_integer_data_is_rejected(likelihood):
     X = _correlated_counts(50, 3)
     X[4, 1] = 0.5
-    with pytest.raises(ValueError, match=r"requires integer-valued X, but X\[4, 1\] = 0.5"):
+    message = (
+        rf"^likelihood='{likelihood}' requires integer-valued X, but X\[4, 1\] = 0.5\. "
+        r"Round or bin X first, or use likelihood='gaussian'\.$"
+    )
+    with pytest.raises(ValueError, match=message):
         VAETransformer(**SMALL, likelihood=likelihood).fit(X)
 
 
@@ -100,5 +112,81 @@ def test_categorical_rejects_too_many_levels():
 
 
 def test_poisson_rejects_negative_counts():
-    with pytest.raises(ValueError, match="requires non-negative counts"):
+    message = (
+        r"^likelihood='poisson' requires non-negative counts; got a minimum of -1\. "
+        r"Use likelihood='gaussian' for signed data\.$"
+    )
+    with pytest.raises(ValueError, match=message):
         VAETransformer(**SMALL, likelihood="poisson").fit(_correlated_counts(50, 3) - 1)
+
+
+@pytest.mark.parametrize("hidden, heteroscedastic", [((8,), True), ((), False)])
+def test_gaussian_scale_depends_on_z_only_with_hidden_layers(hidden, heteroscedastic):
+    X = _correlated_counts(100, 5)
+    vae = VAETransformer(**{**SMALL, "hidden_layer_sizes": hidden, "max_iter": 3}).fit(X)
+    module = vae.net_.module_
+    z = torch.tensor([[-2.0], [0.0], [2.0]])
+    with torch.no_grad():
+        scale = module.likelihood.distribution(module.decoder(z)).base_dist.scale
+    assert scale.shape == (3, 2)
+    assert (not torch.equal(scale[0], scale[2])) == heteroscedastic
+
+
+def test_bernoulli_scores_grey_levels_in_the_unit_interval():
+    # Values strictly between 0 and 1 are accepted (binary cross-entropy).
+    X = np.random.default_rng(0).uniform(size=(100, 3))
+    vae = VAETransformer(**{**SMALL, "max_iter": 3}, likelihood="bernoulli").fit(X)
+    assert np.all(np.isfinite(vae.score_samples(X)))
+    assert np.all(np.isfinite(vae.log_likelihood(X, n_importance_samples=4, random_state=0)))
+
+
+@pytest.mark.parametrize("low, high", [(-0.5, 1.0), (0.0, 1.5)])
+def test_bernoulli_rejects_either_bound_of_the_unit_interval(low, high):
+    X = np.array([[low], [0.5], [high]])
+    message = (
+        rf"^likelihood='bernoulli' requires X in \[0, 1\]; got values in \[{low:g}, {high:g}\]\. "
+        r"Rescale X \(for example with MinMaxScaler\) or use likelihood='gaussian'\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        BernoulliLikelihood(1).check_support(X)
+    BernoulliLikelihood(1).check_support(np.array([[0.0], [1.0]]))
+
+
+def test_categorical_names_the_first_value_outside_its_levels_across_chunks():
+    likelihood = CategoricalLikelihood(2)
+    X = np.full((10_000, 2), 3.0)
+    X[0] = [2.0, 5.0]  # both bounds are levels
+    likelihood.fit(X, None, None)
+    likelihood.check_support(X)
+    X[9000, 1] = 6.0
+    X[9500, 0] = 1.0
+    message = (
+        r"^X\[9000, 1\] = 6 is outside the levels seen in fit \(2 to 5\); "
+        r"likelihood='categorical' gives it no probability\. "
+        r"Refit on data that covers every level\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        likelihood.check_support(X)
+
+
+def test_categorical_supports_at_most_max_levels():
+    X = np.array([[5.0], [5.0 + MAX_LEVELS - 1]])
+    assert len(CategoricalLikelihood(1).fit(X, None, None).levels) == MAX_LEVELS
+    X[1] += 1
+    message = (
+        rf"^likelihood='categorical' would need {MAX_LEVELS + 1} levels \(X ranges from 5 "
+        rf"to {MAX_LEVELS + 5:g}\); at most {MAX_LEVELS} are supported\. Bin X first or use "
+        r"likelihood='poisson' or 'gaussian'\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        CategoricalLikelihood(1).fit(X, None, None)
+
+
+@pytest.mark.parametrize("cls", [GaussianLikelihood, PoissonLikelihood, BernoulliLikelihood])
+def test_log_prob_broadcasts_over_leading_sample_dimensions(cls):
+    # Every likelihood scores any batch shape: leading sample dimensions broadcast.
+    likelihood = cls(2)
+    head = likelihood.make_head(3, heteroscedastic=True)
+    params = head(torch.zeros(5, 4, 3))
+    x = torch.zeros(4, 2)
+    assert likelihood.log_prob(params, x).shape == (5, 4)

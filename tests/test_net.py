@@ -1,6 +1,7 @@
 """The training criterion weights the KL term by beta, and training uses it."""
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from numpy.testing import assert_allclose
 from torch.distributions import kl_divergence
 
 from sklearn_vae import VAETransformer
-from sklearn_vae._net import NegativeELBO
+from sklearn_vae._net import NegativeELBO, StopOnNonFiniteLoss
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 2.0])
@@ -51,3 +52,21 @@ def test_training_loss_difference_between_betas_is_the_mean_kl():
     difference = fits[2.0].loss_curve_[0] - fits[1.0].loss_curve_[0]
     # float32 sums over 200 rows of values of order 10: relative error < 1e-5.
     assert_allclose(difference, mean_kl, rtol=1e-5)
+
+
+@pytest.mark.parametrize("training, stage", [(True, "training"), (False, "validation")])
+def test_non_finite_loss_stops_training_naming_stage_epoch_and_learning_rate(training, stage):
+    net = SimpleNamespace(history=[{}, {}, {}], lr=0.05)
+    callback = StopOnNonFiniteLoss()
+    message = (
+        rf"^Training diverged: the {stage} loss became inf in epoch 3\. The usual causes "
+        r"are a learning rate that is too high \(learning_rate_init=0\.05; try a value 10 "
+        r"times smaller\) or features with extreme values \(rescale X, for example with "
+        r"StandardScaler\)\. No model was fitted\.$"
+    )
+    with pytest.raises(RuntimeError, match=message):
+        callback.on_batch_end(net, training=training, loss=torch.tensor(float("inf")))
+    with pytest.raises(RuntimeError, match="loss became nan"):
+        callback.on_batch_end(net, training=training, loss=torch.tensor(float("nan")))
+    callback.on_batch_end(net, training=training, loss=torch.tensor(1e30))
+    callback.on_batch_end(net, training=training, loss=None)

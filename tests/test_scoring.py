@@ -8,7 +8,7 @@ from conftest import FAST
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklearn_vae import VAETransformer, make_log_likelihood_scorer
 
@@ -31,11 +31,15 @@ def test_falls_back_to_score_samples_without_log_likelihood(X_small):
     assert make_log_likelihood_scorer()(gmm, X_small) == pytest.approx(gmm.score(X_small))
 
 
-def test_scores_a_pipeline_by_its_final_step(X_small):
-    pipe = Pipeline([("scale", StandardScaler()), ("vae", VAETransformer(**FAST))]).fit(X_small)
+@pytest.mark.parametrize("n_steps", [1, 2, 3])
+def test_scores_a_pipeline_by_its_final_step(X_small, n_steps):
+    steps = [("scale", StandardScaler()), ("shift", FunctionTransformer(lambda X: X + 1.0))]
+    pipe = Pipeline([*steps[: n_steps - 1], ("vae", VAETransformer(**FAST))]).fit(X_small)
     scorer = make_log_likelihood_scorer(n_importance_samples=10)
     expected = pipe[-1].log_likelihood(
-        pipe[0].transform(X_small), n_importance_samples=10, random_state=0
+        pipe[:-1].transform(X_small) if n_steps > 1 else X_small,
+        n_importance_samples=10,
+        random_state=0,
     )
     assert scorer(pipe, X_small) == expected.mean()
 
@@ -57,6 +61,13 @@ def test_scorer_pickles_and_describes_itself(fitted_vae, X_small):
     scorer = make_log_likelihood_scorer(n_importance_samples=5, random_state=1)
     assert repr(scorer) == "make_log_likelihood_scorer(n_importance_samples=5, random_state=1)"
     assert pickle.loads(pickle.dumps(scorer))(fitted_vae, X_small) == scorer(fitted_vae, X_small)
+
+
+def test_defaults_are_100_importance_samples_and_seed_0(fitted_vae, X_small):
+    default = make_log_likelihood_scorer()
+    assert repr(default) == "make_log_likelihood_scorer(n_importance_samples=100, random_state=0)"
+    one = make_log_likelihood_scorer(n_importance_samples=1)(fitted_vae, X_small)
+    assert one == fitted_vae.log_likelihood(X_small, n_importance_samples=1, random_state=0).mean()
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "100"])

@@ -1,0 +1,151 @@
+"""Whole-batch data access, chunked statistics and the integer checks."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_vae._data import (
+    BatchIterator,
+    RowDataset,
+    _splitmix64,
+    check_integer_valued,
+    column_mean_std,
+    first_non_integer,
+    iter_batches,
+    iter_row_chunks,
+    row_hashed_uniform,
+)
+
+
+def _X(n_samples=23, n_features=3):
+    return np.arange(n_samples * n_features, dtype=np.float64).reshape(n_samples, n_features)
+
+
+def test_dataset_reads_the_rows_of_its_indices_as_float32():
+    X = _X()
+    indices = np.array([2, 5, 7, 11])
+    dataset = RowDataset(X, indices)
+    assert len(dataset) == 4 and len(RowDataset(X)) == len(X)
+    batch = dataset.batch(slice(1, 3))
+    assert batch.dtype == torch.float32
+    assert_array_equal(batch.numpy(), X[[5, 7]])
+    assert_array_equal(dataset[3].numpy(), X[11])
+    assert_array_equal(RowDataset(X).batch(np.array([0, 4]), dtype=np.float64).numpy(), X[[0, 4]])
+
+
+def test_dataset_never_writes_to_read_only_input():
+    X = _X()
+    X.flags.writeable = False
+    batch = RowDataset(X).batch(slice(0, 5), dtype=np.float64)
+    batch += 1  # a copy of the batch, not a view of X
+    assert_array_equal(X[:5], _X()[:5])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 5, 23, 40])
+def test_batch_iterator_yields_every_row_once(shuffle, batch_size):
+    X = _X()
+    if shuffle:
+        iterator = BatchIterator(RowDataset(X), batch_size=batch_size, shuffle=True)
+    else:  # not shuffling is the default
+        iterator = BatchIterator(RowDataset(X), batch_size=batch_size)
+    torch.manual_seed(0)
+    batches = [batch for batch, y in iterator]
+    assert len(batches) == len(iterator) == -(-len(X) // batch_size)
+    assert all(len(b) == batch_size for b in batches[:-1])
+    rows = np.concatenate([b.numpy() for b in batches])
+    if shuffle:
+        assert not np.array_equal(rows, X) or batch_size >= len(X)
+        rows = rows[np.argsort(rows[:, 0])]
+    assert_array_equal(rows, X)
+
+
+def test_iter_batches_and_row_chunks_cover_the_rows_in_order():
+    X = _X()
+    assert_array_equal(np.concatenate([b.numpy() for b in iter_batches(X, 4)]), X)
+    chunks = list(iter_row_chunks(X, chunk_rows=10))
+    assert [start for start, _ in chunks] == [0, 10, 20]
+    assert_array_equal(np.concatenate([c for _, c in chunks]), X)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 8192])
+def test_column_mean_std_equals_numpy_with_unit_scale_for_constant_columns(chunk_rows):
+    X = np.random.default_rng(0).normal(5.0, 3.0, size=(50, 4))
+    X[:, 1] = 1e6  # constant: unit scale, as StandardScaler
+    # Constant too, but its float64 standard deviation is 2e-10, not 0, from
+    # rounding: below 10 eps relative to the mean, so also a unit scale.
+    X[:, 3] = 1e6 + 0.3
+    mean, std = column_mean_std(X, chunk_rows)
+    assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
+    assert_allclose(std, [X[:, 0].std(), 1.0, X[:, 2].std(), 1.0], rtol=1e-12)
+
+
+def test_column_mean_std_accumulates_float32_data_in_float64():
+    X = np.random.default_rng(1).normal(1000.0, 1.0, size=(5000, 2)).astype(np.float32)
+    mean, std = column_mean_std(X, 700)
+    assert mean.dtype == np.float64
+    assert_allclose(mean, X.astype(np.float64).mean(axis=0), rtol=1e-13)
+    assert_allclose(std, X.astype(np.float64).std(axis=0), rtol=1e-9)
+
+
+def test_column_mean_std_of_dequantised_data_adds_the_noise_moments():
+    X = np.column_stack([np.full(40, 3.0), np.arange(40.0) % 5])
+    mean, std = column_mean_std(X, 7, dequantized=True)
+    assert_allclose(mean, X.mean(axis=0) + 0.5, rtol=1e-12)
+    assert_allclose(std, np.sqrt(X.var(axis=0) + 1 / 12), rtol=1e-12)
+
+
+def test_first_non_integer_finds_the_first_entry_across_chunks():
+    X = np.zeros((20_000, 3))
+    assert first_non_integer(X) is None
+    X[9000, 2], X[15000, 0] = 0.5, -1.25
+    assert first_non_integer(X) == (9000, 2)
+    X[9000, 2] = 2.0
+    assert first_non_integer(X) == (15000, 0)
+
+
+def test_check_integer_valued_names_the_entry_and_the_remedy():
+    X = np.array([[1.0, 2.0], [3.0, 4.5]])
+    with pytest.raises(
+        ValueError, match=r"^needs requires integer-valued X, but X\[1, 1\] = 4.5\. Do"
+    ):
+        check_integer_valued(X, "needs", "Do.")
+    check_integer_valued(np.round(X), "needs", "Do.")
+
+
+_MASK = 2**64 - 1
+_GAMMA = 0x9E3779B97F4A7C15
+
+
+def _reference_splitmix64(h):
+    """SplitMix64's output function (Steele, Lea and Flood 2014), on Python ints."""
+    h = (h + _GAMMA) & _MASK
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK
+    return h ^ (h >> 31)
+
+
+def _reference_row_noise(row):
+    """The documented hash: SplitMix64 over a row's values, then one draw per column."""
+    h = 0
+    for value in row:
+        h = _reference_splitmix64(h ^ (int(value) & _MASK))
+    return [
+        (_reference_splitmix64((h + j * _GAMMA) & _MASK) >> 11) * 2.0**-53
+        for j in range(1, len(row) + 1)
+    ]
+
+
+def test_splitmix64_matches_the_reference_generator():
+    # The first output of the reference SplitMix64 generator seeded with 0.
+    assert _reference_splitmix64(0) == 0xE220A8397B1DCDAF
+    h = np.array([0, 1, 2**63, _MASK, 123456789], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = _splitmix64(h)
+    assert [int(v) for v in mixed] == [_reference_splitmix64(int(v)) for v in h]
+
+
+def test_row_hashed_uniform_is_the_documented_hash_of_each_row():
+    X = np.array([[0, 0, 0], [3, -1, 7], [-50, 49, 2**40], [7, -1, 3]], dtype=float)
+    assert_array_equal(row_hashed_uniform(X), [_reference_row_noise(row) for row in X])
