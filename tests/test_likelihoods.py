@@ -127,7 +127,7 @@ def test_gaussian_scale_depends_on_z_only_with_hidden_layers(hidden, heterosceda
     module = vae.net_.module_
     z = torch.tensor([[-2.0], [0.0], [2.0]])
     with torch.no_grad():
-        scale = module.likelihood.distribution(module.decoder(z)).base_dist.scale
+        scale = module.likelihood.distribution(module.decoder(z)).scale
     assert scale.shape == (3, 2)
     assert (not torch.equal(scale[0], scale[2])) == heteroscedastic
 

@@ -69,9 +69,9 @@ def test_prior_is_standard_normal_over_the_latent_space(module):
 
 
 def test_posterior_standardises_its_input(module):
-    # The encoder sees (x - input_loc) / input_scale.
+    # The encoder sees (x - loc) / scale, and no missing mask for a complete row.
     x = torch.tensor([[3.0, -1.5, 1.5]], dtype=torch.float64)
-    standardised = (x - module.input_loc) / module.input_scale
+    standardised = (x - module.inputs.loc) / module.inputs.scale
     direct = module.encoder(standardised)
     assert_allclose(module.posterior(x).mean.numpy(), direct.mean.numpy(), rtol=1e-12)
     assert torch.all(module.posterior(x).stddev >= 1e-4)
@@ -133,7 +133,7 @@ def test_reconstruct_mean_and_sample_are_in_the_units_of_x(module):
     draws = module.sample_given(z)
     # Every row has the same p(x | z = 0): the draws' mean is within 4
     # standard errors of its mean, and their spread is its scale times X's.
-    sd = module.likelihood.distribution(module.decoder(z)).base_dist.stddev[0]
+    sd = module.likelihood.distribution(module.decoder(z)).stddev[0]
     sd = (sd * module.likelihood.scale).numpy()
     assert np.all(np.abs(draws.mean(0).numpy() - mean[0].numpy()) < 4 * sd / np.sqrt(len(z)))
     assert_allclose(draws.std(0).numpy(), sd, rtol=4 / np.sqrt(2 * len(z)))
@@ -143,8 +143,8 @@ def test_encoder_and_decoder_stack_every_hidden_layer():
     from sklearn_vae._likelihoods import GaussianLikelihood
 
     vae = VAEModule(GaussianLikelihood(5), n_components=2, hidden_layer_sizes=(8, 4))
-    widths = [layer.out_features for layer in vae.encoder.trunk if isinstance(layer, nn.Linear)]
-    assert widths == [8, 4]
+    trunk = [layer.out_features for layer in vae.encoder.trunk if isinstance(layer, nn.Linear)]
+    assert [vae.encoder.first.out_features, *trunk] == [8, 4]
     widths = [layer.out_features for layer in vae.decoder.trunk if isinstance(layer, nn.Linear)]
     assert widths == [4, 8]
     x = torch.randn(3, 5)
