@@ -10,10 +10,11 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from threadpoolctl import threadpool_limits
 
 import sklearn_vae
 
-__all__ = ["format_table", "library_state", "load_average", "print_environment"]
+__all__ = ["format_table", "library_state", "load_average", "print_environment", "start_run"]
 
 
 def print_environment(blas_threads=None):
@@ -75,3 +76,16 @@ def load_average():
         return " ".join(f"{load:.2f}" for load in os.getloadavg())
     except (AttributeError, OSError):
         return "n/a"
+
+
+def start_run(threads):
+    """Use ``threads`` torch and BLAS threads, and print what is measured on which machine.
+
+    BLAS is limited too: numpy's and scipy's oversubscribed threads distort every
+    timing and slow scikit-learn's models many times over.
+    """
+    sys.stdout.reconfigure(line_buffering=True)
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
+    print_environment(threads)
+    print(library_state())

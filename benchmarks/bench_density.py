@@ -98,8 +98,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from _common import format_table, library_state, load_average, print_environment
+from _common import format_table, load_average, start_run
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
@@ -110,7 +109,6 @@ from sklearn.model_selection import GridSearchCV, KFold, train_test_split
 from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from sklearn_vae import HistogramDensity, VAETransformer, dequantize, make_log_likelihood_scorer
 
@@ -676,12 +674,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    torch.set_num_threads(args.threads)
-    # numpy/scipy BLAS too: oversubscribed BLAS threads slow sklearn's models many times over.
-    threadpool_limits(limits=args.threads)
-    print_environment(args.threads)
-    print(library_state())
+    start_run(args.threads)
     print(f"load average before: {load_average()}")
     mode = "QUICK (smoke run, reduced grids)" if args.quick else "full"
     print(

@@ -56,15 +56,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import torch
-from _common import format_table, library_state, load_average, print_environment
+from _common import format_table, load_average, start_run
 from _tables import load_breast_cancer_table, load_penguins_table, load_wine_table, make_missing
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.preprocessing import OrdinalEncoder
-from threadpoolctl import threadpool_limits
 
 from sklearn_vae import VAEImputer, VAETransformer
 
@@ -277,11 +275,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    torch.set_num_threads(args.threads)
-    threadpool_limits(limits=args.threads)
-    print_environment(args.threads)
-    print(library_state())
+    start_run(args.threads)
     print(f"load average before: {load_average()}")
     mode = "QUICK (smoke run)" if args.quick else "full"
     print(

@@ -57,8 +57,7 @@ import time
 import warnings
 
 import numpy as np
-import torch
-from _common import format_table, library_state, load_average, print_environment
+from _common import format_table, load_average, start_run
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
@@ -68,7 +67,6 @@ from sklearn.neighbors import KernelDensity, LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
-from threadpoolctl import threadpool_limits
 
 from sklearn_vae import DensityOutlierDetector, HistogramDensity, VAETransformer
 
@@ -260,11 +258,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    torch.set_num_threads(args.threads)
-    threadpool_limits(limits=args.threads)
-    print_environment(args.threads)
-    print(library_state())
+    start_run(args.threads)
     print(f"load average before: {load_average()}")
     print(f"mode: {'QUICK (smoke run)' if args.quick else 'full'}")
     total_start = time.perf_counter()

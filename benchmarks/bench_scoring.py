@@ -46,13 +46,11 @@ import time
 import warnings
 
 import numpy as np
-import torch
-from _common import format_table, library_state, load_average, print_environment
+from _common import format_table, load_average, start_run
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KernelDensity
-from threadpoolctl import threadpool_limits
 
 from sklearn_vae import VAETransformer
 
@@ -277,12 +275,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    torch.set_num_threads(args.threads)
-    # numpy/scipy BLAS too: oversubscribed BLAS threads distort every timing.
-    threadpool_limits(limits=args.threads)
-    print_environment(args.threads)
-    print(library_state())
+    start_run(args.threads)
     print(f"load average before: {load_average()}")
     total_start = time.perf_counter()
     if "a" in args.parts:

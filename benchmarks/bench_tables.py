@@ -119,8 +119,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pandas as pd
-import torch
-from _common import format_table, library_state, load_average, print_environment
+from _common import format_table, load_average, start_run
 from _tables import (
     apply_missing_mask,
     categorical_columns,
@@ -133,7 +132,6 @@ from _tables import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
 
 from sklearn_vae import HistogramDensity, VAETransformer
 
@@ -574,11 +572,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)
-    torch.set_num_threads(args.threads)
-    threadpool_limits(limits=args.threads)
-    print_environment(args.threads)
-    print(library_state())
+    start_run(args.threads)
     try:
         import ctgan
 

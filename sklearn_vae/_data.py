@@ -178,17 +178,19 @@ def integer_valued_columns(X):
     return integer
 
 
-def check_integer_valued(X, requirement, remedy):
+def check_integer_valued(X, requirement, remedy, names=None):
     """Raise ``ValueError`` naming the first non-integer entry of ``X``, if any.
 
     The message reads "``requirement`` requires integer-valued X, but
-    X[row, col] = value. ``remedy``".
+    X[row, col] = value. ``remedy``", where ``col`` is the column's position,
+    or its name in ``names`` when given.
     """
     position = first_non_integer(X)
     if position is not None:
         row, col = position
+        column = col if names is None else repr(names[col])
         raise ValueError(
-            f"{requirement} requires integer-valued X, but X[{row}, {col}] = "
+            f"{requirement} requires integer-valued X, but X[{row}, {column}] = "
             f"{X[row, col]:g}. {remedy}"
         )
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Categorical, Normal, Poisson
 
-from ._data import first_non_integer, iter_row_chunks
+from ._data import check_integer_valued, iter_row_chunks
 
 __all__ = [
     "Likelihood",
@@ -251,14 +251,12 @@ MAX_LEVELS = 1024
 
 
 def _check_integer_valued(X, likelihood):
-    position = first_non_integer(X)
-    if position is not None:
-        row, col = position
-        raise ValueError(
-            f"likelihood={likelihood.name!r} requires integer-valued X, but "
-            f"{likelihood._entry(row, col)} = {X[row, col]:g}. Round or bin X first, or use "
-            "likelihood='gaussian'."
-        )
+    check_integer_valued(
+        X,
+        f"likelihood={likelihood.name!r}",
+        "Round or bin X first, or use likelihood='gaussian'.",
+        names=likelihood.column_names,
+    )
 
 
 class CategoricalLikelihood(Likelihood):
