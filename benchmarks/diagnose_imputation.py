@@ -1,43 +1,73 @@
 """Where does VAEImputer lose on breast cancer: the fitted model, or the importance sampler?
 
 For a linear-Gaussian VAE (``hidden_layer_sizes=()``) the exact conditional mean
-E[x_miss | x_obs] has a closed form, so the imputation error splits into the
-model's part (exact conditional of the fitted model against the truth) and the
-sampler's part (importance-sampling estimate against the exact conditional).
-A full-covariance Gaussian fitted on the complete data is the reference.
+``E[x_miss | x_obs]`` has a closed form, so the imputation error splits into the
+model's part (the exact conditional mean of the fitted model against the truth)
+and the sampler's part (the importance-sampling estimate, K=1000, against that
+exact conditional mean). A full-covariance Gaussian fitted on the complete data
+is the reference. Breast cancer features, 20% of entries removed completely at
+random (seed 0); RMSE in standardised units on the removed entries.
 
 Run::
 
     OMP_NUM_THREADS=1 python benchmarks/diagnose_imputation.py
 """
 
-import sys, warnings, numpy as np; sys.path.insert(0, "benchmarks"); sys.path.insert(0, "tests"); warnings.filterwarnings("ignore")
-import torch; torch.set_num_threads(1)
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
 from _tables import load_breast_cancer_table, make_missing
-from _linear_gaussian import linear_vae_marginal, gaussian_conditional
-from sklearn_vae import VAETransformer, VAEImputer
-df = load_breast_cancer_table(missing=0).drop(columns="label")
-X = df.to_numpy(); inc = make_missing(df, 0.2, 0).to_numpy()
-sd = X.std(0)
-for nc in (8, 16):
-    vae = VAETransformer(hidden_layer_sizes=(), n_components=nc, learning_rate_init=1e-2, random_state=0)
-    imp = VAEImputer(vae, n_importance_samples=1000, random_state=0).fit(inc)
-    filled = imp.transform(inc)
-    mean, cov = linear_vae_marginal(imp.estimator_)
-    exact = inc.copy()
-    for i, row in enumerate(inc):
-        obs = ~np.isnan(row)
-        if obs.all(): continue
-        m, _ = gaussian_conditional(mean, cov, obs, row[obs][None, :])
-        exact[i, ~obs] = m[0]
-    miss = np.isnan(inc)
-    rm = lambda F: np.sqrt(np.mean(((F - X) / sd)[miss] ** 2))
-    print(f"nc={nc}: IS rmse {rm(filled):.3f}  exact-conditional rmse {rm(exact):.3f}  |IS-exact| rms {np.sqrt(np.mean(((filled-exact)/sd)[miss]**2)):.3f}")
-# reference: the conditional mean under the empirical (complete-data) Gaussian
-mu, C = X.mean(0), np.cov(X.T)
-oracle = inc.copy()
-for i, row in enumerate(inc):
-    obs = ~np.isnan(row)
-    if obs.all(): continue
-    m, _ = gaussian_conditional(mu, C, obs, row[obs][None, :]); oracle[i, ~obs] = m[0]
-print(f"full-covariance Gaussian fitted on complete data (an oracle): rmse {np.sqrt(np.mean(((oracle - X) / sd)[np.isnan(inc)] ** 2)):.3f}")
+
+from sklearn_vae import VAEImputer, VAETransformer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _linear_gaussian import gaussian_conditional, linear_vae_marginal  # noqa: E402
+
+
+def conditional_means(mean, covariance, incomplete):
+    """Each row's missing entries replaced by their Gaussian conditional mean."""
+    filled = incomplete.copy()
+    for i, row in enumerate(incomplete):
+        observed = ~np.isnan(row)
+        if not observed.all():
+            filled[i, ~observed] = gaussian_conditional(
+                mean, covariance, observed, row[observed][None, :]
+            )[0][0]
+    return filled
+
+
+def main():
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    table = load_breast_cancer_table(missing=0).drop(columns="label")
+    X = table.to_numpy()
+    incomplete = make_missing(table, 0.2, 0).to_numpy()
+    removed, scale = np.isnan(incomplete), X.std(axis=0)
+
+    def rms(a, b):
+        return np.sqrt(np.mean(((a - b) / scale)[removed] ** 2))
+
+    for n_components in (8, 16):
+        vae = VAETransformer(
+            n_components=n_components,
+            hidden_layer_sizes=(),
+            learning_rate_init=1e-2,
+            random_state=0,
+        )
+        imputer = VAEImputer(vae, n_importance_samples=1000, random_state=0).fit(incomplete)
+        sampled = imputer.transform(incomplete)
+        exact = conditional_means(*linear_vae_marginal(imputer.estimator_), incomplete)
+        print(
+            f"linear VAE, {n_components} components: importance sampling RMSE "
+            f"{rms(sampled, X):.3f}, exact conditional mean RMSE {rms(exact, X):.3f}, "
+            f"sampling error (rms against the exact mean) {rms(sampled, exact):.3f}"
+        )
+    oracle = conditional_means(X.mean(axis=0), np.cov(X.T), incomplete)
+    print(f"full-covariance Gaussian fitted on the complete data: RMSE {rms(oracle, X):.3f}")
+
+
+if __name__ == "__main__":
+    main()
