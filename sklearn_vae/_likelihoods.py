@@ -377,10 +377,14 @@ class CategoricalLikelihood(Likelihood):
             )
 
     def _per_feature(self, params, value):
-        """Assemble ``value(distribution)`` of every group into ``(..., n_features)``."""
+        """Assemble ``value(distribution, columns)`` of every group into ``(..., n_features)``.
+
+        ``columns`` is the group's feature positions, or None when one group
+        holds every feature in order.
+        """
         out = None
         for columns, distribution in self._groups(params):
-            result = value(distribution)
+            result = value(distribution, columns)
             if columns is None:
                 return result
             if out is None:
@@ -392,15 +396,10 @@ class CategoricalLikelihood(Likelihood):
         return nn.Linear(n_inputs, int(self.n_levels.sum()))
 
     def entry_log_prob(self, params, target):
-        out = None
-        for columns, distribution in self._groups(params):
-            if columns is None:
-                return distribution.log_prob(target)
-            values = distribution.log_prob(target[..., columns])
-            if out is None:
-                out = values.new_empty((*values.shape[:-1], self.n_features))
-            out[..., columns] = values
-        return out
+        def log_prob(distribution, columns):
+            return distribution.log_prob(target if columns is None else target[..., columns])
+
+        return self._per_feature(params, log_prob)
 
     def to_target(self, x):
         return x - self.offsets
@@ -415,11 +414,11 @@ class CategoricalLikelihood(Likelihood):
 
     def mean(self, params):
         if not self.one_hot:
-            return self._per_feature(params, lambda d: d.probs @ self.levels.to(d.probs.dtype))
-        return self.from_target(self._per_feature(params, lambda d: d.probs.argmax(-1)))
+            return self._per_feature(params, lambda d, _: d.probs @ self.levels.to(d.probs.dtype))
+        return self.from_target(self._per_feature(params, lambda d, _: d.probs.argmax(-1)))
 
     def sample(self, params):
-        return self.from_target(self._per_feature(params, lambda d: d.sample()))
+        return self.from_target(self._per_feature(params, lambda d, _: d.sample()))
 
 
 class PoissonLikelihood(Likelihood):

@@ -91,6 +91,11 @@ def _restore_on_error(estimator):
         raise
 
 
+def _noise_columns(columns):
+    """The columns that get dequantisation noise, as ``RowDataset`` takes them: None for all."""
+    return None if columns.all() else columns
+
+
 def _draw_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
@@ -495,12 +500,9 @@ class VAETransformer(
         device = self._check_device()
         columns = self.schema_.columns_
         likelihood = make_likelihood(columns)
-        dequantized = np.array([column.dequantize for column in columns])
-        # None when no column, or every column, is dequantised (noise on the whole batch).
-        self._dequantized = dequantized if 0 < dequantized.sum() < len(dequantized) else None
-        self._dequantizes = bool(dequantized.any())
+        self._dequantized = np.array([column.dequantize for column in columns])
         self._check_training_data(X, likelihood)
-        loc, scale = column_mean_std(X, dequantized=dequantized)
+        loc, scale = column_mean_std(X, dequantized=self._dequantized)
         likelihood.fit(X, loc, scale)
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
@@ -516,9 +518,9 @@ class VAETransformer(
         self._check_training_data(X, net.module_.likelihood)
         validation = None
         if valid_rows is not None:
-            fixed_noise = "hashed" if self._dequantizes else None
+            fixed_noise = "hashed" if self._dequantized.any() else None
             validation = RowDataset(
-                X, valid_rows, dequantize=fixed_noise, columns=self._dequantized
+                X, valid_rows, dequantize=fixed_noise, columns=_noise_columns(self._dequantized)
             )
         # beta is a plain float of the criterion: set it in place, since a
         # skorch criterion re-initialisation would also reset Adam's state.
@@ -535,10 +537,9 @@ class VAETransformer(
         n_before = len(net.history)
         try:
             with _torch_seed(_draw_seed(self._rng), net.device):
-                fresh_noise = "fresh" if self._dequantizes else None
-                net.partial_fit(
-                    RowDataset(X, train_rows, dequantize=fresh_noise, columns=self._dequantized)
-                )
+                fresh_noise = "fresh" if self._dequantized.any() else None
+                columns = _noise_columns(self._dequantized)
+                net.partial_fit(RowDataset(X, train_rows, dequantize=fresh_noise, columns=columns))
         finally:
             # The validation split holds a reference to X: never keep it.
             net.train_split = None
@@ -558,7 +559,7 @@ class VAETransformer(
                 "does not have. Set beta=1.0, or objective='elbo' to train a beta-VAE."
             )
         likelihood.check_support(X)
-        if not self._dequantizes:
+        if not self._dequantized.any():
             if self.dequantize:
                 raise ValueError(
                     f"dequantize=True applies to likelihood='gaussian' only; "
@@ -566,7 +567,7 @@ class VAETransformer(
                     "Set dequantize=False."
                 )
             return
-        columns = self._dequantized
+        columns = _noise_columns(self._dequantized)
         check_integer_valued(
             X if columns is None else X[:, columns],
             "dequantize=True" if self.dequantize else "A dequantised integer column",
@@ -683,13 +684,12 @@ class VAETransformer(
         """
         X = self._check_X(X, unknown="error")
         self.net_.module_.likelihood.check_support(X)
-        if not self._dequantizes:
+        if not self._dequantized.any():
             return X, None, None
-        columns = np.ones(X.shape[1], bool) if self._dequantized is None else self._dequantized
-        noisy = columns & integer_valued_columns(X)
+        noisy = self._dequantized & integer_valued_columns(X)
         if not noisy.any():
             return X, None, None
-        return X, "hashed", None if noisy.all() else noisy
+        return X, "hashed", _noise_columns(noisy)
 
     def _evaluate(
         self,
