@@ -216,10 +216,13 @@ def column_mean_std(X, chunk_rows=8192, *, dequantized=False):
     for _, chunk in iter_row_chunks(X, chunk_rows):
         squares += np.nansum((chunk - mean) ** 2, axis=0)
     variance = squares / count
+    # Constant columns keep a unit scale. The test is StandardScaler's: the
+    # variance is within the rounding error of the column's own values, so a
+    # column of any magnitude, 1e-30 or 1e30, is standardised.
+    eps = np.finfo(np.float64).eps
+    constant = variance <= count * eps * variance + (count * np.abs(mean) * eps) ** 2
     dequantized = np.broadcast_to(np.asarray(dequantized, dtype=bool), mean.shape)
     std = np.sqrt(variance + dequantized / 12)
     mean = mean + dequantized / 2
-    # Constant columns keep a unit scale, as in StandardScaler.
-    constant = std < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
     std[constant & ~dequantized] = 1.0
     return mean, std

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 
+from sklearn_vae import VAETransformer
 from sklearn_vae._data import (
     BatchIterator,
     RowDataset,
@@ -149,3 +151,24 @@ def test_splitmix64_matches_the_reference_generator():
 def test_row_hashed_uniform_is_the_documented_hash_of_each_row():
     X = np.array([[0, 0, 0], [3, -1, 7], [-50, 49, 2**40], [7, -1, 3]], dtype=float)
     assert_array_equal(row_hashed_uniform(X), [_reference_row_noise(row) for row in X])
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e-20, 1e-30])
+def test_small_scale_columns_are_standardised_and_keep_their_units(scale):
+    # A column's spread is compared with its own magnitude (as StandardScaler
+    # does), not with an absolute threshold: data at 1e-20 are standardised,
+    # and the scores move by exactly -log(scale) per column, the Jacobian.
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    unit = VAETransformer(n_components=1, hidden_layer_sizes=(), max_iter=5, random_state=0)
+    small = clone(unit)
+    unit.fit(X)
+    small.fit(X * scale)
+    shift = -3 * np.log(scale)
+    assert_allclose(small.score_samples(X * scale), unit.score_samples(X) + shift, rtol=1e-5)
+
+
+def test_constant_columns_keep_a_unit_scale_at_any_magnitude():
+    for value in (0.0, 1e-30, 3.0, 1e30):
+        X = np.full((50, 1), value)
+        mean, std = column_mean_std(X)
+        assert std[0] == 1.0 and mean[0] == value
