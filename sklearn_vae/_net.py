@@ -38,15 +38,33 @@ class VAENet(NeuralNet):
 
 
 class StopOnNonFiniteLoss(Callback):
-    """Raise as soon as a training or validation batch gives a NaN or infinite loss."""
+    """Raise as soon as a training or validation batch gives a NaN or infinite loss.
+
+    The message says where (stage, epoch, batch) and blames the data only when
+    the batch held infinite values; otherwise the learning rate, the usual
+    cause. NaN in a batch marks a missing entry and is not a fault.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.batches_ = {True: 0, False: 0}
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
-        if loss is not None and not torch.isfinite(loss):
-            stage = "training" if training else "validation"
+        counts = getattr(self, "batches_", {True: 0, False: 0})
+        counts[training] += 1
+        if loss is None or torch.isfinite(loss):
+            return
+        stage = "training" if training else "validation"
+        epoch, number = len(net.history), counts[training]
+        where = f"the {stage} loss became {loss.item()} in epoch {epoch}, batch {number}"
+        X = batch[0] if batch is not None else None
+        if X is not None and torch.isinf(X).any():
             raise RuntimeError(
-                f"Training diverged: the {stage} loss became {loss.item()} in "
-                f"epoch {len(net.history)}. The usual causes are a learning rate "
-                f"that is too high (learning_rate_init={net.lr}; try a value 10 "
-                "times smaller) or features with extreme values (rescale X, for "
-                "example with StandardScaler). No model was fitted."
+                f"Training diverged: {where}, which held infinite values: X has entries "
+                "beyond float32's range (about 3.4e38), in which the model trains. Rescale "
+                "X (for example divide the column by a power of ten). No model was fitted."
             )
+        raise RuntimeError(
+            f"Training diverged: {where}, whose inputs were finite. The usual cause is a "
+            f"learning rate that is too high (learning_rate_init={net.lr}; try a value 10 "
+            "times smaller). No model was fitted."
+        )

@@ -30,6 +30,7 @@ from ._data import (
     column_mean_std,
     integer_valued_columns,
     iter_batches,
+    iter_row_chunks,
 )
 from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
@@ -89,6 +90,24 @@ def _restore_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(state)
         raise
+
+
+# Training computes in float32; standardising sums two values of X's magnitude.
+_FLOAT32_LIMIT = float(np.finfo(np.float32).max) / 2
+
+
+def _check_float32_range(X, names):
+    """Raise ``ValueError`` before training when a column's values overflow float32."""
+    for _, chunk in iter_row_chunks(X):
+        with np.errstate(invalid="ignore"):
+            largest = np.nanmax(np.abs(chunk), axis=0)
+        if (largest > _FLOAT32_LIMIT).any():
+            j = int(np.argmax(largest))
+            raise ValueError(
+                f"Column {names[j]!r} holds values up to {largest[j]:.3g} in magnitude, beyond "
+                f"the {_FLOAT32_LIMIT:.2g} that training in float32 can standardise. Divide "
+                "it by a power of ten first; its scores then shift by the log of that factor."
+            )
 
 
 def _noise_columns(columns):
@@ -559,6 +578,7 @@ class VAETransformer(
                 "does not have. Set beta=1.0, or objective='elbo' to train a beta-VAE."
             )
         likelihood.check_support(X)
+        _check_float32_range(X, self.schema_.names)
         if not self._dequantized.any():
             if self.dequantize:
                 raise ValueError(

@@ -55,18 +55,27 @@ def test_training_loss_difference_between_betas_is_the_mean_kl():
 
 
 @pytest.mark.parametrize("training, stage", [(True, "training"), (False, "validation")])
-def test_non_finite_loss_stops_training_naming_stage_epoch_and_learning_rate(training, stage):
+def test_non_finite_loss_stops_training_naming_stage_epoch_batch_and_learning_rate(training, stage):
     net = SimpleNamespace(history=[{}, {}, {}], lr=0.05)
     callback = StopOnNonFiniteLoss()
+    callback.on_epoch_begin(net)
+    finite = (torch.tensor([[1.0, float("nan")]]), None)  # NaN: a missing entry, no fault
+    callback.on_batch_end(net, batch=finite, training=training, loss=torch.tensor(1e30))
     message = (
-        rf"^Training diverged: the {stage} loss became inf in epoch 3\. The usual causes "
-        r"are a learning rate that is too high \(learning_rate_init=0\.05; try a value 10 "
-        r"times smaller\) or features with extreme values \(rescale X, for example with "
-        r"StandardScaler\)\. No model was fitted\.$"
+        rf"^Training diverged: the {stage} loss became inf in epoch 3, batch 2, whose inputs "
+        r"were finite\. The usual cause is a learning rate that is too high "
+        r"\(learning_rate_init=0\.05; try a value 10 times smaller\)\. No model was fitted\.$"
     )
     with pytest.raises(RuntimeError, match=message):
-        callback.on_batch_end(net, training=training, loss=torch.tensor(float("inf")))
-    with pytest.raises(RuntimeError, match="loss became nan"):
-        callback.on_batch_end(net, training=training, loss=torch.tensor(float("nan")))
-    callback.on_batch_end(net, training=training, loss=torch.tensor(1e30))
+        callback.on_batch_end(net, batch=finite, training=training, loss=torch.tensor(float("inf")))
+    with pytest.raises(RuntimeError, match="loss became nan in epoch 3, batch 3"):
+        callback.on_batch_end(net, batch=finite, training=training, loss=torch.tensor(float("nan")))
+    infinite = (torch.tensor([[1.0, float("inf")]]), None)
+    with pytest.raises(RuntimeError, match="batch 4, which held infinite values.*Rescale X"):
+        callback.on_batch_end(
+            net, batch=infinite, training=training, loss=torch.tensor(float("nan"))
+        )
+    callback.on_epoch_begin(net)
+    with pytest.raises(RuntimeError, match="batch 1,"):
+        callback.on_batch_end(net, batch=finite, training=training, loss=torch.tensor(float("nan")))
     callback.on_batch_end(net, training=training, loss=None)

@@ -168,6 +168,18 @@ def test_bernoulli_scoring_rejects_data_outside_unit_interval():
         vae.log_likelihood(X - 1)
 
 
+def test_values_beyond_float32_are_rejected_before_training_naming_the_column(X_small):
+    X = X_small.copy()
+    X[:, 4] *= 1e39
+    with pytest.raises(ValueError, match=r"Column 4 holds values up to .*e\+39 in magnitude"):
+        VAETransformer(**FAST).fit(X)
+
+
+def test_large_finite_values_within_float32_train(X_small):
+    vae = VAETransformer(**FAST).fit(X_small * 1e30)
+    assert np.all(np.isfinite(vae.score_samples(X_small * 1e30)))
+
+
 def test_diverging_loss_raises_and_names_the_parameter(X_small):
     with pytest.raises(RuntimeError, match="Training diverged.*learning_rate_init=1e\\+30"):
         VAETransformer(**{**FAST, "learning_rate_init": 1e30}).fit(X_small)
