@@ -110,6 +110,31 @@ def _check_float32_range(X, names):
             )
 
 
+def _check_float32_resolution(X, loc, scale, columns):
+    """Raise ``ValueError`` when float32 cannot resolve a Gaussian column's spread.
+
+    Training rounds ``X`` to float32 before standardising it: a column whose
+    standard deviation is below a tenth of float32's spacing at its magnitude
+    (1e-6 around 2.6e5, say) would train on values rounded to a handful of
+    levels. Columns whose observed values are all equal are left alone.
+    """
+    gaussian = np.array([column.likelihood == "gaussian" for column in columns])
+    if not gaussian.any():
+        return
+    with np.errstate(invalid="ignore"):
+        varies = np.nanmax(X, axis=0) > np.nanmin(X, axis=0)
+    spacing = np.spacing((np.abs(loc) + scale).astype(np.float32)).astype(np.float64)
+    coarse = gaussian & varies & (scale < 10 * spacing)
+    if coarse.any():
+        j = int(np.argmax(coarse))
+        raise ValueError(
+            f"Column {columns[j].name!r} varies by {scale[j]:.3g} around {loc[j]:.6g}, below "
+            f"the resolution of float32 there ({spacing[j]:.3g}), in which training computes. "
+            "Subtract a reference value from it first (for example its mean); its scores do "
+            "not change."
+        )
+
+
 def _noise_columns(columns):
     """The columns that get dequantisation noise, as ``RowDataset`` takes them: None for all."""
     return None if columns.all() else columns
@@ -522,6 +547,7 @@ class VAETransformer(
         self._dequantized = np.array([column.dequantize for column in columns])
         self._check_training_data(X, likelihood)
         loc, scale = column_mean_std(X, dequantized=self._dequantized)
+        _check_float32_resolution(X, loc, scale, columns)
         likelihood.fit(X, loc, scale)
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
