@@ -421,6 +421,10 @@ class CategoricalLikelihood(Likelihood):
         return self.from_target(self._per_feature(params, lambda d, _: d.sample()))
 
 
+# The largest count float32, in which training computes, holds exactly (2**24).
+MAX_COUNT = 2**24
+
+
 class PoissonLikelihood(Likelihood):
     """Independent Poisson p(x | z) for counts (non-negative integers).
 
@@ -439,6 +443,12 @@ class PoissonLikelihood(Likelihood):
                 f"likelihood='poisson' requires non-negative counts{self._columns_note()}; got "
                 "a minimum of "
                 f"{np.nanmin(X):g}. Use likelihood='gaussian' for signed data."
+            )
+        if np.nanmax(X) > MAX_COUNT:
+            raise ValueError(
+                f"likelihood='poisson' models counts up to {MAX_COUNT:,}{self._columns_note()}, "
+                f"the integers float32 holds exactly; got {np.nanmax(X):g}. Use "
+                "likelihood='gaussian' with dequantize=True for counts this large."
             )
 
     def make_head(self, n_inputs, heteroscedastic):

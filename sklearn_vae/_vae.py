@@ -135,6 +135,18 @@ def _check_float32_resolution(X, loc, scale, columns):
         )
 
 
+def _no_nan(scores):
+    """``scores``, or a ``ValueError`` naming the first row whose score is NaN."""
+    nan = np.flatnonzero(np.isnan(scores))
+    if len(nan):
+        raise ValueError(
+            f"The model's log-density of row {nan[0]} of X is NaN ({len(nan)} rows in all): "
+            "the computation overflowed on extreme values. Rescale X, or use a likelihood "
+            "that fits its range."
+        )
+    return scores
+
+
 def _noise_columns(columns):
     """The columns that get dequantisation noise, as ``RowDataset`` takes them: None for all."""
     return None if columns.all() else columns
@@ -886,8 +898,8 @@ class VAETransformer(
             Deterministic for a fitted model.
         """
         X, noise, columns = self._check_scorable(X)
-        return self._evaluate(
-            lambda module, x: module.elbo(x), X, dequantize=noise, columns=columns
+        return _no_nan(
+            self._evaluate(lambda module, x: module.elbo(x), X, dequantize=noise, columns=columns)
         )
 
     def score(self, X, y=None):
@@ -952,15 +964,17 @@ class VAETransformer(
         seed = _draw_seed(random_state)
         # A Monte Carlo estimate needs no float64: it is computed in float32.
         with _torch_seed(seed, self.net_.device):
-            return self._evaluate(
-                lambda module, x: module.importance_weighted_bound(
-                    x, n_importance_samples, chunk_size
-                ),
-                X,
-                batch_size=batch_size,
-                dtype=torch.float32,
-                dequantize=noise,
-                columns=columns,
+            return _no_nan(
+                self._evaluate(
+                    lambda module, x: module.importance_weighted_bound(
+                        x, n_importance_samples, chunk_size
+                    ),
+                    X,
+                    batch_size=batch_size,
+                    dtype=torch.float32,
+                    dequantize=noise,
+                    columns=columns,
+                )
             )
 
     def __sklearn_tags__(self):

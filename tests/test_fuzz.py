@@ -267,15 +267,17 @@ def test_detector_scores_every_row_and_flags_the_contamination_share(df):
 
 
 @pytest.mark.parametrize(
-    "X",
+    "X, params",
     [
         # Regression examples found by the fuzzer are kept here, shrunk.
-        np.array([[5e-324], [0.0]]),
+        (np.array([[5e-324], [0.0]]), {}),
         # A spread of 1e-6 around 2.6e5, below float32's resolution: a clear ValueError.
-        262144.015625 * (1 + 1e-12 * np.arange(16)[:, None]),
+        (262144.015625 * (1 + 1e-12 * np.arange(16)[:, None]), {}),
+        # A count of 1e30 is beyond float32's exact integers: a clear error, never a NaN score.
+        (np.array([[1e30]]), {"likelihood": "poisson", "hidden_layer_sizes": ()}),
     ],
 )
-def test_fuzzer_regressions_fit_or_explain(X):
-    vae = _fit_or_clear_error(_small_vae(), X)
+def test_fuzzer_regressions_fit_or_explain(X, params):
+    vae = _fit_or_clear_error(_small_vae().set_params(**params), X)
     if vae is not None:
         _check_outputs(vae, X)

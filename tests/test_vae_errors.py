@@ -201,3 +201,17 @@ def test_input_data_is_never_modified(X_small):
     for method in METHODS.values():
         method(vae, X)
     assert_array_equal(X, X_small)
+
+
+def test_a_nan_score_is_never_returned_silently(fitted_vae, X_small, monkeypatch):
+    # If a computation overflows to NaN on some row, the score methods say which.
+    from sklearn_vae._module import VAEModule
+
+    def elbo_with_a_nan(module, x):
+        values = torch.zeros(x.shape[0], dtype=x.dtype)
+        values[1] = float("nan")
+        return values
+
+    monkeypatch.setattr(VAEModule, "elbo", elbo_with_a_nan)
+    with pytest.raises(ValueError, match="log-density of row 1 of X is NaN \\(1 rows in all\\)"):
+        fitted_vae.score_samples(X_small[:3])
