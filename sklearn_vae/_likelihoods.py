@@ -136,8 +136,11 @@ class Likelihood(nn.Module):
             return self.entry_log_prob(params, target).sum(-1) + self.log_det_jacobian
         # A finite stand-in keeps NaN out of the gradients; its term is dropped.
         target = torch.where(missing, 0.0, self.to_target(x))
-        per_entry = self.entry_log_prob(params, target) + self.column_log_det_jacobian
-        return torch.where(missing, 0.0, per_entry).sum(-1)
+        observed = torch.where(missing, 0.0, self.entry_log_prob(params, target)).sum(-1)
+        # The Jacobian of the missing columns is taken off the total, so a complete
+        # row gets exactly the same value whether or not its batch has holes.
+        jacobian = torch.where(missing, self.column_log_det_jacobian, 0.0).sum(-1)
+        return observed + self.log_det_jacobian - jacobian
 
     def sample(self, params):
         """Draw ``x ~ p(x | z)`` in the units of ``X`` (uses torch's global RNG)."""
