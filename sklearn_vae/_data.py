@@ -139,7 +139,10 @@ def row_hashed_uniform(rows):
     noise : ndarray of shape (n_rows, n_features), dtype float64
     """
     rows = np.asarray(rows)
-    values = np.where(np.isnan(rows), _MISSING_HASH, rows).astype(np.int64).view(np.uint64)
+    # Integers beyond int64 (1e300, say) all cast to one value: still a fixed
+    # function of the row, so the cast's warning is silenced.
+    with np.errstate(invalid="ignore"):
+        values = np.where(np.isnan(rows), _MISSING_HASH, rows).astype(np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
         h = np.zeros(values.shape[0], dtype=np.uint64)
         for column in values.T:
