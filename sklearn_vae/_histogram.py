@@ -380,7 +380,8 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         mass = np.concatenate(
             [
                 np.exp(self.tail_log_mass_[j, :1]),
-                np.exp(self.log_density_[j]) * widths,
+                # In log space: densities of data at 1e-300 overflow on their own.
+                np.exp(self.log_density_[j] + np.log(widths)),
                 np.exp(self.tail_log_mass_[j, 1:]),
             ]
         )

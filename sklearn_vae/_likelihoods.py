@@ -234,6 +234,8 @@ class BernoulliLikelihood(Likelihood):
     name = "bernoulli"
 
     def check_support(self, X):
+        if np.isnan(X).all():
+            return
         low, high = np.nanmin(X), np.nanmax(X)
         if low < 0 or high > 1:
             raise ValueError(

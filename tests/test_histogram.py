@@ -288,3 +288,14 @@ def test_sample_rejects_non_positive_n_samples():
     hist = HistogramDensity().fit(np.zeros((5, 1)))
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         hist.sample(0)
+
+
+def test_sampling_data_at_tiny_scales_stays_within_the_data():
+    # Densities of data at 1e-300 exceed float64's range; bin masses do not.
+    X = np.random.default_rng(15).normal(size=(200, 1)) * 1e-300
+    hist = HistogramDensity().fit(X)
+    draws = hist.sample(2000, random_state=0)
+    assert np.all(np.isfinite(draws))
+    inside = (draws >= hist.bin_edges_[0][0]) & (draws <= hist.bin_edges_[0][-1])
+    # Each tail holds alpha / N of the mass: nearly every draw lies inside the bins.
+    assert inside.mean() > 0.97
