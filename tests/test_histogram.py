@@ -290,12 +290,14 @@ def test_sample_rejects_non_positive_n_samples():
         hist.sample(0)
 
 
-def test_sampling_data_at_tiny_scales_stays_within_the_data():
-    # Densities of data at 1e-300 exceed float64's range; bin masses do not.
-    X = np.random.default_rng(15).normal(size=(200, 1)) * 1e-300
+def test_sampling_subnormal_data_draws_the_tails_with_their_probability():
+    # Bin densities of data at 1e-309 exceed float64's range; bin masses, taken
+    # in log space, do not. The two tails hold 2 alpha / N of the mass, so the
+    # count of draws outside the bins is binomial around it (4 standard deviations).
+    X = np.random.default_rng(15).normal(size=(200, 1)) * 1e-309
     hist = HistogramDensity().fit(X)
-    draws = hist.sample(2000, random_state=0)
-    assert np.all(np.isfinite(draws))
-    inside = (draws >= hist.bin_edges_[0][0]) & (draws <= hist.bin_edges_[0][-1])
-    # Each tail holds alpha / N of the mass: nearly every draw lies inside the bins.
-    assert inside.mean() > 0.97
+    n_draws = 4000
+    draws = hist.sample(n_draws, random_state=0)[:, 0]
+    p_tails = 2 * np.exp(hist.tail_log_mass_[0, 0])
+    outside = np.sum((draws < hist.bin_edges_[0][0]) | (draws > hist.bin_edges_[0][-1]))
+    assert abs(outside - n_draws * p_tails) < 4 * np.sqrt(n_draws * p_tails * (1 - p_tails))
