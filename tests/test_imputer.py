@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from _linear_gaussian import (
     assert_standard_normal,
     gaussian_conditional,
@@ -187,3 +188,127 @@ def test_errors_are_clear():
     imputer = VAEImputer(VAETransformer(**TINY), n_importance_samples=5).fit(X)
     with pytest.raises(ValueError, match="features"):
         imputer.transform(X[:, :2])
+
+
+def test_dataframe_output_follows_add_indicator_and_keep_empty_features():
+    # A DataFrame with its own index: a complete first column, a column missing
+    # in every row, and missing entries elsewhere. The output keeps the index,
+    # fills every entry, puts 0.0 in the empty column when it is kept, and ends
+    # with MissingIndicator's flags under its own feature names.
+    rng = np.random.default_rng(0)
+    X = make_factor_data(60, n_features=4)
+    X[:, 1:][rng.uniform(size=(60, 3)) < 0.2] = np.nan
+    X[:, 2] = np.nan
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"], index=np.arange(100, 160))
+    indicator = MissingIndicator().fit(X)
+    flag_names = [f"missingindicator_{name}" for name in ("b", "c", "d")]
+    for keep in (False, True):
+        imputer = VAEImputer(
+            VAETransformer(**TINY),
+            add_indicator=True,
+            keep_empty_features=keep,
+            n_importance_samples=10,
+        )
+        out = imputer.fit_transform(frame)
+        kept = ["a", "b", "c", "d"] if keep else ["a", "b", "d"]
+        assert list(out.columns) == kept + flag_names
+        assert list(imputer.get_feature_names_out()) == kept + flag_names
+        assert_array_equal(out.index, frame.index)
+        assert not out.isna().any().any()
+        assert_array_equal(out[flag_names].to_numpy(), indicator.transform(X))
+        assert_array_equal(out["a"], frame["a"])
+        if keep:
+            assert_array_equal(out["c"], 0.0)
+
+
+def test_feature_names_out_take_the_given_input_features():
+    X = make_factor_data(40, n_features=3)
+    X[::5, 1] = np.nan
+    imputer = VAEImputer(VAETransformer(**TINY), add_indicator=True, n_importance_samples=5)
+    names = imputer.fit(X).get_feature_names_out(["p", "q", "r"])
+    assert_array_equal(names, ["p", "q", "r", "missingindicator_q"])
+
+
+class _FixedProposals:
+    """q(z | x_obs) whose draws are handed out, in order, from a fixed tensor."""
+
+    def __init__(self, q, z):
+        self.q, self.z, self.used = q, z, 0
+
+    def sample(self, shape):
+        (n,) = shape
+        assert self.used + n <= len(self.z), "more proposals drawn than asked for"
+        self.used += n
+        return self.z[self.used - n : self.used]
+
+    def log_prob(self, z):
+        return self.q.log_prob(z)
+
+
+def _reference_conditional_mean(module, x, z, q):
+    # The self-normalised importance-sampling estimate over all K proposals at
+    # once: numeric columns average the decoder means; a one-hot categorical
+    # column takes the most probable level of the mixture sum_k w_k p(x_j | z_k),
+    # each p(x_j = level | z_k) read from log_prob_given on a row where only
+    # x_j is observed.
+    from sklearn_vae._likelihoods import one_hot_columns
+
+    w = torch.softmax(module.log_prob_given(z, x) + module.prior.log_prob(z) - q.log_prob(z), 0)
+    mean = (w[..., None] * module.likelihood.mean(module.decoder(z))).sum(0)
+    for j, offset, n_levels in one_hot_columns(module.likelihood):
+        mixture = []
+        for level in range(n_levels):
+            only_j = torch.full_like(x, float("nan"))
+            only_j[:, j] = offset + level
+            mixture.append((w * module.log_prob_given(z, only_j).exp()).sum(0))
+        mean[:, j] = torch.stack(mixture, -1).argmax(-1) + offset
+    return torch.where(torch.isnan(x), mean, x)
+
+
+def _table(columns, n=120):
+    rng = np.random.default_rng(0)
+    every = {
+        "x": rng.normal(size=n),
+        "y": rng.normal(size=n),
+        "colour": rng.choice(["red", "green", "blue"], n).astype(object),
+        "shape": rng.choice(["disc", "square"], n).astype(object),
+        "level": rng.integers(3, 7, n),  # a categorical integer: its levels start at 3
+    }
+    frame = pd.DataFrame({name: every[name] for name in columns})
+    return frame.mask(rng.uniform(size=frame.shape) < 0.3).dropna(how="all")
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ("x", "y"),  # one Gaussian
+        ("x", "colour", "y"),  # a table with one categorical group
+        ("x", "colour", "level", "y"),  # categorical groups of 3 and 4 levels, offsets 0 and 3
+        ("colour", "shape"),  # one categorical likelihood, not a table
+    ],
+)
+@pytest.mark.parametrize("chunk_size", [1, 2, 5])
+def test_chunked_conditional_mean_is_the_self_normalised_average_of_all_proposals(
+    columns, chunk_size
+):
+    # Proposals drawn chunk by chunk and combined with running log-sum-exps give
+    # the estimate over all K = 5 at once, up to float64 rounding.
+    import copy
+
+    from sklearn_vae._inference import conditional_mean
+
+    frame = _table(columns)
+    likelihood = {"level": "categorical"} if "level" in columns else "auto"
+    vae = VAETransformer(likelihood=likelihood, **TINY).fit(frame)
+    module = copy.deepcopy(vae.net_.module_).double().eval()
+    x = torch.as_tensor(vae.schema_.encode(frame), dtype=torch.float64)
+    with torch.no_grad():
+        q = module.posterior(x)
+        z = q.sample((5,))
+        expected = _reference_conditional_mean(module, x, z, q)
+        fixed = _FixedProposals(q, z)
+        module.posterior = lambda x: fixed
+        actual = conditional_mean(module, x, 5, chunk_size)
+    assert fixed.used == 5
+    torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-12)
+    assert torch.isnan(x).any()
