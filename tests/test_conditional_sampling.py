@@ -1,5 +1,8 @@
 """VAETransformer.sample(given=...): draws from p(x_free | x_given)."""
 
+import re
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,3 +147,43 @@ def test_resampling_picks_each_proposal_with_its_normalised_weight(chunk_size):
     counts = np.bincount(which, minlength=4)
     chi_square = np.sum((counts - n_rows * weights) ** 2 / (n_rows * weights))
     assert chi_square < 21.1
+
+
+TINY = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+
+
+def test_given_names_are_checked_against_array_positions():
+    vae = VAETransformer(**TINY).fit(np.random.default_rng(0).normal(size=(40, 3)))
+    message = "given names ['x'], which are not column positions seen in fit: [0, 1, 2]."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        vae.sample(2, given={"x": 1.0})
+
+
+def test_given_for_an_array_of_booleans_fixes_its_column():
+    X = np.random.default_rng(0).uniform(size=(60, 3)) < 0.5
+    vae = VAETransformer(**TINY).fit(X)
+    samples = vae.sample(20, random_state=0, given={1: False})
+    assert_array_equal(samples[:, 1], False)
+    assert {type(value) for value in samples.ravel()} <= {bool, np.bool_}
+
+
+def test_given_as_a_one_row_dataframe_keeps_its_feature_names(labelled_table):
+    vae = VAETransformer(**TINY).fit(labelled_table)
+    row = pd.DataFrame({"species": ["b"], "x": [np.nan], "y": [0.5]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an array would warn that names are missing
+        samples = vae.sample(3, random_state=0, given=row)
+    assert_array_equal(samples["species"], "b")
+    assert_array_equal(samples["y"], 0.5)
+
+
+def test_given_must_be_one_row_and_fix_a_column():
+    vae = VAETransformer(**TINY).fit(np.random.default_rng(0).normal(size=(40, 3)))
+    with pytest.raises(ValueError, match="^given must describe one row, got 2 rows.$"):
+        vae.sample(2, given=np.zeros((2, 3)))
+    message = (
+        "given fixes no column; pass at least one {column: value}, or given=None "
+        "for unconditional samples."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        vae.sample(2, given={})
