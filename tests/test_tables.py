@@ -1,6 +1,7 @@
 """Mixed-type DataFrames with missing values: schema, dtypes, exact marginalisation, errors."""
 
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -393,3 +394,135 @@ def test_datetime_columns_get_a_clear_type_error():
     df = pd.DataFrame({"when": pd.date_range("2020", periods=5), "v": np.arange(5.0)})
     with pytest.raises(TypeError, match="Column 'when' has dtype datetime64.*dt.year"):
         VAETransformer(**TINY).fit(df)
+
+
+# ------------------------------------------------------ the schema, unit by unit
+
+
+def _schema(X, likelihood="auto", dequantize=False):
+    from sklearn_vae._schema import TableSchema
+
+    return TableSchema(likelihood, dequantize).fit(X)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ([True, "a"], "mixes booleans and strings (for example True and 'a')"),
+        ([1.5, True], "mixes numbers and booleans (for example 1.5 and True)"),
+        ([b"x", "a"], "mixes other objects and strings (for example b'x' and 'a')"),
+    ],
+)
+def test_a_mixed_column_is_named_with_an_example_of_each_type(values, message):
+    df = pd.DataFrame({"m": pd.Series(values * 3, dtype=object)})
+    full = (
+        f"Column 'm' {message}. Give it one type: cast it with .astype(str) to model it as "
+        "labels, or with pd.to_numeric(..., errors='coerce') to model it as numbers "
+        "(unparseable entries become missing)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(full)}$"):
+        _schema(df)
+
+
+def test_an_object_column_of_python_booleans_is_a_boolean_column():
+    column = _schema(pd.DataFrame({"b": pd.Series([True, None, False], dtype=object)})).columns_[0]
+    assert (column.kind, column.likelihood) == ("boolean", "bernoulli")
+    assert_array_equal(column.categories, [False, True])
+
+
+def test_a_boolean_column_always_has_both_categories():
+    column = _schema(pd.DataFrame({"b": [True, True, True]})).columns_[0]
+    assert list(column.categories) == [False, True]
+
+
+@pytest.mark.parametrize(
+    "dtype, kind, likelihood, dequantize",
+    [
+        (np.int32, "integer", "gaussian", True),
+        (np.uint8, "integer", "gaussian", True),
+        (np.float32, "float", "gaussian", False),
+        (np.bool_, "boolean", "bernoulli", False),
+    ],
+)
+def test_array_columns_take_their_kind_from_the_dtype(dtype, kind, likelihood, dequantize):
+    column = _schema(np.array([[0, 1], [1, 0]], dtype=dtype)).columns_[1]
+    assert (column.kind, column.likelihood, column.dequantize) == (kind, likelihood, dequantize)
+
+
+def test_dequantize_applies_to_gaussian_number_columns_only():
+    df = pd.DataFrame({"f": [0.5, 1.5], "i": [1, 2], "c": [1, 2], "s": ["a", "b"]})
+    columns = _schema(df, {"c": "categorical"}, dequantize=True).columns_
+    assert [c.dequantize for c in columns] == [True, True, False, False]
+    assert not any(c.dequantize for c in _schema(df).columns_[:1])
+
+
+def test_one_categorical_likelihood_for_a_frame_shares_the_levels_of_number_columns():
+    df = pd.DataFrame({"i": [1, 2, 3], "j": [0, 5, 1], "s": ["a", "b", "a"]})
+    assert [c.shared_levels for c in _schema(df, "categorical").columns_] == [True, True, False]
+    assert not any(c.shared_levels for c in _schema(df, {"i": "categorical"}).columns_)
+
+
+def test_unknown_category_message_lists_at_most_ten_categories():
+    for n_labels in (10, 11):
+        labels = [f"l{k:02d}" for k in range(n_labels)]
+        schema = _schema(pd.DataFrame({"c": labels}))
+        first_ten = ", ".join(repr(label) for label in labels[:10])
+        more = " ..." if n_labels > 10 else ""
+        message = (
+            f"Column 'c' holds 'new' (row 1), a category not seen in fit ({n_labels} "
+            f"categories: [{first_ten}]{more}); its probability under the model is 0. Refit "
+            "on data that contains it, or declare every category with a pandas 'category' "
+            "dtype before fitting."
+        )
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            schema.encode(pd.DataFrame({"c": ["l00", "new"]}))
+
+
+def test_a_column_missing_everywhere_says_how_to_go_on():
+    message = (
+        "Column 'b' is missing in every training row, so nothing can be learned about it. "
+        "Drop the column, or pass rows where it is observed."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, np.nan]}))
+
+
+def test_unsupported_dtype_message_says_what_to_convert_to():
+    df = pd.DataFrame({"when": pd.date_range("2020", periods=3)})
+    message = (
+        f"Column 'when' has dtype {df['when'].dtype}, which cannot be modelled. Convert it to "
+        "numbers, booleans or labels first (for example a datetime to its year with .dt.year)."
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        _schema(df)
+
+
+def test_decoding_clips_codes_to_the_labels_and_rounds_integers():
+    df = pd.DataFrame(
+        {
+            "s": ["a", "b", "c"],
+            "k": pd.Categorical(["p", "q", "p"]),
+            "i": np.array([1, 2, 3]),
+            "d": np.array([1, 2, 3]),
+        }
+    )
+    schema = _schema(df, {"i": "gaussian", "d": "gaussian"})
+    schema.columns_[2].dequantize = False  # rounded to the nearest integer
+    schema.columns_[3].dequantize = True  # a dequantised x + U(0, 1): the floor
+    encoded = np.array([[-0.7, -0.7, 2.7, 2.7], [0.6, 0.4, -1.2, -1.2], [9.0, 9.0, 0.5, 0.5]])
+    decoded = schema.decode(encoded)
+    assert list(decoded["s"]) == ["a", "b", "c"]
+    assert list(decoded["k"]) == ["p", "p", "q"]
+    assert list(decoded["i"]) == [3, -1, 0]
+    assert list(decoded["d"]) == [2, -2, 0]
+    assert decoded["i"].dtype == df["i"].dtype
+
+
+def test_numeric_frames_decode_to_frames_and_numeric_arrays_pass_through():
+    df = pd.DataFrame({"a": [0.5, 1.5], "b": [2.0, 3.0]})
+    encoded = np.array([[1.0, 2.0]])
+    decoded = _schema(df).decode(encoded)
+    assert isinstance(decoded, pd.DataFrame) and list(decoded.columns) == ["a", "b"]
+    assert _schema(df.to_numpy()).decode(encoded) is encoded
+    booleans = _schema(np.array([[True, False], [False, True]])).decode(np.array([[1.0, 0.0]]))
+    assert isinstance(booleans, np.ndarray) and booleans.tolist() == [[True, False]]
