@@ -1,5 +1,6 @@
 """VAEImputer: scikit-learn's suite, the imputation contract and the exact conditionals."""
 
+import re
 import warnings
 
 import numpy as np
@@ -312,3 +313,82 @@ def test_chunked_conditional_mean_is_the_self_normalised_average_of_all_proposal
     assert fixed.used == 5
     torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-12)
     assert torch.isnan(x).any()
+
+
+def test_documented_defaults():
+    params = VAEImputer().get_params()
+    assert params["sample_posterior"] is False
+    assert params["n_importance_samples"] == 1000
+    assert params["keep_empty_features"] is False
+    assert params["add_indicator"] is False
+    assert np.isnan(params["missing_values"])
+
+
+def test_non_deterministic_tag_follows_random_state():
+    assert VAEImputer().__sklearn_tags__().non_deterministic is True
+    assert VAEImputer(random_state=0).__sklearn_tags__().non_deterministic is False
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (3, 0)])
+def test_an_empty_dataframe_is_rejected_with_its_shape(shape):
+    frame = pd.DataFrame(np.zeros(shape), columns=[f"c{j}" for j in range(shape[1])])
+    message = (
+        f"Found array with {shape[0]} sample(s) and {shape[1]} feature(s) (shape={shape}) "
+        "while a minimum of 1 is required by VAEImputer."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        VAEImputer(VAETransformer(**TINY)).fit(frame)
+
+
+def test_a_one_column_dataframe_and_a_one_row_transform_are_accepted():
+    frame = pd.DataFrame({"a": make_factor_data(40, n_features=1)[:, 0]})
+    frame.iloc[::4, 0] = np.nan
+    imputer = VAEImputer(VAETransformer(**TINY), n_importance_samples=5).fit(frame)
+    out = imputer.transform(frame.iloc[[0]])
+    assert out.shape == (1, 1) and not out.isna().any().any()
+
+
+def test_a_non_nan_marker_in_a_dataframe_is_missing_alongside_nan():
+    X = np.round(make_factor_data(60, n_features=3), 1)
+    rng = np.random.default_rng(0)
+    X[rng.uniform(size=X.shape) < 0.15] = -1.0
+    X[rng.uniform(size=X.shape) < 0.1] = np.nan
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    out = VAEImputer(
+        VAETransformer(**TINY), missing_values=-1.0, n_importance_samples=10
+    ).fit_transform(frame)
+    assert not out.isna().any().any()
+    assert not (out == -1.0).any().any()
+    observed = ~np.isnan(X) & (X != -1.0)
+    assert_array_equal(out.to_numpy()[observed], X[observed])
+
+
+def test_nan_in_an_array_is_an_error_when_it_is_not_the_marker():
+    X = make_factor_data(30, n_features=3)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        VAEImputer(VAETransformer(**TINY), missing_values=-1.0).fit(X)
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        VAEImputer(VAETransformer(**TINY), missing_values=-1.0).fit(X)
+
+
+def test_an_integer_array_with_an_integer_marker_is_imputed_as_floats():
+    X = np.rint(3 * make_factor_data(60, n_features=3)).astype(np.int64)
+    X[np.random.default_rng(0).uniform(size=X.shape) < 0.2] = -99
+    out = VAEImputer(
+        VAETransformer(**TINY), missing_values=-99, n_importance_samples=5
+    ).fit_transform(X)
+    assert out.dtype == np.float64 and not np.any(out == -99)
+    assert_array_equal(out[X != -99], X[X != -99])
+
+
+def test_a_label_not_seen_in_fit_is_returned_unchanged(table):
+    imputer = VAEImputer(VAETransformer(**TINY), n_importance_samples=10, random_state=0)
+    imputer.fit(table)
+    rows = table.head(6).copy()
+    rows["colour"] = rows["colour"].astype(object)
+    rows.iloc[0, rows.columns.get_loc("colour")] = "purple"
+    out = imputer.transform(rows)
+    assert out["colour"].iloc[0] == "purple"
+    assert not out.isna().any().any()
