@@ -526,3 +526,68 @@ def test_numeric_frames_decode_to_frames_and_numeric_arrays_pass_through():
     assert _schema(df.to_numpy()).decode(encoded) is encoded
     booleans = _schema(np.array([[True, False], [False, True]])).decode(np.array([[1.0, 0.0]]))
     assert isinstance(booleans, np.ndarray) and booleans.tolist() == [[True, False]]
+
+
+def test_labels_are_sorted_when_they_can_be_and_in_order_of_appearance_otherwise():
+    sortable = _schema(pd.DataFrame({"c": ["b", "a", "c", "a"]})).columns_[0]
+    assert list(sortable.categories) == ["a", "b", "c"]
+    from sklearn_vae._schema import _categories
+
+    first, second = object(), object()  # hashable, but cannot be ordered
+    column = pd.Series([second, first, second, None], dtype=object)
+    unsortable = _categories(column, column.isna().to_numpy(), "label")
+    assert list(unsortable) == [second, first]
+
+
+def test_decoded_columns_have_the_training_dtypes():
+    df = pd.DataFrame(
+        {
+            "s": pd.Series(["a", "b"], dtype="str"),
+            "b": np.array([True, False]),
+            "f": np.array([0.5, 1.5], dtype=np.float32),
+        }
+    )
+    decoded = _schema(df).decode(np.array([[1.0, 1.0, 2.5], [0.0, 0.0, -1.0]]))
+    assert decoded.dtypes.equals(df.dtypes)
+    assert list(decoded["b"]) == [True, False]
+
+
+def test_a_boolean_column_cannot_be_gaussian():
+    message = (
+        "likelihood 'gaussian' cannot model column 'b': it holds booleans, not numbers. "
+        "Give it 'categorical' (in a dict, or with likelihood='auto')."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(pd.DataFrame({"b": [True, False]}), {"b": "gaussian"})
+
+
+def test_a_two_label_column_can_be_bernoulli_and_is_never_dequantised():
+    df = pd.DataFrame({"s": ["yes", "no", "yes"], "x": [0.5, 1.5, 2.5]})
+    column = _schema(df, {"s": "bernoulli"}, dequantize=True).columns_[0]
+    assert (column.likelihood, column.dequantize) == ("bernoulli", False)
+    with pytest.raises(ValueError, match="'poisson' cannot model column 's'"):
+        _schema(df, {"s": "poisson"})
+
+
+def test_an_array_of_an_unsupported_dtype_is_a_type_error():
+    with pytest.raises(TypeError, match=r"^X has dtype complex128, which cannot be modelled\.$"):
+        _schema(np.ones((2, 2), dtype=complex))
+
+
+def test_a_float_array_column_missing_in_every_row_is_named_by_position():
+    X = np.full((8200, 3), np.nan)  # more rows than one chunk of 8192
+    X[:, 0] = 1.0
+    X[0, 2] = 1.0  # observed in the first chunk only
+    message = (
+        "Column 1 is missing in every training row, so nothing can be learned about it. "
+        "Drop the column, or pass rows where it is observed."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(X)
+    X[5, 1] = 2.0
+    assert _schema(X).n_columns == 3
+
+
+def test_float_columns_share_levels_under_one_categorical_likelihood():
+    df = pd.DataFrame({"f": [0.0, 1.0, 2.0], "i": [1, 2, 3]})
+    assert [c.shared_levels for c in _schema(df, "categorical").columns_] == [True, True]
