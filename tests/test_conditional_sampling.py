@@ -167,14 +167,15 @@ def test_given_for_an_array_of_booleans_fixes_its_column():
     assert {type(value) for value in samples.ravel()} <= {bool, np.bool_}
 
 
-def test_given_as_a_one_row_dataframe_keeps_its_feature_names(labelled_table):
+def test_given_as_a_dict_or_one_row_dataframe_keeps_the_feature_names(labelled_table):
     vae = VAETransformer(**TINY).fit(labelled_table)
     row = pd.DataFrame({"species": ["b"], "x": [np.nan], "y": [0.5]})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # an array would warn that names are missing
-        samples = vae.sample(3, random_state=0, given=row)
-    assert_array_equal(samples["species"], "b")
-    assert_array_equal(samples["y"], 0.5)
+    for given in (row, {"species": "b", "y": 0.5}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a row without the names would warn
+            samples = vae.sample(3, random_state=0, given=given)
+        assert_array_equal(samples["species"], "b")
+        assert_array_equal(samples["y"], 0.5)
 
 
 def test_given_must_be_one_row_and_fix_a_column():
