@@ -591,3 +591,43 @@ def test_a_float_array_column_missing_in_every_row_is_named_by_position():
 def test_float_columns_share_levels_under_one_categorical_likelihood():
     df = pd.DataFrame({"f": [0.0, 1.0, 2.0], "i": [1, 2, 3]})
     assert [c.shared_levels for c in _schema(df, "categorical").columns_] == [True, True]
+
+
+def test_a_label_column_cannot_be_gaussian():
+    message = (
+        "likelihood 'gaussian' cannot model column 's': it holds labels, not numbers. "
+        "Give it 'categorical' (in a dict, or with likelihood='auto')."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(pd.DataFrame({"s": ["a", "b"]}), {"s": "gaussian"})
+
+
+def test_dequantize_follows_an_explicit_gaussian_and_never_poisson():
+    df = pd.DataFrame({"i": [1, 2, 3], "j": [0, 4, 1]})
+    columns = _schema(df, {"i": "gaussian", "j": "poisson"}, dequantize=True).columns_
+    assert [c.dequantize for c in columns] == [True, False]
+    assert not _schema(df, {"i": "gaussian"}, dequantize=False).columns_[0].dequantize
+
+
+def test_schema_defaults_to_the_auto_rule_without_dequantising():
+    from sklearn_vae._schema import TableSchema
+
+    column = TableSchema().fit(pd.DataFrame({"x": [0.5, 1.5]})).columns_[0]
+    assert (column.likelihood, column.dequantize) == ("gaussian", False)
+
+
+def test_arrays_of_labels_and_lists_are_learned_by_position():
+    labels = _schema(np.array([["b", 1.5], ["a", 2.5]], dtype=object))
+    assert not labels.is_frame_
+    assert list(labels.columns_[0].categories) == ["a", "b"]
+    numbers = _schema([[0.5, 1.0], [1.5, 2.0]])
+    assert [c.kind for c in numbers.columns_] == ["float", "float"]
+
+
+def test_unknown_likelihood_keys_of_an_array_are_called_positions():
+    message = (
+        "likelihood names ['x'], which are not column positions of X. The column "
+        "positions are [0, 1]."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(np.zeros((2, 2)), {"x": "gaussian"})
