@@ -631,3 +631,21 @@ def test_unknown_likelihood_keys_of_an_array_are_called_positions():
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         _schema(np.zeros((2, 2)), {"x": "gaussian"})
+
+
+def test_infinite_entries_and_empty_rows_are_named_with_what_to_do():
+    from sklearn_vae._schema import check_observed
+
+    infinite = (
+        "Input X contains infinity: column 'b', row 1. Replace it with a finite value, or "
+        "with NaN to mark it missing."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(infinite)}$"):
+        check_observed(np.array([[1.0, 2.0], [1.0, -np.inf]]), ["a", "b"])
+    empty = (
+        "Row 1 of X has no observed entry: every column is missing, so the model has "
+        "nothing to score or learn from. Drop such rows first (for example with "
+        "X.dropna(how='all'))."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(empty)}$"):
+        check_observed(np.array([[1.0, np.nan], [np.nan, np.nan]]), ["a", "b"])
