@@ -649,3 +649,14 @@ def test_infinite_entries_and_empty_rows_are_named_with_what_to_do():
     )
     with pytest.raises(ValueError, match=f"^{re.escape(empty)}$"):
         check_observed(np.array([[1.0, np.nan], [np.nan, np.nan]]), ["a", "b"])
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (3, 0)])
+def test_an_empty_dataframe_is_rejected_with_its_shape(shape):
+    frame = pd.DataFrame(np.zeros(shape), columns=[f"c{j}" for j in range(shape[1])])
+    message = (
+        f"Found array with {shape[0]} sample(s) and {shape[1]} feature(s) (shape={shape}) "
+        "while a minimum of 1 is required by HistogramDensity."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        HistogramDensity().fit(frame)
