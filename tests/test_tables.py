@@ -660,3 +660,29 @@ def test_an_empty_dataframe_is_rejected_with_its_shape(shape):
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         HistogramDensity().fit(frame)
+
+
+def test_validated_float_arrays_are_not_copied_and_integer_arrays_become_float64():
+    from sklearn_vae._schema import validate_table
+
+    X32 = np.arange(6, dtype=np.float32).reshape(3, 2)
+    encoded = validate_table(HistogramDensity(), X32, reset=True)
+    assert encoded.dtype == np.float32 and np.shares_memory(encoded, X32)
+    integers = validate_table(HistogramDensity(), np.arange(6).reshape(3, 2), reset=True)
+    assert integers.dtype == np.float64
+
+
+def test_histogram_columns_follow_the_auto_rule_without_dequantising_floats():
+    df = pd.DataFrame({"x": [0.5, 1.5, 2.5], "n": [1, 2, 3]})
+    columns = HistogramDensity().fit(df).schema_.columns_
+    assert [c.dequantize for c in columns] == [False, True]
+
+
+def test_strings_in_an_array_message_ends_with_what_to_pass():
+    X = np.array([["a", 1.0], ["b", 2.0]], dtype=object)
+    ending = (
+        "An array must be numeric; pass a pandas DataFrame to model columns of strings "
+        "or other labels."
+    )
+    with pytest.raises(ValueError, match=f"{re.escape(ending)}$"):
+        HistogramDensity().fit(X)
