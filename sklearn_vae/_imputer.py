@@ -168,7 +168,8 @@ class VAEImputer(_BaseImputer):
                 )
             mask = X.isna().to_numpy()
             if not is_scalar_nan(self.missing_values) and self.missing_values is not None:
-                mask |= (X == self.missing_values).to_numpy()
+                # Not in place: under pandas copy-on-write, isna().to_numpy() is read-only.
+                mask = mask | (X == self.missing_values).to_numpy()
             return X, mask
         allow_nan = is_scalar_nan(self.missing_values)
         X = validate_data(

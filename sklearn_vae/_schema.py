@@ -148,6 +148,36 @@ def _raise_all_missing(name):
     )
 
 
+def _categories(series, missing, kind):
+    """The labels of a label or boolean column, in code order."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # Declared categories are all modelled, also those absent from this
+        # sample (for example from a cross-validation fold).
+        return np.asarray(series.dtype.categories, dtype=object)
+    if kind == "boolean":
+        return np.array([False, True], dtype=object)
+    values = series[~missing].tolist()
+    try:
+        return np.array(sorted(set(values)), dtype=object)
+    except TypeError:
+        return np.array(list(dict.fromkeys(values)), dtype=object)
+
+
+def _decode_column(column, values):
+    """One column of model output back to its training type."""
+    if column.categories is not None:
+        codes = np.clip(np.rint(values), 0, len(column.categories) - 1).astype(np.intp)
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            return pd.Categorical.from_codes(codes, dtype=column.dtype)
+        labels = column.categories[codes]
+        return pd.Series(labels, dtype=column.dtype)
+    if column.kind == "integer":
+        # A dequantised column models x + U(0, 1): its integer is the floor.
+        integers = np.floor(values) if column.dequantize else np.rint(values)
+        return pd.Series(integers).astype(column.dtype)
+    return pd.Series(values).astype(column.dtype)
+
+
 class TableSchema:
     """Learns the columns of a table and encodes tables as float64 matrices.
 
@@ -245,7 +275,7 @@ class TableSchema:
             kind = _column_kind(name, series)
             categories = None
             if kind in ("label", "boolean"):
-                categories = self._categories(series, missing, kind)
+                categories = _categories(series, missing, kind)
                 label_categories.append(categories)
             spec = self._spec(name)
             n_categories = 0 if categories is None else len(categories)
@@ -262,20 +292,6 @@ class TableSchema:
                 unknown_value=_UNKNOWN,
                 dtype=np.float64,
             ).fit(self._label_values(frame)[0])
-
-    @staticmethod
-    def _categories(series, missing, kind):
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            # Declared categories are all modelled, also those absent from this
-            # sample (for example from a cross-validation fold).
-            return np.asarray(series.dtype.categories, dtype=object)
-        if kind == "boolean":
-            return np.array([False, True], dtype=object)
-        values = series[~missing].tolist()
-        try:
-            return np.array(sorted(set(values)), dtype=object)
-        except TypeError:
-            return np.array(list(dict.fromkeys(values)), dtype=object)
 
     def _mark_shared_levels(self, columns):
         """One likelihood string for a matrix: numeric categorical columns share levels."""
@@ -380,25 +396,11 @@ class TableSchema:
             return encoded
         frame = pd.DataFrame(index=pd.RangeIndex(len(encoded)))
         for j, column in enumerate(self.columns_):
-            frame[j] = self._decode_column(column, encoded[:, j])
+            frame[j] = _decode_column(column, encoded[:, j])
         if not self.is_frame_:
             return frame.to_numpy()
         frame.columns = pd.Index(self.names)
         return frame
-
-    @staticmethod
-    def _decode_column(column, values):
-        if column.categories is not None:
-            codes = np.clip(np.rint(values), 0, len(column.categories) - 1).astype(np.intp)
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                return pd.Categorical.from_codes(codes, dtype=column.dtype)
-            labels = column.categories[codes]
-            return pd.Series(labels, dtype=column.dtype)
-        if column.kind == "integer":
-            # A dequantised column models x + U(0, 1): its integer is the floor.
-            integers = np.floor(values) if column.dequantize else np.rint(values)
-            return pd.Series(integers).astype(column.dtype)
-        return pd.Series(values).astype(column.dtype)
 
 
 def validate_table(estimator, X, *, reset, unknown="error"):

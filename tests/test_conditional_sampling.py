@@ -1,5 +1,8 @@
 """VAETransformer.sample(given=...): draws from p(x_free | x_given)."""
 
+import re
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,3 +100,91 @@ def test_given_errors(labelled_table):
         vae.sample(2, given={})
     with pytest.raises(ValueError, match="n_importance_samples"):
         vae.sample(2, given={"species": "a"}, n_importance_samples=0)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 4])
+def test_resampling_picks_each_proposal_with_its_normalised_weight(chunk_size):
+    # One row repeated 4000 times, with the same K = 4 proposals in every row:
+    # each row picks proposal k with probability w~_k, also when the pick is
+    # made chunk by chunk (weighted reservoir sampling). The pick is read from
+    # the z handed to sample_given; the counts are compared with 4000 w~ by a
+    # chi-square statistic (3 degrees of freedom), below 21.1 with probability
+    # 0.9999; a pick from one chunk only, or from the last, is far above it.
+    import copy
+
+    import torch
+
+    from sklearn_vae._inference import conditional_draw
+
+    X = np.random.default_rng(0).normal(size=(100, 3)) @ np.diag([1.0, 2.0, 0.5])
+    vae = VAETransformer(n_components=2, hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    module = copy.deepcopy(vae.fit(X).net_.module_).double().eval()
+    n_rows = 4000
+    x = torch.tensor([[0.3, np.nan, 2.0]], dtype=torch.float64).expand(n_rows, 3).clone()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        q = module.posterior(x)
+        # Proposals near the posterior mean, so that no weight is negligible.
+        steps = torch.tensor([[0.0, 0.0], [0.2, 0.0], [0.0, 0.2], [-0.2, -0.2]], dtype=x.dtype)
+        z = (q.mean[:1] + steps[:, None]).expand(4, n_rows, 2).clone()
+        log_w = module.log_prob_given(z, x) + module.prior.log_prob(z) - q.log_prob(z)
+        weights = torch.softmax(log_w[:, 0], 0).numpy()
+        handed_out, picked = [0], []
+
+        def sample(shape):
+            (n,) = shape
+            handed_out[0] += n
+            return z[handed_out[0] - n : handed_out[0]]
+
+        q.sample = sample
+        module.posterior = lambda x: q
+        module.sample_given = lambda chosen: picked.append(chosen) or torch.zeros_like(x)
+        conditional_draw(module, x, 4, chunk_size)
+    assert handed_out[0] == 4
+    which = (picked[0][None] == z).all(-1).double().argmax(0).numpy()
+    assert (picked[0][None] == z).all(-1).any(0).all()
+    assert weights.min() > 0.02 and weights.max() < 0.9
+    counts = np.bincount(which, minlength=4)
+    chi_square = np.sum((counts - n_rows * weights) ** 2 / (n_rows * weights))
+    assert chi_square < 21.1
+
+
+TINY = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+
+
+def test_given_names_are_checked_against_array_positions():
+    vae = VAETransformer(**TINY).fit(np.random.default_rng(0).normal(size=(40, 3)))
+    message = "given names ['x'], which are not column positions seen in fit: [0, 1, 2]."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        vae.sample(2, given={"x": 1.0})
+
+
+def test_given_for_an_array_of_booleans_fixes_its_column():
+    X = np.random.default_rng(0).uniform(size=(60, 3)) < 0.5
+    vae = VAETransformer(**TINY).fit(X)
+    samples = vae.sample(20, random_state=0, given={1: False})
+    assert_array_equal(samples[:, 1], False)
+    assert {type(value) for value in samples.ravel()} <= {bool, np.bool_}
+
+
+def test_given_as_a_dict_or_one_row_dataframe_keeps_the_feature_names(labelled_table):
+    vae = VAETransformer(**TINY).fit(labelled_table)
+    row = pd.DataFrame({"species": ["b"], "x": [np.nan], "y": [0.5]})
+    for given in (row, {"species": "b", "y": 0.5}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a row without the names would warn
+            samples = vae.sample(3, random_state=0, given=given)
+        assert_array_equal(samples["species"], "b")
+        assert_array_equal(samples["y"], 0.5)
+
+
+def test_given_must_be_one_row_and_fix_a_column():
+    vae = VAETransformer(**TINY).fit(np.random.default_rng(0).normal(size=(40, 3)))
+    with pytest.raises(ValueError, match="^given must describe one row, got 2 rows.$"):
+        vae.sample(2, given=np.zeros((2, 3)))
+    message = (
+        "given fixes no column; pass at least one {column: value}, or given=None "
+        "for unconditional samples."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        vae.sample(2, given={})

@@ -8,7 +8,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_vae import DensityOutlierDetector, HistogramDensity, VAETransformer
@@ -146,3 +146,99 @@ def test_log_likelihood_without_the_method_says_to_use_score_samples(X):
     detector = DensityOutlierDetector(GaussianMixture(), method="log_likelihood")
     with pytest.raises(ValueError, match="GaussianMixture.*score_samples"):
         detector.fit(X)
+
+
+class _ColumnsOnly:
+    """A table-like object with ``columns`` but no ``iloc`` (as a polars DataFrame)."""
+
+    columns = ["a", "b"]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.zeros((3, 2), dtype=np.int64)
+
+
+class _IlocOnly(_ColumnsOnly):
+    columns = property(lambda self: (_ for _ in ()).throw(AttributeError("columns")))
+    iloc = None
+
+
+def test_only_two_d_numeric_arrays_of_integers_count_as_integer_data():
+    from sklearn_vae._outlier import _is_integer_array
+
+    integers = np.arange(6).reshape(3, 2)
+    assert _is_integer_array(integers)
+    assert _is_integer_array(np.array([[4]]))  # one entry is enough
+    assert _is_integer_array(np.array([[1.0, np.nan], [2.0, 3.0]]))  # missing entries ignored
+    assert not _is_integer_array(integers + 0.5)
+    assert not _is_integer_array(np.arange(6))  # 1-D
+    assert not _is_integer_array(integers.astype(object))  # not a numeric dtype
+    assert not _is_integer_array(integers.astype(str))
+    assert not _is_integer_array(np.empty((0, 2)))
+    assert not _is_integer_array(pd.DataFrame(integers))
+    assert not _is_integer_array(_ColumnsOnly())
+    assert not _is_integer_array(_IlocOnly())
+
+
+def test_default_vae_is_seeded_by_random_state():
+    estimator, _ = DensityOutlierDetector(random_state=3)._make_estimators(np.zeros((4, 2)))
+    assert estimator.random_state == 3
+
+
+def _scaled_pipeline():
+    return make_pipeline(
+        StandardScaler(), FunctionTransformer(lambda Z: 2.0 * Z), VAETransformer(**TINY_VAE)
+    )
+
+
+def test_method_auto_reads_log_likelihood_from_the_last_step_of_a_longer_pipeline(X):
+    # Three steps: the last step's log_likelihood on the output of the first two
+    # (a middle step alone, or the middle step as the density, would differ).
+    detector = DensityOutlierDetector(_scaled_pipeline(), random_state=0).fit(X)
+    fitted = detector.estimator_
+    expected = fitted[-1].log_likelihood(
+        fitted[:-1].transform(X), n_importance_samples=100, random_state=detector._seed
+    )
+    np.testing.assert_allclose(detector.score_samples(X), expected)
+
+
+def test_one_step_pipeline_scores_the_raw_input(X):
+    detector = DensityOutlierDetector(make_pipeline(VAETransformer(**TINY_VAE)), random_state=0)
+    fitted = detector.fit(X).estimator_
+    expected = fitted[-1].log_likelihood(X, n_importance_samples=100, random_state=detector._seed)
+    np.testing.assert_allclose(detector.score_samples(X), expected)
+
+
+def test_scores_are_float64_where_the_estimator_gives_float32(X):
+    X32 = X.astype(np.float32)
+    assert GaussianMixture(random_state=0).fit(X32).score_samples(X32).dtype == np.float32
+    detector = DensityOutlierDetector(GaussianMixture(random_state=0)).fit(X32)
+    assert detector.score_samples(X32).dtype == np.float64
+
+
+def test_a_row_scoring_exactly_the_offset_is_an_integer_inlier():
+    # With 5 rows and contamination 0.25, the quantile's position 0.25 * 4 = 1
+    # is a row: offset_ is that row's score, its decision exactly 0, and
+    # predict's "decision < 0 is an outlier" keeps it an inlier.
+    X = np.random.default_rng(1).normal(size=(5, 2))
+    detector = DensityOutlierDetector(GaussianMixture(random_state=0), contamination=0.25)
+    decision = detector.fit(X).decision_function(X)
+    assert np.count_nonzero(decision == 0.0) == 1
+    predicted = detector.predict(X)
+    assert predicted.dtype.kind == "i"
+    assert predicted[decision == 0.0][0] == 1
+    assert np.count_nonzero(predicted == -1) == 1
+
+
+@pytest.mark.parametrize(
+    "estimator, background, allow_nan",
+    [
+        (None, "auto", True),  # the default VAE takes NaN
+        (HistogramDensity(), None, True),
+        (HistogramDensity(), HistogramDensity(), True),
+        (HistogramDensity(), GaussianMixture(), False),  # a background without NaN
+        (GaussianMixture(), HistogramDensity(), False),
+    ],
+)
+def test_allow_nan_tag_needs_both_estimator_and_background(estimator, background, allow_nan):
+    detector = DensityOutlierDetector(estimator, background=background)
+    assert detector.__sklearn_tags__().input_tags.allow_nan is allow_nan

@@ -1,6 +1,7 @@
 """Mixed-type DataFrames with missing values: schema, dtypes, exact marginalisation, errors."""
 
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -404,3 +405,295 @@ def test_a_complete_row_scores_the_same_alone_or_beside_rows_with_holes(table, t
     beside = table_vae.score_samples(pd.concat([complete, holes]))[:1]
     # float64 rounding of a sum of a few dozen terms of size ~30: about 1e-13.
     assert_allclose(alone, beside, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------ the schema, unit by unit
+
+
+def _schema(X, likelihood="auto", dequantize=False):
+    from sklearn_vae._schema import TableSchema
+
+    return TableSchema(likelihood, dequantize).fit(X)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ([True, "a"], "mixes booleans and strings (for example True and 'a')"),
+        ([1.5, True], "mixes numbers and booleans (for example 1.5 and True)"),
+        ([b"x", "a"], "mixes other objects and strings (for example b'x' and 'a')"),
+    ],
+)
+def test_a_mixed_column_is_named_with_an_example_of_each_type(values, message):
+    df = pd.DataFrame({"m": pd.Series(values * 3, dtype=object)})
+    full = (
+        f"Column 'm' {message}. Give it one type: cast it with .astype(str) to model it as "
+        "labels, or with pd.to_numeric(..., errors='coerce') to model it as numbers "
+        "(unparseable entries become missing)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(full)}$"):
+        _schema(df)
+
+
+def test_an_object_column_of_python_booleans_is_a_boolean_column():
+    column = _schema(pd.DataFrame({"b": pd.Series([True, None, False], dtype=object)})).columns_[0]
+    assert (column.kind, column.likelihood) == ("boolean", "bernoulli")
+    assert_array_equal(column.categories, [False, True])
+
+
+def test_a_boolean_column_always_has_both_categories():
+    column = _schema(pd.DataFrame({"b": [True, True, True]})).columns_[0]
+    assert list(column.categories) == [False, True]
+
+
+@pytest.mark.parametrize(
+    "dtype, kind, likelihood, dequantize",
+    [
+        (np.int32, "integer", "gaussian", True),
+        (np.uint8, "integer", "gaussian", True),
+        (np.float32, "float", "gaussian", False),
+        (np.bool_, "boolean", "bernoulli", False),
+    ],
+)
+def test_array_columns_take_their_kind_from_the_dtype(dtype, kind, likelihood, dequantize):
+    column = _schema(np.array([[0, 1], [1, 0]], dtype=dtype)).columns_[1]
+    assert (column.kind, column.likelihood, column.dequantize) == (kind, likelihood, dequantize)
+
+
+def test_dequantize_applies_to_gaussian_number_columns_only():
+    df = pd.DataFrame({"f": [0.5, 1.5], "i": [1, 2], "c": [1, 2], "s": ["a", "b"]})
+    columns = _schema(df, {"c": "categorical"}, dequantize=True).columns_
+    assert [c.dequantize for c in columns] == [True, True, False, False]
+    assert not any(c.dequantize for c in _schema(df).columns_[:1])
+
+
+def test_one_categorical_likelihood_for_a_frame_shares_the_levels_of_number_columns():
+    df = pd.DataFrame({"i": [1, 2, 3], "j": [0, 5, 1], "s": ["a", "b", "a"]})
+    assert [c.shared_levels for c in _schema(df, "categorical").columns_] == [True, True, False]
+    assert not any(c.shared_levels for c in _schema(df, {"i": "categorical"}).columns_)
+
+
+def test_unknown_category_message_lists_at_most_ten_categories():
+    for n_labels in (10, 11):
+        labels = [f"l{k:02d}" for k in range(n_labels)]
+        schema = _schema(pd.DataFrame({"c": labels}))
+        first_ten = ", ".join(repr(label) for label in labels[:10])
+        more = " ..." if n_labels > 10 else ""
+        message = (
+            f"Column 'c' holds 'new' (row 1), a category not seen in fit ({n_labels} "
+            f"categories: [{first_ten}]{more}); its probability under the model is 0. Refit "
+            "on data that contains it, or declare every category with a pandas 'category' "
+            "dtype before fitting."
+        )
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            schema.encode(pd.DataFrame({"c": ["l00", "new"]}))
+
+
+def test_a_column_missing_everywhere_says_how_to_go_on():
+    message = (
+        "Column 'b' is missing in every training row, so nothing can be learned about it. "
+        "Drop the column, or pass rows where it is observed."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, np.nan]}))
+
+
+def test_unsupported_dtype_message_says_what_to_convert_to():
+    df = pd.DataFrame({"when": pd.date_range("2020", periods=3)})
+    message = (
+        f"Column 'when' has dtype {df['when'].dtype}, which cannot be modelled. Convert it to "
+        "numbers, booleans or labels first (for example a datetime to its year with .dt.year)."
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        _schema(df)
+
+
+def test_decoding_clips_codes_to_the_labels_and_rounds_integers():
+    df = pd.DataFrame(
+        {
+            "s": ["a", "b", "c"],
+            "k": pd.Categorical(["p", "q", "p"]),
+            "i": np.array([1, 2, 3]),
+            "d": np.array([1, 2, 3]),
+        }
+    )
+    schema = _schema(df, {"i": "gaussian", "d": "gaussian"})
+    schema.columns_[2].dequantize = False  # rounded to the nearest integer
+    schema.columns_[3].dequantize = True  # a dequantised x + U(0, 1): the floor
+    encoded = np.array([[-0.7, -0.7, 2.7, 2.7], [0.6, 0.4, -1.2, -1.2], [9.0, 9.0, 0.5, 0.5]])
+    decoded = schema.decode(encoded)
+    assert list(decoded["s"]) == ["a", "b", "c"]
+    assert list(decoded["k"]) == ["p", "p", "q"]
+    assert list(decoded["i"]) == [3, -1, 0]
+    assert list(decoded["d"]) == [2, -2, 0]
+    assert decoded["i"].dtype == df["i"].dtype
+
+
+def test_numeric_frames_decode_to_frames_and_numeric_arrays_pass_through():
+    df = pd.DataFrame({"a": [0.5, 1.5], "b": [2.0, 3.0]})
+    encoded = np.array([[1.0, 2.0]])
+    decoded = _schema(df).decode(encoded)
+    assert isinstance(decoded, pd.DataFrame) and list(decoded.columns) == ["a", "b"]
+    assert _schema(df.to_numpy()).decode(encoded) is encoded
+    booleans = _schema(np.array([[True, False], [False, True]])).decode(np.array([[1.0, 0.0]]))
+    assert isinstance(booleans, np.ndarray) and booleans.tolist() == [[True, False]]
+
+
+def test_labels_are_sorted_when_they_can_be_and_in_order_of_appearance_otherwise():
+    sortable = _schema(pd.DataFrame({"c": ["b", "a", "c", "a"]})).columns_[0]
+    assert list(sortable.categories) == ["a", "b", "c"]
+    from sklearn_vae._schema import _categories
+
+    first, second = object(), object()  # hashable, but cannot be ordered
+    column = pd.Series([second, first, second, None], dtype=object)
+    unsortable = _categories(column, column.isna().to_numpy(), "label")
+    assert list(unsortable) == [second, first]
+
+
+def test_decoded_columns_have_the_training_dtypes():
+    df = pd.DataFrame(
+        {
+            "s": pd.Series(["a", "b"], dtype="str"),
+            "b": np.array([True, False]),
+            "f": np.array([0.5, 1.5], dtype=np.float32),
+        }
+    )
+    decoded = _schema(df).decode(np.array([[1.0, 1.0, 2.5], [0.0, 0.0, -1.0]]))
+    assert decoded.dtypes.equals(df.dtypes)
+    assert list(decoded["b"]) == [True, False]
+
+
+def test_a_boolean_column_cannot_be_gaussian():
+    message = (
+        "likelihood 'gaussian' cannot model column 'b': it holds booleans, not numbers. "
+        "Give it 'categorical' (in a dict, or with likelihood='auto')."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(pd.DataFrame({"b": [True, False]}), {"b": "gaussian"})
+
+
+def test_a_two_label_column_can_be_bernoulli_and_is_never_dequantised():
+    df = pd.DataFrame({"s": ["yes", "no", "yes"], "x": [0.5, 1.5, 2.5]})
+    column = _schema(df, {"s": "bernoulli"}, dequantize=True).columns_[0]
+    assert (column.likelihood, column.dequantize) == ("bernoulli", False)
+    with pytest.raises(ValueError, match="'poisson' cannot model column 's'"):
+        _schema(df, {"s": "poisson"})
+
+
+def test_an_array_of_an_unsupported_dtype_is_a_type_error():
+    with pytest.raises(TypeError, match=r"^X has dtype complex128, which cannot be modelled\.$"):
+        _schema(np.ones((2, 2), dtype=complex))
+
+
+def test_a_float_array_column_missing_in_every_row_is_named_by_position():
+    X = np.full((8200, 3), np.nan)  # more rows than one chunk of 8192
+    X[:, 0] = 1.0
+    X[0, 2] = 1.0  # observed in the first chunk only
+    message = (
+        "Column 1 is missing in every training row, so nothing can be learned about it. "
+        "Drop the column, or pass rows where it is observed."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(X)
+    X[5, 1] = 2.0
+    assert _schema(X).n_columns == 3
+
+
+def test_float_columns_share_levels_under_one_categorical_likelihood():
+    df = pd.DataFrame({"f": [0.0, 1.0, 2.0], "i": [1, 2, 3]})
+    assert [c.shared_levels for c in _schema(df, "categorical").columns_] == [True, True]
+
+
+def test_a_label_column_cannot_be_gaussian():
+    message = (
+        "likelihood 'gaussian' cannot model column 's': it holds labels, not numbers. "
+        "Give it 'categorical' (in a dict, or with likelihood='auto')."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(pd.DataFrame({"s": ["a", "b"]}), {"s": "gaussian"})
+
+
+def test_dequantize_follows_an_explicit_gaussian_and_never_poisson():
+    df = pd.DataFrame({"i": [1, 2, 3], "j": [0, 4, 1]})
+    columns = _schema(df, {"i": "gaussian", "j": "poisson"}, dequantize=True).columns_
+    assert [c.dequantize for c in columns] == [True, False]
+    assert not _schema(df, {"i": "gaussian"}, dequantize=False).columns_[0].dequantize
+
+
+def test_schema_defaults_to_the_auto_rule_without_dequantising():
+    from sklearn_vae._schema import TableSchema
+
+    column = TableSchema().fit(pd.DataFrame({"x": [0.5, 1.5]})).columns_[0]
+    assert (column.likelihood, column.dequantize) == ("gaussian", False)
+
+
+def test_arrays_of_labels_and_lists_are_learned_by_position():
+    labels = _schema(np.array([["b", 1.5], ["a", 2.5]], dtype=object))
+    assert not labels.is_frame_
+    assert list(labels.columns_[0].categories) == ["a", "b"]
+    numbers = _schema([[0.5, 1.0], [1.5, 2.0]])
+    assert [c.kind for c in numbers.columns_] == ["float", "float"]
+
+
+def test_unknown_likelihood_keys_of_an_array_are_called_positions():
+    message = (
+        "likelihood names ['x'], which are not column positions of X. The column "
+        "positions are [0, 1]."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _schema(np.zeros((2, 2)), {"x": "gaussian"})
+
+
+def test_infinite_entries_and_empty_rows_are_named_with_what_to_do():
+    from sklearn_vae._schema import check_observed
+
+    infinite = (
+        "Input X contains infinity: column 'b', row 1. Replace it with a finite value, or "
+        "with NaN to mark it missing."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(infinite)}$"):
+        check_observed(np.array([[1.0, 2.0], [1.0, -np.inf]]), ["a", "b"])
+    empty = (
+        "Row 1 of X has no observed entry: every column is missing, so the model has "
+        "nothing to score or learn from. Drop such rows first (for example with "
+        "X.dropna(how='all'))."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(empty)}$"):
+        check_observed(np.array([[1.0, np.nan], [np.nan, np.nan]]), ["a", "b"])
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (3, 0)])
+def test_an_empty_dataframe_is_rejected_with_its_shape(shape):
+    frame = pd.DataFrame(np.zeros(shape), columns=[f"c{j}" for j in range(shape[1])])
+    message = (
+        f"Found array with {shape[0]} sample(s) and {shape[1]} feature(s) (shape={shape}) "
+        "while a minimum of 1 is required by HistogramDensity."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        HistogramDensity().fit(frame)
+
+
+def test_validated_float_arrays_are_not_copied_and_integer_arrays_become_float64():
+    from sklearn_vae._schema import validate_table
+
+    X32 = np.arange(6, dtype=np.float32).reshape(3, 2)
+    encoded = validate_table(HistogramDensity(), X32, reset=True)
+    assert encoded.dtype == np.float32 and np.shares_memory(encoded, X32)
+    integers = validate_table(HistogramDensity(), np.arange(6).reshape(3, 2), reset=True)
+    assert integers.dtype == np.float64
+
+
+def test_histogram_columns_follow_the_auto_rule_without_dequantising_floats():
+    df = pd.DataFrame({"x": [0.5, 1.5, 2.5], "n": [1, 2, 3]})
+    columns = HistogramDensity().fit(df).schema_.columns_
+    assert [c.dequantize for c in columns] == [False, True]
+
+
+def test_strings_in_an_array_message_ends_with_what_to_pass():
+    X = np.array([["a", 1.0], ["b", 2.0]], dtype=object)
+    ending = (
+        "An array must be numeric; pass a pandas DataFrame to model columns of strings "
+        "or other labels."
+    )
+    with pytest.raises(ValueError, match=f"{re.escape(ending)}$"):
+        HistogramDensity().fit(X)
