@@ -49,7 +49,7 @@ class StopOnNonFiniteLoss(Callback):
         self.batches_ = {True: 0, False: 0}
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
-        counts = getattr(self, "batches_", {True: 0, False: 0})
+        counts = self.batches_
         counts[training] += 1
         if loss is None or torch.isfinite(loss):
             return

@@ -190,3 +190,15 @@ def test_log_prob_broadcasts_over_leading_sample_dimensions(cls):
     params = head(torch.zeros(5, 4, 3))
     x = torch.zeros(4, 2)
     assert likelihood.log_prob(params, x).shape == (5, 4)
+
+
+def test_poisson_counts_end_at_the_largest_integer_float32_holds_exactly():
+    likelihood = LIKELIHOODS["poisson"](1)
+    likelihood.check_support(np.array([[0.0], [2.0**24]]))  # exact in float32: accepted
+    message = (
+        r"^likelihood='poisson' models counts up to 16,777,216, the integers float32 holds "
+        r"exactly; got 1\.67772e\+07\. Use likelihood='gaussian' with dequantize=True for "
+        r"counts this large\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        likelihood.check_support(np.array([[0.0], [2.0**24 + 1]]))

@@ -71,10 +71,18 @@ def test_non_finite_loss_stops_training_naming_stage_epoch_batch_and_learning_ra
     with pytest.raises(RuntimeError, match="loss became nan in epoch 3, batch 3"):
         callback.on_batch_end(net, batch=finite, training=training, loss=torch.tensor(float("nan")))
     infinite = (torch.tensor([[1.0, float("inf")]]), None)
-    with pytest.raises(RuntimeError, match="batch 4, which held infinite values.*Rescale X"):
+    message = (
+        rf"^Training diverged: the {stage} loss became nan in epoch 3, batch 4, which held "
+        r"infinite values: X has entries beyond float32's range \(about 3\.4e38\), in which "
+        r"the model trains\. Rescale X \(for example divide the column by a power of ten\)\. "
+        r"No model was fitted\.$"
+    )
+    with pytest.raises(RuntimeError, match=message):
         callback.on_batch_end(
             net, batch=infinite, training=training, loss=torch.tensor(float("nan"))
         )
+    with pytest.raises(RuntimeError, match="batch 5, whose inputs were finite"):
+        callback.on_batch_end(net, batch=None, training=training, loss=torch.tensor(float("inf")))
     callback.on_epoch_begin(net)
     with pytest.raises(RuntimeError, match="batch 1,"):
         callback.on_batch_end(net, batch=finite, training=training, loss=torch.tensor(float("nan")))
