@@ -14,7 +14,14 @@ from threadpoolctl import threadpool_limits
 
 import sklearn_vae
 
-__all__ = ["format_table", "library_state", "load_average", "print_environment", "start_run"]
+__all__ = [
+    "add_threads_argument",
+    "format_table",
+    "library_state",
+    "load_average",
+    "print_environment",
+    "start_run",
+]
 
 
 def print_environment(blas_threads=None):
@@ -89,3 +96,13 @@ def start_run(threads):
     threadpool_limits(limits=threads)
     print_environment(threads)
     print(library_state())
+
+
+def add_threads_argument(parser):
+    """The ``--threads`` option every benchmark takes: torch and BLAS/OpenMP threads."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="torch threads, and BLAS/OpenMP threads (threadpoolctl)",
+    )

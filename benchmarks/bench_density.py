@@ -91,14 +91,13 @@ Run with ``python benchmarks/bench_density.py --help`` for the options.
 """
 
 import argparse
-import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from _common import format_table, load_average, start_run
+from _common import add_threads_argument, format_table, load_average, start_run
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
@@ -658,12 +657,7 @@ def parse_args(argv=None):
         "--n-importance-samples", type=int, default=None, help="IWAE K (default 1000, quick 100)"
     )
     parser.add_argument("--quick", action="store_true", help="reduced grids: a smoke run")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count(),
-        help="torch threads, and BLAS/OpenMP threads (threadpoolctl)",
-    )
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3

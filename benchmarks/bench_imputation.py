@@ -49,14 +49,13 @@ Command (the full run saved in ``benchmarks/results/bench_imputation.txt``)::
 """
 
 import argparse
-import os
 import sys
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import format_table, load_average, start_run
+from _common import add_threads_argument, format_table, load_average, start_run
 from _tables import load_breast_cancer_table, load_penguins_table, load_wine_table, make_missing
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestRegressor
@@ -257,12 +256,7 @@ def parse_args(argv=None):
         help="VAETransformer parameters other than the defaults, e.g. n_components=16",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count(),
-        help="torch threads, and BLAS/OpenMP threads (threadpoolctl)",
-    )
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3

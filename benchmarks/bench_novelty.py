@@ -51,13 +51,12 @@ Command::
 """
 
 import argparse
-import os
 import sys
 import time
 import warnings
 
 import numpy as np
-from _common import format_table, load_average, start_run
+from _common import add_threads_argument, format_table, load_average, start_run
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
@@ -247,12 +246,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count(),
-        help="torch threads, and BLAS/OpenMP threads (threadpoolctl)",
-    )
+    add_threads_argument(parser)
     return parser.parse_args(argv)
 
 

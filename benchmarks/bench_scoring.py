@@ -40,13 +40,12 @@ Run with ``python benchmarks/bench_scoring.py --help`` for the options.
 """
 
 import argparse
-import os
 import sys
 import time
 import warnings
 
 import numpy as np
-from _common import format_table, load_average, start_run
+from _common import add_threads_argument, format_table, load_average, start_run
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -264,12 +263,7 @@ def parse_args(argv=None):
         help="importance samples for part (b)",
     )
     parser.add_argument("--parts", nargs="+", choices=("a", "b"), default=["a", "b"])
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count(),
-        help="torch threads, and BLAS/OpenMP threads (threadpoolctl)",
-    )
+    add_threads_argument(parser)
     return parser.parse_args(argv)
 
 

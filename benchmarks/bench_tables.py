@@ -119,7 +119,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pandas as pd
-from _common import format_table, load_average, start_run
+from _common import add_threads_argument, format_table, load_average, start_run
 from _tables import (
     apply_missing_mask,
     categorical_columns,
@@ -554,12 +554,7 @@ def parse_args(argv=None):
         "--speed-rows", type=int, default=None, help=f"speed table rows (default {SPEED_ROWS})"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count(),
-        help="torch threads, and BLAS/OpenMP threads (threadpoolctl)",
-    )
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
