@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the pinned CPU torch and the project, runs the main demo
+#               (its figures go to build/demo)
 #   make test   same set-up, then the full test suite (what CI runs)
 PYTHON ?= python3
 VENV := .venv
@@ -16,8 +17,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	touch $(STAMP)
 
+# The demo writes its figures to build/demo, so it never changes a tracked file.
+DEMO_DIR := build/demo
+
 demo: $(STAMP)
-	cd examples && ../$(BIN)/python plot_digits_density.py
+	mkdir -p $(DEMO_DIR)
+	cd $(DEMO_DIR) && $(CURDIR)/$(BIN)/python $(CURDIR)/examples/plot_digits_density.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -45,6 +45,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -250,6 +252,7 @@ legend_handles = [
 ax.legend(handles=legend_handles, loc="upper left", fontsize=9)
 fig.tight_layout()
 fig.savefig("plot_digits_density_bars.png", dpi=100)
+print(f"Figure written to {Path('plot_digits_density_bars.png').resolve()}")
 
 # %%
 # Sampling new digits
@@ -292,6 +295,7 @@ for row, (name, images) in zip(axes, samples.items(), strict=True):
 fig.suptitle("Digits drawn from each density model")
 fig.tight_layout()
 fig.savefig("plot_digits_density_samples.png", dpi=100)
+print(f"Figure written to {Path('plot_digits_density_samples.png').resolve()}")
 
 # %%
 # Conclusion

@@ -1,5 +1,6 @@
 """HistogramDensity: a product of per-feature histograms as a density estimator."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -8,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import check_integer_valued
+from ._data import check_integer_valued, first_non_integer
 from ._schema import validate_table
 
 __all__ = ["HistogramDensity"]
@@ -206,6 +207,8 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         if self.bins == "integer":
             _check_integer_valued(X)
+        else:
+            self._warn_if_lattice(X)
 
         n_features = X.shape[1]
         alpha = float(self.alpha)
@@ -236,6 +239,26 @@ class HistogramDensity(DensityMixin, BaseEstimator):
             self.n_bins_[j] = n_bins
             self.tail_log_mass_[j] = tail_log_mass
         return self
+
+    def _warn_if_lattice(self, X):
+        """Warn when every column binned by ``bins`` holds integers only.
+
+        Bins narrower than the integers' spacing put the mass on the integers,
+        so the density grows with the number of bins and is not comparable
+        with a discrete model's log-probabilities.
+        """
+        binned = [
+            c.name for c in self.schema_.columns_ if c.categories is None and c.kind != "integer"
+        ]
+        if binned and first_non_integer(X) is None:
+            warnings.warn(
+                f"X is integer-valued, but bins={self.bins!r} fits a continuous density to "
+                "the raw integers: measured on a lattice, its scores are not comparable with "
+                "other models' and grow as the bins narrow. Set bins='integer' for "
+                "log-probabilities of the integers, or fit on dequantize(X).",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _fit_frequencies(self, codes, n_categories, alpha):
         """A label column: smoothed category frequencies, no bins and no tails."""

@@ -1,11 +1,31 @@
 """The private skorch net that trains a VAEModule, extended only through hooks."""
 
+import os
+import re
+import sys
+
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch import nn
 
-__all__ = ["NegativeELBO", "StopOnNonFiniteLoss", "VAENet"]
+__all__ = ["NegativeELBO", "StopOnNonFiniteLoss", "VAENet", "print_log_sink"]
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def print_log_sink(text):
+    """Print skorch's epoch table, in colour only on a terminal.
+
+    skorch colours the best epoch's numbers with ANSI codes; written to a
+    file, a pipe or a notebook log those codes are noise. They are kept only
+    when standard output is a terminal and the ``NO_COLOR`` environment
+    variable (https://no-color.org) is unset.
+    """
+    stream = sys.stdout
+    if "NO_COLOR" in os.environ or not getattr(stream, "isatty", lambda: False)():
+        text = _ANSI_ESCAPE.sub("", text)
+    print(text, file=stream)
 
 
 class NegativeELBO(nn.Module):

@@ -28,6 +28,7 @@ from ._data import (
     RowDataset,
     check_integer_valued,
     column_mean_std,
+    first_non_integer,
     integer_valued_columns,
     iter_batches,
     iter_row_chunks,
@@ -35,7 +36,7 @@ from ._data import (
 from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._module import VAEModule
-from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet
+from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
 from ._schema import validate_table
 
 __all__ = ["VAETransformer"]
@@ -132,6 +133,29 @@ def _check_float32_resolution(X, loc, scale, columns):
             f"the resolution of float32 there ({spacing[j]:.3g}), in which training computes. "
             "Subtract a reference value from it first (for example its mean); its scores do "
             "not change."
+        )
+
+
+def _warn_if_lattice(X, columns, stacklevel):
+    """Warn when every Gaussian column of ``X`` models integers as a continuous density.
+
+    A density fitted to integer-valued data can concentrate on the integers,
+    so its scores are not comparable with log-probabilities and can grow
+    without bound. Columns already dequantised, and label codes, are exempt;
+    a table with at least one real-valued Gaussian column is not warned.
+    """
+    lattice = [c.name for c in columns if c.likelihood == "gaussian" and not c.dequantize]
+    if lattice and first_non_integer(X) is None:
+        shown = ", ".join(map(repr, lattice[:3])) + (", ..." if len(lattice) > 3 else "")
+        warnings.warn(
+            f"X is integer-valued, but its columns {shown} are modelled as continuous "
+            "Gaussian densities of the raw integers: such a density is measured on a "
+            "lattice, so its scores are not comparable with other models' and can be made "
+            "arbitrarily large. Set dequantize=True (a density of x + U(0, 1), in the units "
+            "of discrete models), or likelihood='categorical' or 'poisson' to model the "
+            "integers as they are.",
+            UserWarning,
+            stacklevel=stacklevel,
         )
 
 
@@ -558,6 +582,7 @@ class VAETransformer(
         likelihood = make_likelihood(columns)
         self._dequantized = np.array([column.dequantize for column in columns])
         self._check_training_data(X, likelihood)
+        _warn_if_lattice(X, columns, stacklevel=5)
         loc, scale = column_mean_std(X, dequantized=self._dequantized)
         _check_float32_resolution(X, loc, scale, columns)
         likelihood.fit(X, loc, scale)
@@ -590,6 +615,7 @@ class VAETransformer(
             batch_size=self._batch_size(X.shape[0] if train_rows is None else len(train_rows)),
             train_split=None if validation is None else predefined_split(validation),
             callbacks__early_stopping=self._stopping_callback(validation is not None),
+            callbacks__print_log__sink=print_log_sink if self.verbose else _noop,
         )
         n_before = len(net.history)
         try:

@@ -301,3 +301,25 @@ def test_sampling_subnormal_data_draws_the_tails_with_their_probability():
     p_tails = 2 * np.exp(hist.tail_log_mass_[0, 0])
     outside = np.sum((draws < hist.bin_edges_[0][0]) | (draws > hist.bin_edges_[0][-1]))
     assert abs(outside - n_draws * p_tails) < 4 * np.sqrt(n_draws * p_tails * (1 - p_tails))
+
+
+def test_width_bins_on_integer_data_warn_with_the_remedy():
+    X = np.random.default_rng(0).integers(0, 17, size=(200, 3)).astype(float)
+    with pytest.warns(UserWarning, match="bins='integer'") as record:
+        HistogramDensity().fit(X)
+    assert len(record) == 1 and record[0].filename == __file__
+
+
+@pytest.mark.parametrize("bins, shift", [("integer", 0.0), ("auto", 0.5), (10, 0.25)])
+def test_no_lattice_warning_for_integer_bins_or_real_data(recwarn, bins, shift):
+    X = np.random.default_rng(0).integers(0, 17, size=(200, 3)) + shift
+    HistogramDensity(bins=bins).fit(X)
+    assert [w for w in recwarn if "integer-valued" in str(w.message)] == []
+
+
+def test_integer_dtype_table_columns_get_integer_bins_and_no_warning(recwarn):
+    import pandas as pd
+
+    df = pd.DataFrame({"count": np.random.default_rng(0).integers(0, 9, size=200)})
+    HistogramDensity().fit(df)
+    assert [w for w in recwarn if "integer-valued" in str(w.message)] == []

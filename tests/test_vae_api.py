@@ -3,6 +3,7 @@
 import copy
 import io
 import pickle
+import sys
 
 import joblib
 import numpy as np
@@ -242,6 +243,31 @@ def test_verbose_prints_epoch_table(X_small, capsys):
     VAETransformer(**{**FAST, "max_iter": 2, "verbose": 1}).fit(X_small)
     out = capsys.readouterr().out
     assert "train_loss" in out and "valid_loss" in out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _epoch_table(monkeypatch, stream):
+    monkeypatch.setattr(sys, "stdout", stream)
+    rng = np.random.default_rng(0)
+    VAETransformer(**{**FAST, "max_iter": 3, "verbose": 1}).fit(rng.normal(size=(60, 3)))
+    return stream.getvalue()
+
+
+def test_verbose_table_has_no_colour_codes_when_not_a_terminal(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = _epoch_table(monkeypatch, io.StringIO())
+    assert "train_loss" in out and "\x1b[" not in out
+
+
+def test_verbose_table_keeps_skorch_colours_on_a_terminal(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[" in _epoch_table(monkeypatch, _Terminal())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in _epoch_table(monkeypatch, _Terminal())
 
 
 def test_bernoulli_scores_binary_data_as_log_probabilities():

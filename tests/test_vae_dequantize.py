@@ -146,3 +146,45 @@ def test_only_the_gaussian_likelihood_is_dequantized(likelihood):
     X = _integers() > 2 if likelihood == "bernoulli" else _integers()
     with pytest.raises(ValueError, match="applies to likelihood='gaussian' only"):
         VAETransformer(**FAST, likelihood=likelihood, dequantize=True).fit(X.astype(float))
+
+
+def _lattice_warnings(record):
+    return [w for w in record if "integer-valued" in str(w.message)]
+
+
+def test_gaussian_fit_on_integer_data_warns_once_with_the_remedies():
+    X = np.random.default_rng(0).integers(0, 17, size=(80, 4)).astype(float)
+    with pytest.warns(UserWarning, match="integer-valued") as record:
+        VAETransformer(**{**FAST, "max_iter": 2}).fit(X)
+    (warning,) = _lattice_warnings(record)
+    message = str(warning.message)
+    assert "dequantize=True" in message and "likelihood='categorical'" in message
+    assert warning.filename == __file__  # points at the user's call
+
+
+@pytest.mark.parametrize(
+    "params, shift",
+    [
+        ({"dequantize": True}, 0.0),
+        ({"likelihood": "categorical"}, 0.0),
+        ({"likelihood": "poisson"}, 0.0),
+        ({}, 0.5),  # real-valued data
+    ],
+)
+def test_no_lattice_warning_when_the_integers_are_modelled_as_such(recwarn, params, shift):
+    X = np.random.default_rng(0).integers(0, 17, size=(80, 4)) + shift
+    VAETransformer(**{**FAST, "max_iter": 2, **params}).fit(X)
+    assert _lattice_warnings(recwarn) == []
+
+
+def test_no_lattice_warning_for_a_table_with_one_real_valued_column(recwarn):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"mass": rng.integers(3000, 6000, size=80).astype(float), "length": rng.normal(size=80)}
+    )
+    VAETransformer(**{**FAST, "max_iter": 2}).fit(df)
+    assert _lattice_warnings(recwarn) == []
+    with pytest.warns(UserWarning, match="'mass'"):
+        VAETransformer(**{**FAST, "max_iter": 2}).fit(df[["mass"]])
