@@ -10,6 +10,7 @@ __all__ = [
     "iter_row_chunks",
     "first_non_integer",
     "integer_valued_columns",
+    "is_integer_array",
     "check_integer_valued",
     "column_mean_std",
     "row_hashed_uniform",
@@ -229,3 +230,16 @@ def column_mean_std(X, chunk_rows=8192, *, dequantized=False):
     mean = mean + dequantized / 2
     std[constant & ~dequantized] = 1.0
     return mean, std
+
+
+def is_integer_array(X):
+    """Whether ``X`` is a numeric array (not a DataFrame) whose observed entries are integers."""
+    if hasattr(X, "columns") or hasattr(X, "iloc"):
+        return False
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf" or X.ndim != 2 or X.size == 0:
+        return False
+    X = X.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        observed = X[~np.isnan(X)]
+    return bool(observed.size) and bool(np.all(observed == np.round(observed)))

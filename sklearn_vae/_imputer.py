@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._data import is_integer_array
 from ._inference import impute_encoded
 from ._schema import _is_dataframe
 from ._vae import VAETransformer
@@ -48,8 +49,12 @@ class VAEImputer(_BaseImputer):
     Parameters
     ----------
     estimator : VAETransformer, default=None
-        The model to fit (cloned). None means ``VAETransformer()``; its
-        ``random_state`` is then set from this imputer's.
+        The model to fit (cloned). None means a ``VAETransformer`` with this
+        imputer's ``random_state``; when ``X`` is a numeric array whose
+        observed entries are all integers (counts, pixel intensities), it
+        models them with ``likelihood="gaussian", dequantize=True``, as
+        :class:`DensityOutlierDetector` does, and otherwise with
+        ``likelihood="auto"`` (every column by its dtype, for DataFrames).
 
     missing_values : int, float, str, np.nan, None or pandas.NA, default=np.nan
         The placeholder for missing values. In a DataFrame, NaN, None and
@@ -215,11 +220,8 @@ class VAEImputer(_BaseImputer):
         self : VAEImputer
             The fitted imputer.
         """
-        if self.estimator is None:
-            estimator = VAETransformer(random_state=self.random_state)
-        else:
-            estimator = clone(self.estimator)
         X, mask = self._validate_input(X, reset=True)
+        estimator = self._make_estimator(X)
         self._valid_mask = ~mask.all(axis=0)
         if not self._valid_mask.any():
             raise ValueError(
@@ -229,6 +231,17 @@ class VAEImputer(_BaseImputer):
         self.estimator_ = estimator.fit(self._subset(X, mask, rows))
         self._fit_indicator(mask)
         return self
+
+    def _make_estimator(self, X):
+        """The unfitted VAE: a clone of ``estimator``, or the default for ``X``."""
+        if self.estimator is not None:
+            return clone(self.estimator)
+        integer = is_integer_array(X)
+        return VAETransformer(
+            likelihood="gaussian" if integer else "auto",
+            dequantize=integer,
+            random_state=self.random_state,
+        )
 
     # ---------------------------------------------------------- transform
 

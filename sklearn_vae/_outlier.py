@@ -9,6 +9,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._data import is_integer_array
 from ._histogram import HistogramDensity
 from ._vae import VAETransformer, _draw_seed
 
@@ -17,19 +18,6 @@ __all__ = ["DensityOutlierDetector"]
 
 def _final_step(estimator):
     return estimator[-1] if isinstance(estimator, Pipeline) else estimator
-
-
-def _is_integer_array(X):
-    """Whether ``X`` is a numeric array (not a DataFrame) whose observed entries are integers."""
-    if hasattr(X, "columns") or hasattr(X, "iloc"):
-        return False
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf" or X.ndim != 2 or X.size == 0:
-        return False
-    X = X.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        observed = X[~np.isnan(X)]
-    return bool(observed.size) and bool(np.all(observed == np.round(observed)))
 
 
 def _describe(estimator):
@@ -211,7 +199,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
 
     def _make_estimators(self, X):
         """Unfitted clones of the estimator and of the background (or None)."""
-        integer = _is_integer_array(X)
+        integer = is_integer_array(X)
         if self.estimator is None:
             estimator = VAETransformer(
                 likelihood="gaussian" if integer else "auto",

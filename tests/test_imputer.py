@@ -324,6 +324,29 @@ def test_documented_defaults():
     assert np.isnan(params["missing_values"])
 
 
+def test_default_on_integers_is_a_dequantised_vae():
+    X = np.random.default_rng(0).integers(0, 5, size=(60, 4)).astype(float)
+    X[::5, 1] = np.nan
+    imputer = VAEImputer(random_state=3)
+    estimator = imputer._make_estimator(X)
+    assert estimator.likelihood == "gaussian" and estimator.dequantize is True
+    assert estimator.random_state == 3
+    estimator = imputer._make_estimator(X + 0.5)
+    assert estimator.likelihood == "auto" and estimator.dequantize is False
+    given = VAETransformer(**TINY)
+    assert imputer.set_params(estimator=given)._make_estimator(X).get_params() == given.get_params()
+
+
+def test_default_imputer_fills_integer_data_with_integers():
+    X = np.random.default_rng(0).integers(0, 5, size=(60, 3)).astype(float)
+    X[::4, 0] = np.nan
+    imputer = VAEImputer(random_state=0)
+    imputer.set_params(estimator=imputer._make_estimator(X).set_params(**TINY))
+    filled = imputer.fit_transform(X)
+    assert imputer.estimator_.dequantize is True
+    assert np.array_equal(filled, np.round(filled))
+
+
 def test_non_deterministic_tag_follows_random_state():
     assert VAEImputer().__sklearn_tags__().non_deterministic is True
     assert VAEImputer(random_state=0).__sklearn_tags__().non_deterministic is False

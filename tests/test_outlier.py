@@ -163,20 +163,20 @@ class _IlocOnly(_ColumnsOnly):
 
 
 def test_only_two_d_numeric_arrays_of_integers_count_as_integer_data():
-    from sklearn_vae._outlier import _is_integer_array
+    from sklearn_vae._data import is_integer_array
 
     integers = np.arange(6).reshape(3, 2)
-    assert _is_integer_array(integers)
-    assert _is_integer_array(np.array([[4]]))  # one entry is enough
-    assert _is_integer_array(np.array([[1.0, np.nan], [2.0, 3.0]]))  # missing entries ignored
-    assert not _is_integer_array(integers + 0.5)
-    assert not _is_integer_array(np.arange(6))  # 1-D
-    assert not _is_integer_array(integers.astype(object))  # not a numeric dtype
-    assert not _is_integer_array(integers.astype(str))
-    assert not _is_integer_array(np.empty((0, 2)))
-    assert not _is_integer_array(pd.DataFrame(integers))
-    assert not _is_integer_array(_ColumnsOnly())
-    assert not _is_integer_array(_IlocOnly())
+    assert is_integer_array(integers)
+    assert is_integer_array(np.array([[4]]))  # one entry is enough
+    assert is_integer_array(np.array([[1.0, np.nan], [2.0, 3.0]]))  # missing entries ignored
+    assert not is_integer_array(integers + 0.5)
+    assert not is_integer_array(np.arange(6))  # 1-D
+    assert not is_integer_array(integers.astype(object))  # not a numeric dtype
+    assert not is_integer_array(integers.astype(str))
+    assert not is_integer_array(np.empty((0, 2)))
+    assert not is_integer_array(pd.DataFrame(integers))
+    assert not is_integer_array(_ColumnsOnly())
+    assert not is_integer_array(_IlocOnly())
 
 
 def test_default_vae_is_seeded_by_random_state():
