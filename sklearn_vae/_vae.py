@@ -444,6 +444,23 @@ class VAETransformer(
     >>> vae.score_samples(X[:3]).shape
     (3,)
 
+    Your own encoder: a torch module class that maps the encoder input to one
+    hidden vector per row. Its keyword arguments are nested parameters.
+
+    >>> from torch import nn
+    >>> class Encoder(nn.Module):
+    ...     def __init__(self, n_inputs, width=16):
+    ...         super().__init__()
+    ...         self.layers = nn.Sequential(nn.Linear(n_inputs, width), nn.Tanh())
+    ...
+    ...     def forward(self, x):
+    ...         return self.layers(x)
+    >>> vae = VAETransformer(n_components=4, encoder=Encoder, max_iter=2, random_state=0)
+    >>> vae.set_params(encoder__width=32).get_params()["encoder_params"]
+    {'width': 32}
+    >>> vae.fit(X).transform(X[:3]).shape
+    (3, 4)
+
     A table with labels and missing entries:
 
     >>> import numpy as np

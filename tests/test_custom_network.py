@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from sklearn_vae import VAETransformer
+from sklearn_vae._networks import build_trunk
 
 # Classes at module level pickle by reference, as a user's own would.
 
@@ -330,3 +331,13 @@ def test_a_custom_network_trains_and_scores_on_cuda(X):
     assert np.isfinite(vae.score_samples(X)).all()
     assert np.isfinite(vae.log_likelihood(X, n_importance_samples=10)).all()
     assert vae.sample(3, random_state=0).shape == (3, X.shape[1])
+
+
+def test_the_dry_run_leaves_the_network_state_and_mode_alone():
+    # In training mode the two zero rows would move batch norm's running statistics.
+    instance = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4))
+    trunk = build_trunk("encoder", instance, None, 5)
+    assert trunk.n_outputs == 4 and trunk.network.training
+    state = trunk.network.state_dict()
+    for key, value in instance.state_dict().items():
+        assert torch.equal(state[key], value), key
