@@ -189,10 +189,13 @@ class VAETransformer(
         Your own encoder network, in place of the MLP. It maps the
         encoder's input, a float32 tensor of shape ``(n_rows, n_inputs)``, to
         a hidden vector per row, shape ``(n_rows, n_hidden)``; the library
-        adds the affine posterior head ``h -> (mu, log-scale)``. The input
-        is the model's view of ``X``: numeric columns standardised with the
-        training mean and standard deviation, label columns one-hot, missing
-        entries 0 (``n_inputs`` is ``n_features_in_`` for a numeric array).
+        adds the affine maps from ``h`` to the mean and (through a softplus)
+        the scale of ``q(z | x)``. The input
+        is the model's view of ``X``: the numeric columns, standardised with
+        the training mean and standard deviation, then a one-hot block for
+        each label column (and each integer column with its own
+        ``"categorical"`` levels), missing entries 0; ``n_inputs`` is
+        ``n_features_in_`` for a numeric array.
         The mask of missing entries enters the posterior head, as a learned
         offset per missing feature. A class (or any callable returning a
         module) is called as ``encoder(n_inputs=n_inputs, **encoder_params)``
@@ -200,7 +203,9 @@ class VAETransformer(
         at each fit and trained from its current weights. ``n_hidden`` is
         found by a dry run on two zero rows in eval mode, so lazy modules
         such as ``torch.nn.LazyLinear`` work. Scoring runs the network in
-        eval mode and in float64. None uses the MLP of ``hidden_layer_sizes``.
+        eval mode and in float64. Define the class at module level: a
+        fitted estimator pickles it by reference. None uses the MLP of
+        ``hidden_layer_sizes``.
 
     encoder_params : dict, default=None
         Keyword arguments for an ``encoder`` class. Each is also a nested
