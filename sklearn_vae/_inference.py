@@ -24,7 +24,6 @@ which the callers seed from ``random_state``.
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from ._likelihoods import CategoricalLikelihood, TableLikelihood
 
@@ -183,8 +182,7 @@ def impute_encoded(vae, X, *, sample, n_samples, random_state):
         model_input = X.astype(np.float64, copy=True)
         block = model_input[:, columns]
         model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
-    layers = vae.net_.module_.modules()
-    width = max(layer.out_features for layer in layers if isinstance(layer, nn.Linear))
+    width = vae.net_.module_.widest_layer()
     batch_size = 256
     chunk_size = max(1, _IWAE_BUDGET // (batch_size * max(width, X.shape[1])))
     infer = conditional_draw if sample else conditional_mean

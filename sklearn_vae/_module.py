@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
+from ._networks import UserTrunk
+
 __all__ = ["VAEModule"]
 
 # Floor on the encoder's posterior scale, for numerical safety only.
@@ -96,25 +98,29 @@ class GaussianEncoder(nn.Module):
     """Recognition model q(z | x) = N(mu(x), diag sigma^2(x)).
 
     It reads the :class:`InputEncoding` of a batch and its mask of missing
-    entries, which enters the first affine map.
+    entries. In the default MLP the mask enters the first affine map; with a
+    user ``trunk`` (a :class:`~._networks.UserTrunk`), or no hidden layer, it
+    enters the affine posterior head after the trunk.
     """
 
-    def __init__(self, n_inputs, n_features, n_components, hidden_layer_sizes):
+    def __init__(self, n_inputs, n_features, n_components, hidden_layer_sizes, trunk=None):
         super().__init__()
         widths = tuple(hidden_layer_sizes)
-        if widths:
+        if trunk is None and widths:
             self.first = MaskedLinear(n_inputs, widths[0], n_features)
             self.trunk, width = _mlp(widths[0], widths[1:])
             self.loc = nn.Linear(width, n_components)
             self.raw_scale = nn.Linear(width, n_components)
         else:
             self.first = None
-            self.loc = MaskedLinear(n_inputs, n_components, n_features)
-            self.raw_scale = MaskedLinear(n_inputs, n_components, n_features)
+            self.trunk, width = trunk, n_inputs if trunk is None else trunk.n_outputs
+            self.loc = MaskedLinear(width, n_components, n_features)
+            self.raw_scale = MaskedLinear(width, n_components, n_features)
 
     def forward(self, x, missing=None):
         if self.first is None:
-            loc, raw_scale = self.loc(x, missing), self.raw_scale(x, missing)
+            h = x if self.trunk is None else self.trunk(x)
+            loc, raw_scale = self.loc(h, missing), self.raw_scale(h, missing)
         else:
             h = self.trunk(nn.functional.relu(self.first(x, missing)))
             loc, raw_scale = self.loc(h), self.raw_scale(h)
@@ -123,12 +129,20 @@ class GaussianEncoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Generative network z -> parameters of p(x | z)."""
+    """Generative network z -> parameters of p(x | z).
 
-    def __init__(self, n_components, hidden_layer_sizes, likelihood):
+    The trunk is the MLP mirroring ``hidden_layer_sizes``, or a user
+    ``trunk``; the likelihood's head maps its output to the parameters.
+    """
+
+    def __init__(self, n_components, hidden_layer_sizes, likelihood, trunk=None):
         super().__init__()
-        self.trunk, width = _mlp(n_components, tuple(reversed(hidden_layer_sizes)))
-        self.head = likelihood.make_head(width, heteroscedastic=len(hidden_layer_sizes) > 0)
+        if trunk is None:
+            self.trunk, width = _mlp(n_components, tuple(reversed(hidden_layer_sizes)))
+            heteroscedastic = len(hidden_layer_sizes) > 0
+        else:
+            self.trunk, width, heteroscedastic = trunk, trunk.n_outputs, True
+        self.head = likelihood.make_head(width, heteroscedastic=heteroscedastic)
 
     def forward(self, z):
         return self.head(self.trunk(z))
@@ -160,6 +174,12 @@ class VAEModule(nn.Module):
         Encoder widths; the decoder mirrors them. ``()`` gives linear maps.
     one_hot : list of (int, float, int), default=()
         Features the encoder sees one-hot; see :class:`InputEncoding`.
+    encoder, decoder : callable or None, default=None
+        Builders of user trunks: ``encoder(n_inputs)`` and
+        ``decoder(n_components)`` return a :class:`~._networks.UserTrunk`
+        that replaces the MLP on that side. They are called in this order,
+        encoder first, as the MLP's layers are created, so a user MLP equal
+        to the default one gets the same initial weights.
 
     Notes
     -----
@@ -175,20 +195,38 @@ class VAEModule(nn.Module):
     quadratic in ``z``.
     """
 
-    def __init__(self, likelihood, n_components, hidden_layer_sizes, one_hot=()):
+    def __init__(
+        self, likelihood, n_components, hidden_layer_sizes, one_hot=(), encoder=None, decoder=None
+    ):
         super().__init__()
         n_features = likelihood.n_features
         self.likelihood = likelihood
         self.inputs = InputEncoding(n_features, one_hot)
+        n_inputs = self.inputs.n_outputs
         self.encoder = GaussianEncoder(
-            self.inputs.n_outputs, n_features, n_components, hidden_layer_sizes
+            n_inputs,
+            n_features,
+            n_components,
+            hidden_layer_sizes,
+            trunk=None if encoder is None else encoder(n_inputs),
         )
-        self.decoder = Decoder(n_components, hidden_layer_sizes, likelihood)
+        self.decoder = Decoder(
+            n_components,
+            hidden_layer_sizes,
+            likelihood,
+            trunk=None if decoder is None else decoder(n_components),
+        )
         self.register_buffer(
             "score_noise", balanced_normal_draws(max(n_components, 8), n_components)
         )
         pairs = torch.randn(2, n_components)
         self.register_buffer("validation_noise", torch.cat([pairs, -pairs]))
+
+    def widest_layer(self):
+        """Widest output of an affine layer or a user trunk: the scale of per-row tensors."""
+        layers = list(self.modules())
+        widths = [layer.out_features for layer in layers if isinstance(layer, nn.Linear)]
+        return max(widths + [layer.n_outputs for layer in layers if isinstance(layer, UserTrunk)])
 
     def set_input_scaling(self, loc, scale):
         """Store the standardisation applied to the encoder's numeric input."""

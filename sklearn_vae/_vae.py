@@ -4,6 +4,7 @@ import copy
 import os
 import warnings
 from contextlib import contextmanager
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -37,6 +38,7 @@ from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
+from ._networks import NETWORKS, build_trunk, route_network_params
 from ._schema import validate_table
 
 __all__ = ["VAETransformer"]
@@ -204,7 +206,48 @@ class VAETransformer(
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
         them. ``()`` gives a linear encoder and decoder: with the Gaussian
         likelihood the model is then factor analysis, with one learned noise
-        variance per feature.
+        variance per feature. A custom ``encoder`` or ``decoder`` replaces
+        the MLP on its side; ``hidden_layer_sizes`` shapes only the other.
+
+    encoder : torch.nn.Module class or instance, default=None
+        Your own encoder network, in place of the MLP. It maps the
+        encoder's input, a float32 tensor of shape ``(n_rows, n_inputs)``, to
+        a hidden vector per row, shape ``(n_rows, n_hidden)``; the library
+        adds the affine maps from ``h`` to the mean and (through a softplus)
+        the scale of ``q(z | x)``. The input
+        is the model's view of ``X``: the numeric columns, standardised with
+        the training mean and standard deviation, then a one-hot block for
+        each label column (and each integer column with its own
+        ``"categorical"`` levels), missing entries 0; ``n_inputs`` is
+        ``n_features_in_`` for a numeric array.
+        The mask of missing entries enters the posterior head, as a learned
+        offset per missing feature. A class (or any callable returning a
+        module) is called as ``encoder(n_inputs=n_inputs, **encoder_params)``
+        under the seed drawn from ``random_state``; an instance is deep-copied
+        at each fit and trained from its current weights. ``n_hidden`` is
+        found by a dry run on two zero rows in eval mode, so lazy modules
+        such as ``torch.nn.LazyLinear`` work. Scoring runs the network in
+        eval mode and in float64. Define the class at module level: a
+        fitted estimator pickles it by reference. None uses the MLP of
+        ``hidden_layer_sizes``.
+
+    encoder_params : dict, default=None
+        Keyword arguments for an ``encoder`` class. Each is also a nested
+        parameter ``encoder__<name>`` of :meth:`get_params` and
+        :meth:`set_params`, so ``GridSearchCV`` can search it.
+
+    decoder : torch.nn.Module class or instance, default=None
+        Your own decoder network, in place of the MLP: it maps latent
+        points, shape ``(n_rows, n_components)``, to a hidden vector per
+        row, shape ``(n_rows, n_hidden)``, and the library adds each
+        likelihood's output head (with a variance per sample for
+        ``"gaussian"``). A class is called as
+        ``decoder(n_components=n_components, **decoder_params)``; otherwise
+        as ``encoder``. None uses the MLP mirroring ``hidden_layer_sizes``.
+
+    decoder_params : dict, default=None
+        Keyword arguments for a ``decoder`` class; nested parameters
+        ``decoder__<name>``, as ``encoder_params``.
 
     likelihood : "auto", {"gaussian", "bernoulli", "categorical", "poisson"} \
             or dict, default="auto"
@@ -430,6 +473,23 @@ class VAETransformer(
     >>> vae.score_samples(X[:3]).shape
     (3,)
 
+    Your own encoder: a torch module class that maps the encoder input to one
+    hidden vector per row. Its keyword arguments are nested parameters.
+
+    >>> from torch import nn
+    >>> class Encoder(nn.Module):
+    ...     def __init__(self, n_inputs, width=16):
+    ...         super().__init__()
+    ...         self.layers = nn.Sequential(nn.Linear(n_inputs, width), nn.Tanh())
+    ...
+    ...     def forward(self, x):
+    ...         return self.layers(x)
+    >>> vae = VAETransformer(n_components=4, encoder=Encoder, max_iter=2, random_state=0)
+    >>> vae.set_params(encoder__width=32).get_params()["encoder_params"]
+    {'width': 32}
+    >>> vae.fit(X).transform(X[:3]).shape
+    (3, 4)
+
     A table with labels and missing entries:
 
     >>> import numpy as np
@@ -448,6 +508,10 @@ class VAETransformer(
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "encoder": [None, nn.Module, callable],
+        "encoder_params": [None, dict],
+        "decoder": [None, nn.Module, callable],
+        "decoder_params": [None, dict],
         "likelihood": [StrOptions(set(LIKELIHOODS) | {"auto"}), dict],
         "dequantize": ["boolean"],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -471,6 +535,10 @@ class VAETransformer(
         n_components=8,
         *,
         hidden_layer_sizes=(256, 256),
+        encoder=None,
+        encoder_params=None,
+        decoder=None,
+        decoder_params=None,
         likelihood="auto",
         dequantize=False,
         beta=1.0,
@@ -490,6 +558,10 @@ class VAETransformer(
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.decoder = decoder
+        self.decoder_params = decoder_params
         self.likelihood = likelihood
         self.dequantize = dequantize
         self.beta = beta
@@ -506,6 +578,57 @@ class VAETransformer(
         self.verbose = verbose
         self.warm_start = warm_start
         self.device = device
+
+    # ----------------------------------------------------------- params
+
+    def get_params(self, deep=True):
+        """Get parameters for this estimator.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            If True, also return the keyword arguments of a custom
+            ``encoder`` and ``decoder`` as ``encoder__<name>`` and
+            ``decoder__<name>``.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        if deep:
+            for network in NETWORKS:
+                kwargs = params[f"{network}_params"]
+                if isinstance(kwargs, dict):
+                    params.update({f"{network}__{key}": v for key, v in kwargs.items()})
+        return params
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        ``encoder__<name>`` and ``decoder__<name>`` set one keyword argument
+        of a custom network, an entry of ``encoder_params`` or
+        ``decoder_params`` (a new dict; the one passed in is not modified).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : VAETransformer
+            The estimator.
+        """
+        params, routed = route_network_params(params)
+        super().set_params(**params)
+        for network, kwargs in routed.items():
+            if kwargs:
+                current = getattr(self, f"{network}_params")
+                current = current if isinstance(current, dict) else {}
+                setattr(self, f"{network}_params", {**current, **kwargs})
+        return self
 
     # ------------------------------------------------------------------ fit
 
@@ -574,9 +697,24 @@ class VAETransformer(
             self._train(X, None, None, epochs=1)
         return self
 
+    def _network_builders(self):
+        """``build(size) -> UserTrunk`` for the custom encoder and decoder, or None each."""
+        builders = []
+        for network in NETWORKS:
+            value, kwargs = getattr(self, network), getattr(self, f"{network}_params")
+            if value is None and kwargs:
+                raise ValueError(
+                    f"{network}_params={kwargs!r} are keyword arguments for a custom "
+                    f"{network}, but {network}=None uses the MLP of hidden_layer_sizes. "
+                    f"Pass a torch.nn.Module class as {network}, or set {network}_params=None."
+                )
+            builders.append(None if value is None else partial(build_trunk, network, value, kwargs))
+        return builders
+
     def _initialize(self, X):
         """Build the likelihood, the torch module and the initialised skorch net."""
         hidden_layer_sizes = self._check_hidden_layer_sizes()
+        encoder, decoder = self._network_builders()
         device = self._check_device()
         columns = self.schema_.columns_
         likelihood = make_likelihood(columns)
@@ -589,7 +727,12 @@ class VAETransformer(
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
             module = VAEModule(
-                likelihood, self.n_components, hidden_layer_sizes, one_hot_columns(likelihood)
+                likelihood,
+                self.n_components,
+                hidden_layer_sizes,
+                one_hot_columns(likelihood),
+                encoder=encoder,
+                decoder=decoder,
             )
             module.set_input_scaling(loc, scale)
             self.net_ = self._make_net(module, device).initialize()
@@ -983,8 +1126,7 @@ class VAETransformer(
             )
         X, noise, columns = self._check_scorable(X)
         # The widest layer bounds the size of every per-sample tensor.
-        layers = self.net_.module_.modules()
-        width = max(layer.out_features for layer in layers if isinstance(layer, nn.Linear))
+        width = self.net_.module_.widest_layer()
         batch_size = 256
         chunk_size = max(1, _IWAE_BUDGET // (batch_size * width))
         seed = _draw_seed(random_state)
