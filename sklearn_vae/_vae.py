@@ -36,6 +36,7 @@ from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet
+from ._persistence import restore_state, saved_state
 from ._schema import validate_table
 
 __all__ = ["VAETransformer"]
@@ -552,7 +553,7 @@ class VAETransformer(
 
     def _initialize(self, X):
         """Build the likelihood, the torch module and the initialised skorch net."""
-        hidden_layer_sizes = self._check_hidden_layer_sizes()
+        self._check_hidden_layer_sizes()
         device = self._check_device()
         columns = self.schema_.columns_
         likelihood = make_likelihood(columns)
@@ -563,11 +564,18 @@ class VAETransformer(
         likelihood.fit(X, loc, scale)
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
-            module = VAEModule(
-                likelihood, self.n_components, hidden_layer_sizes, one_hot_columns(likelihood)
-            )
+            module = self._make_module(likelihood)
             module.set_input_scaling(loc, scale)
             self.net_ = self._make_net(module, device).initialize()
+
+    def _make_module(self, likelihood):
+        """The untrained torch model for a fitted ``likelihood`` (also used to load a model)."""
+        return VAEModule(
+            likelihood,
+            self.n_components,
+            self._check_hidden_layer_sizes(),
+            one_hot_columns(likelihood),
+        )
 
     def _train(self, X, train_rows, valid_rows, epochs):
         """Run up to ``epochs`` epochs on the rows ``train_rows`` of ``X``."""
@@ -981,3 +989,12 @@ class VAETransformer(
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+    # -------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        # Numpy arrays and builtins only, for pickle, joblib and skops.io alike.
+        return saved_state(self, super().__getstate__())
+
+    def __setstate__(self, state):
+        restore_state(self, state, super().__setstate__)
