@@ -203,8 +203,6 @@ def _net_state(net):
     return {
         "device": str(net.device),
         "module": {name: _numpy(value) for name, value in module.state_dict().items()},
-        "objective": module.objective,
-        "n_draws": module.n_draws,
         "optimizer": _map_tensors(net.optimizer_.state_dict(), _numpy, torch.Tensor),
         # One JSON string: compact in a skops file, where each number would be a node.
         "history": json.dumps(_plain(net.history.to_list())),
@@ -246,7 +244,6 @@ def _net_from_state(estimator, state):
         _restore_levels(likelihood, weights)
         module = estimator._make_module(likelihood)
         module.load_state_dict(weights, strict=True)
-        module.objective, module.n_draws = state["objective"], state["n_draws"]
         net = estimator._make_net(module, device).initialize()
     net.optimizer_.load_state_dict(_map_tensors(state["optimizer"], _tensor, np.ndarray))
     net.history = History(json.loads(state["history"]))
