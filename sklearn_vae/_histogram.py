@@ -414,7 +414,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
     def __getstate__(self):
         # The schema as builtins, for pickle, joblib and skops.io alike.
-        return saved_state(self, super().__getstate__())
+        return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
         restore_state(self, state, super().__setstate__)

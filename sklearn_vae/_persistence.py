@@ -38,8 +38,8 @@ _LAYOUT_KEY = "_sklearn_vae_layout"
 _VERSION_KEY = "_sklearn_vae_version"
 
 
-def saved_state(estimator, state):
-    """``state`` (the estimator's attributes) with plain values in place of library objects."""
+def saved_state(state):
+    """``state`` (an estimator's attributes) with plain values in place of library objects."""
     from . import __version__
 
     state = dict(state)
@@ -88,7 +88,9 @@ def restore_state(estimator, state, set_attributes):
         raise ValueError(
             f"The saved state of this {name} (layout {LAYOUT}, sklearn_vae {saved_by}) is "
             f"incomplete or does not match the model its parameters describe: "
-            f"{type(exc).__name__}: {exc}. The file is damaged or was edited; refit the model."
+            f"{type(exc).__name__}: {exc}. The file is damaged or was edited, or the model's "
+            "parameters were changed with set_params after fit and before it was saved; refit "
+            "the model."
         ) from exc
 
 

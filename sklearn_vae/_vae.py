@@ -994,7 +994,7 @@ class VAETransformer(
 
     def __getstate__(self):
         # Numpy arrays and builtins only, for pickle, joblib and skops.io alike.
-        return saved_state(self, super().__getstate__())
+        return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
         restore_state(self, state, super().__setstate__)

@@ -224,6 +224,14 @@ def test_damaged_weights_are_refused_with_a_clear_message():
         VAETransformer.__new__(VAETransformer).__setstate__(state)
 
 
+def test_model_whose_architecture_was_changed_after_fit_is_refused_with_a_clear_message():
+    vae = VAETransformer(**TINY).fit(make_factor_data(120))
+    data = pickle.dumps(vae.set_params(hidden_layer_sizes=(4,)))
+    with pytest.raises(ValueError, match="changed with set_params after fit"):
+        pickle.loads(data)
+    assert pickle.loads(pickle.dumps(vae.set_params(hidden_layer_sizes=(8,)))).n_iter_ == 3
+
+
 def test_column_dtype_that_its_name_does_not_rebuild_is_refused_when_saving():
     class Unregistered(pd.api.extensions.ExtensionDtype):
         name = "unregistered"
