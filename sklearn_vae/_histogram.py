@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import check_integer_valued, first_non_integer
+from ._persistence import restore_state, saved_state
 from ._schema import validate_table
 
 __all__ = ["HistogramDensity"]
@@ -433,6 +434,13 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+    def __getstate__(self):
+        # The schema as builtins, for pickle, joblib and skops.io alike.
+        return saved_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        restore_state(self, state, super().__setstate__)
 
 
 def _check_integer_valued(X):

@@ -39,6 +39,7 @@ from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
 from ._networks import NETWORKS, build_trunk, route_network_params
+from ._persistence import restore_state, saved_state
 from ._schema import validate_table
 
 __all__ = ["VAETransformer"]
@@ -713,8 +714,8 @@ class VAETransformer(
 
     def _initialize(self, X):
         """Build the likelihood, the torch module and the initialised skorch net."""
-        hidden_layer_sizes = self._check_hidden_layer_sizes()
-        encoder, decoder = self._network_builders()
+        self._check_hidden_layer_sizes()
+        self._network_builders()  # checks the networks' parameters before any work
         device = self._check_device()
         columns = self.schema_.columns_
         likelihood = make_likelihood(columns)
@@ -726,16 +727,21 @@ class VAETransformer(
         likelihood.fit(X, loc, scale)
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
-            module = VAEModule(
-                likelihood,
-                self.n_components,
-                hidden_layer_sizes,
-                one_hot_columns(likelihood),
-                encoder=encoder,
-                decoder=decoder,
-            )
+            module = self._make_module(likelihood)
             module.set_input_scaling(loc, scale)
             self.net_ = self._make_net(module, device).initialize()
+
+    def _make_module(self, likelihood):
+        """The untrained torch model for a fitted ``likelihood`` (also used to load a model)."""
+        encoder, decoder = self._network_builders()
+        return VAEModule(
+            likelihood,
+            self.n_components,
+            self._check_hidden_layer_sizes(),
+            one_hot_columns(likelihood),
+            encoder=encoder,
+            decoder=decoder,
+        )
 
     def _train(self, X, train_rows, valid_rows, epochs):
         """Run up to ``epochs`` epochs on the rows ``train_rows`` of ``X``."""
@@ -1149,3 +1155,12 @@ class VAETransformer(
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+    # -------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        # Numpy arrays and builtins only, for pickle, joblib and skops.io alike.
+        return saved_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        restore_state(self, state, super().__setstate__)

@@ -1,0 +1,252 @@
+"""The saved state of the estimators: numpy arrays and builtins, loadable by ``skops.io``.
+
+``__getstate__`` of :class:`~._vae.VAETransformer` and
+:class:`~._histogram.HistogramDensity` returns the estimator's attributes with
+every torch, skorch and pandas object replaced by plain values: the torch
+module's ``state_dict`` and Adam's state as CPU numpy arrays, the training
+history as lists and dicts of numbers, the table schema with its dtypes as
+strings. ``__setstate__`` rebuilds the net from them. pickle, joblib and
+``skops.io`` all save this state, so a file holds no type but the estimator's
+own class, numpy's and builtins (and scikit-learn's ``OrdinalEncoder`` for
+label columns), and ``skops.io.load`` can check every one of them before
+running any code.
+
+The layout of the state is versioned by :data:`LAYOUT`. A state without the
+version is the layout from before it (a pickle that holds the skorch net
+itself) and is loaded as it is; a layout this version does not know raises a
+``ValueError`` that says so.
+"""
+
+import json
+import warnings
+from dataclasses import fields
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch.exceptions import DeviceWarning
+from skorch.history import History
+
+from ._likelihoods import CategoricalLikelihood, make_likelihood
+from ._schema import ColumnSpec, TableSchema
+
+__all__ = ["LAYOUT", "restore_state", "saved_state"]
+
+#: Version of the saved state's layout; raise it when the layout changes.
+LAYOUT = 1
+_LAYOUT_KEY = "_sklearn_vae_layout"
+_VERSION_KEY = "_sklearn_vae_version"
+
+
+def saved_state(state):
+    """``state`` (an estimator's attributes) with plain values in place of library objects."""
+    from . import __version__
+
+    state = dict(state)
+    if isinstance(state.get("device"), torch.device):
+        # Saved as its string, which the parameter accepts as well.
+        state["device"] = str(state["device"])
+    if isinstance(state.get("schema_"), TableSchema):
+        state["schema_"] = _schema_state(state["schema_"])
+    if "net_" in state:
+        state["net_"] = _net_state(state["net_"])
+    state[_LAYOUT_KEY] = LAYOUT
+    state[_VERSION_KEY] = __version__
+    return state
+
+
+def restore_state(estimator, state, set_attributes):
+    """Set the attributes of ``estimator`` from a :func:`saved_state`, rebuilding its net.
+
+    ``set_attributes`` stores a dict of attributes (the parent class's
+    ``__setstate__``). A state without a layout version is the layout from
+    before versioning and is stored as it is.
+    """
+    if _LAYOUT_KEY not in state:
+        set_attributes(state)
+        return
+    state = dict(state)
+    layout = state.pop(_LAYOUT_KEY)
+    saved_by = state.pop(_VERSION_KEY, "an unknown version")
+    name = type(estimator).__name__
+    if layout != LAYOUT:
+        from . import __version__
+
+        raise ValueError(
+            f"This {name} was saved by sklearn_vae {saved_by} with state layout {layout!r}; "
+            f"sklearn_vae {__version__} reads layout {LAYOUT} only. Load it with the version "
+            "that saved it, or refit the model."
+        )
+    net = state.pop("net_", None)
+    try:
+        if "schema_" in state:
+            state["schema_"] = _schema_from_state(state["schema_"])
+        set_attributes(state)
+        if net is not None:
+            estimator.net_ = _net_from_state(estimator, net)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"The saved state of this {name} (layout {LAYOUT}, sklearn_vae {saved_by}) is "
+            f"incomplete or does not match the model its parameters describe: "
+            f"{type(exc).__name__}: {exc}. The file is damaged or was edited, or the model's "
+            "parameters were changed with set_params after fit and before it was saved; refit "
+            "the model."
+        ) from exc
+
+
+# ------------------------------------------------------------------ schema
+
+
+def _dtype_state(dtype):
+    """A column dtype as builtins and numpy arrays, from which :func:`_dtype` rebuilds it."""
+    if isinstance(dtype, np.dtype):
+        state = {"numpy": dtype.str}
+    elif isinstance(dtype, pd.CategoricalDtype):
+        state = {
+            "categories": np.asarray(dtype.categories, dtype=object),
+            "categories_dtype": _dtype_state(dtype.categories.dtype),
+            "ordered": bool(dtype.ordered),
+        }
+    elif isinstance(dtype, pd.StringDtype):
+        state = {"string": dtype.storage, "na_value": "NA" if dtype.na_value is pd.NA else "NaN"}
+    else:
+        state = {"pandas": str(dtype)}
+    try:
+        rebuilt = _dtype(state)
+    except (TypeError, ValueError) as exc:
+        rebuilt = exc
+    same = type(rebuilt) is type(dtype) and rebuilt == dtype
+    if same and isinstance(dtype, pd.CategoricalDtype):
+        same = rebuilt.categories.dtype == dtype.categories.dtype
+    if not same:
+        raise TypeError(
+            f"The column dtype {dtype!r} cannot be saved: its name does not rebuild it "
+            f"(it gives {rebuilt!r}). Convert the column to a numpy or a standard pandas dtype "
+            "before fitting."
+        )
+    return state
+
+
+def _dtype(state):
+    if "numpy" in state:
+        return np.dtype(state["numpy"])
+    if "categories" in state:
+        categories = pd.Index(state["categories"], dtype=_dtype(state["categories_dtype"]))
+        return pd.CategoricalDtype(categories, ordered=state["ordered"])
+    if "string" in state:
+        na_value = pd.NA if state["na_value"] == "NA" else np.nan
+        return pd.StringDtype(state["string"], na_value=na_value)
+    return pd.api.types.pandas_dtype(state["pandas"])
+
+
+def _schema_state(schema):
+    state = dict(schema.__dict__)
+    if "columns_" in state:
+        state["columns_"] = [
+            {
+                field.name: getattr(column, field.name)
+                if field.name != "dtype"
+                else _dtype_state(column.dtype)
+                for field in fields(column)
+            }
+            for column in schema.columns_
+        ]
+    return state
+
+
+def _schema_from_state(state):
+    schema = TableSchema.__new__(TableSchema)
+    state = dict(state)
+    if "columns_" in state:
+        state["columns_"] = [
+            ColumnSpec(**{**column, "dtype": _dtype(column["dtype"])})
+            for column in state["columns_"]
+        ]
+    schema.__dict__.update(state)
+    return schema
+
+
+# --------------------------------------------------------------------- net
+
+
+def _numpy(tensor):
+    return tensor.detach().cpu().numpy().copy()
+
+
+def _tensor(array):
+    array = np.asarray(array)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
+def _plain(value):
+    """``value`` with numpy scalars as Python numbers (the training history)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _map_tensors(value, convert, kind):
+    """``value`` (an optimiser's state dict) with ``convert`` applied to each ``kind`` leaf."""
+    if isinstance(value, dict):
+        return {key: _map_tensors(item, convert, kind) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_tensors(item, convert, kind) for item in value)
+    return convert(value) if isinstance(value, kind) else value
+
+
+def _net_state(net):
+    module = net.module_
+    return {
+        "device": str(net.device),
+        "module": {name: _numpy(value) for name, value in module.state_dict().items()},
+        "optimizer": _map_tensors(net.optimizer_.state_dict(), _numpy, torch.Tensor),
+        # One JSON string: compact in a skops file, where each number would be a node.
+        "history": json.dumps(_plain(net.history.to_list())),
+    }
+
+
+def _usable_device(recorded):
+    """The recorded device, or the CPU with skorch's ``DeviceWarning`` where it is absent."""
+    device = torch.device(recorded)
+    try:
+        torch.empty(0, device=device)
+    except (AssertionError, RuntimeError, NotImplementedError):
+        warnings.warn(
+            f"The requested device ({recorded}) is not available; the model is loaded on the "
+            "CPU. Call set_params(device='cpu') before fitting it again.",
+            DeviceWarning,
+            stacklevel=5,
+        )
+        return torch.device("cpu")
+    return device
+
+
+def _restore_levels(likelihood, weights):
+    """Give each categorical part its fitted levels: they size the decoder's output layer."""
+    for name, part in likelihood.named_modules(prefix="likelihood"):
+        if isinstance(part, CategoricalLikelihood):
+            part.offsets = weights[f"{name}.offsets"].float()
+            part.n_levels = weights[f"{name}.n_levels"].long()
+            part._register_groups()
+
+
+def _net_from_state(estimator, state):
+    """The fitted skorch net of ``estimator``, rebuilt from its :func:`_net_state`."""
+    device = _usable_device(state["device"])
+    weights = {name: _tensor(value) for name, value in state["module"].items()}
+    # Building the module draws initial weights: keep the caller's random streams.
+    with torch.random.fork_rng(devices=[]):
+        likelihood = make_likelihood(estimator.schema_.columns_)
+        _restore_levels(likelihood, weights)
+        module = estimator._make_module(likelihood)
+        module.load_state_dict(weights, strict=True)
+        net = estimator._make_net(module, device).initialize()
+    net.optimizer_.load_state_dict(_map_tensors(state["optimizer"], _tensor, np.ndarray))
+    net.history = History(json.loads(state["history"]))
+    return net
