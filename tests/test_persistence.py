@@ -353,3 +353,21 @@ def test_pickle_of_the_layout_before_versioning_still_loads(case, monkeypatch):
     loaded = pickle.loads(data)
     assert type(loaded.schema_).__name__ == "TableSchema"
     assert_same_outputs(_outputs(estimator, X), _outputs(loaded, X))
+
+
+# ------------------------------------------------------- custom networks
+
+
+def test_custom_network_class_round_trips_and_is_listed_under_its_own_name():
+    from test_custom_network import MLPDecoder, MLPEncoder
+
+    X = make_factor_data(80)
+    vae = VAETransformer(
+        **TINY, encoder=MLPEncoder, decoder=MLPDecoder, encoder_params={"hidden_layer_sizes": (6,)}
+    ).fit(X)
+    data = sio.dumps(vae)
+    classes = [f"{cls.__module__}.{cls.__qualname__}" for cls in (MLPDecoder, MLPEncoder)]
+    assert sio.get_untrusted_types(data=data) == sorted([*classes, VAE])
+    loaded = sio.loads(data, trusted=[*classes, VAE])
+    assert_same_outputs(_outputs(vae, X), _outputs(loaded, X))
+    assert_same_outputs(_outputs(vae, X), _outputs(pickle.loads(pickle.dumps(vae)), X))
