@@ -369,5 +369,8 @@ def test_custom_network_class_round_trips_and_is_listed_under_its_own_name():
     classes = [f"{cls.__module__}.{cls.__qualname__}" for cls in (MLPDecoder, MLPEncoder)]
     assert sio.get_untrusted_types(data=data) == sorted([*classes, VAE])
     loaded = sio.loads(data, trusted=[*classes, VAE])
+    for model in (vae, loaded):
+        kinds = {type(m) for m in model.net_.module_.modules()}
+        assert {MLPEncoder, MLPDecoder} <= kinds
     assert_same_outputs(_outputs(vae, X), _outputs(loaded, X))
     assert_same_outputs(_outputs(vae, X), _outputs(pickle.loads(pickle.dumps(vae)), X))
