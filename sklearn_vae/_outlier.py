@@ -123,10 +123,10 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         ``decision_function = score_samples - offset_``.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`, from ``estimator_``.
+        Number of features seen during :meth:`fit`, from ``estimator_``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, from ``estimator_``.
+        Names of features seen during :meth:`fit`, from ``estimator_``.
         Defined only when `X` has feature names that are all strings.
 
     See Also

@@ -319,10 +319,10 @@ class VAETransformer(
         ``net_.history`` the training history.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during :meth:`fit`.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during :meth:`fit`. Defined only when `X`
         has feature names that are all strings.
 
     n_iter_ : int
