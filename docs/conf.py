@@ -7,11 +7,14 @@ the network: there is no intersphinx, and MathJax is served from the build.
 """
 
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
+sys.path.insert(0, str(DOCS))
 import sklearn_vae  # noqa: E402
 
 # The gallery's cross-references resolve IterativeImputer, which needs this import.
@@ -40,7 +43,6 @@ nitpicky = False
 
 # The API reference: one page per public name, generated from numpydoc docstrings.
 autosummary_generate = True
-autodoc_default_options = {"inherited-members": False}
 autodoc_typehints = "none"
 # numpydoc lists the methods in a summary table and documents each once, on the
 # class page (autosummary's class template), so no object is documented twice.
@@ -54,17 +56,22 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # The gallery: examples/plot_*.py, executed by `make docs`, figures captured
-# from matplotlib. The scripts run in examples/ (their own folder).
+# from matplotlib. The scripts run in their own folder and write PNGs there, so
+# they run from a copy under _build/: the committed figures of `make examples`
+# stay untouched. Unchanged scripts are not run again (sphinx-gallery's MD5s).
+EXAMPLES = DOCS / "_build" / "examples"
+shutil.copytree(
+    DOCS.parent / "examples", EXAMPLES, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.png")
+)
 sphinx_gallery_conf = {
-    "examples_dirs": str(DOCS.parent / "examples"),
+    "examples_dirs": str(EXAMPLES),
     "gallery_dirs": str(DOCS / "auto_examples"),
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ReadingOrder",
     "download_all_examples": False,
     "remove_config_comments": True,
     "capture_repr": (),
     "matplotlib_animations": False,
-    "reference_url": {"sklearn_vae": None},
     "backreferences_dir": str(DOCS / "generated" / "backreferences"),
     "doc_module": ("sklearn_vae",),
     "show_memory": False,
@@ -74,7 +81,8 @@ sphinx_gallery_conf = {
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn_vae {release}"
 templates_path = ["_templates"]
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_align": "left",
@@ -82,11 +90,42 @@ html_theme_options = {
     "navigation_with_keys": False,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
-    "secondary_sidebar_items": ["page-toc"],
+    # The API and gallery pages need the width for signatures and code.
+    "secondary_sidebar_items": {"*": ["page-toc"], "generated/*": [], "auto_examples/*": []},
     "header_links_before_dropdown": 8,
 }
 html_context = {"default_mode": "light"}
-html_sidebars = {"**": ["sidebar-nav-bs"], "index": [], "install": []}
+html_sidebars = {"index": []}
 
 # Every figure and doctest is computed on the CPU with one thread.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# Methods inherited from scikit-learn (get_metadata_routing, set_output) cite
+# labels of scikit-learn's own site. Without intersphinx (the build is offline)
+# they are written as plain links to that site instead.
+SKLEARN_SITE = "https://scikit-learn.org/stable/"
+SKLEARN_PAGES = {
+    "metadata_routing": "metadata_routing.html",
+    "sphx_glr_auto_examples_miscellaneous_plot_set_output.py": (
+        "auto_examples/miscellaneous/plot_set_output.html"
+    ),
+}
+SKLEARN_REF = re.compile(r":ref:`([^`<]*?)\s*(?:<([^`>]+)>)?`")
+
+
+def _link_to_sklearn(match):
+    text, label = match.group(1), match.group(2)
+    if label is None:
+        text, label = "scikit-learn's example", text
+    page = SKLEARN_PAGES.get(label, "user_guide.html")
+    return f"`{text} <{SKLEARN_SITE}{page}>`__"
+
+
+def link_sklearn_references(app, what, name, obj, options, lines):
+    if (getattr(obj, "__module__", None) or "").startswith("sklearn."):
+        lines[:] = [SKLEARN_REF.sub(_link_to_sklearn, line) for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", link_sklearn_references)

@@ -356,7 +356,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples, float64; integer-valued with
             ``bins="integer"``.
         """

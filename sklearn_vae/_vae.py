@@ -169,7 +169,7 @@ class VAETransformer(
     (ELBO) on minibatches, using the reparametrisation
     ``z = mu + sigma * eps``, ``eps ~ N(0, I)``.
 
-    Read more in the README's "The model" section.
+    Read more in the :doc:`User Guide </model>`.
 
     Parameters
     ----------
@@ -219,7 +219,7 @@ class VAETransformer(
 
         For integer data, the log-probabilities of the discrete likelihoods
         are comparable with continuous log-densities on ``dequantize(X)``.
-        See the README's section on tables for the rule and its measurements.
+        See :doc:`/tables` in the user guide for the rule and its measurements.
 
     dequantize : bool, default=False
         For integer-valued Gaussian columns. When True, every column modelled
@@ -807,7 +807,7 @@ class VAETransformer(
 
         Returns
         -------
-        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X_original : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
             Decoder means in the units of the training data; a DataFrame
             with the training columns and dtypes when fitted on one, label
             columns holding their most probable category.
@@ -840,7 +840,7 @@ class VAETransformer(
         random_state : int, RandomState instance or None, default=None
             Determines the random draws. Pass an int for reproducible results.
 
-        given : dict, DataFrame, array-like of shape (1, n_features_in_) or None, \
+        given : dict, DataFrame, array-like of shape (1, `n_features_in_`) or None, \
                 default=None
             Values to condition on: a dict ``{column: value}`` (column names
             when fitted on a DataFrame, positions otherwise), or one row with
@@ -851,7 +851,7 @@ class VAETransformer(
 
         Returns
         -------
-        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
             Generated samples: a DataFrame with the training columns and
             dtypes (labels as they were) when fitted on one. With ``given``,
             the given columns hold exactly the given values.
