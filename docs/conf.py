@@ -6,7 +6,6 @@
 the network: there is no intersphinx, and MathJax is served from the build.
 """
 
-import os
 import re
 import shutil
 import sys
@@ -15,10 +14,10 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
 sys.path.insert(0, str(DOCS))
-import sklearn_vae  # noqa: E402
-
 # The gallery's cross-references resolve IterativeImputer, which needs this import.
 from sklearn.experimental import enable_iterative_imputer  # noqa: E402, F401
+
+import sklearn_vae  # noqa: E402
 
 project = "sklearn_vae"
 author = "The sklearn_vae developers"
@@ -95,10 +94,7 @@ html_theme_options = {
     "header_links_before_dropdown": 8,
 }
 html_context = {"default_mode": "light"}
-html_sidebars = {"index": []}
-
-# Every figure and doctest is computed on the CPU with one thread.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+html_sidebars = {"index": [], "benchmarks": []}
 
 
 # Methods inherited from scikit-learn (get_metadata_routing, set_output) cite
