@@ -60,7 +60,10 @@ myst_heading_anchors = 3
 # stay untouched. Unchanged scripts are not run again (sphinx-gallery's MD5s).
 EXAMPLES = DOCS / "_build" / "examples"
 shutil.copytree(
-    DOCS.parent / "examples", EXAMPLES, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.png")
+    DOCS.parent / "examples",
+    EXAMPLES,
+    dirs_exist_ok=True,
+    ignore=shutil.ignore_patterns("*.png"),
 )
 sphinx_gallery_conf = {
     "examples_dirs": str(EXAMPLES),
@@ -90,7 +93,11 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
     # The API and gallery pages need the width for signatures and code.
-    "secondary_sidebar_items": {"*": ["page-toc"], "generated/*": [], "auto_examples/*": []},
+    "secondary_sidebar_items": {
+        "*": ["page-toc"],
+        "generated/*": [],
+        "auto_examples/*": [],
+    },
     "header_links_before_dropdown": 8,
 }
 html_context = {"default_mode": "light"}

@@ -1,4 +1,4 @@
-"""The order of the gallery's examples: the README's reading order, then new scripts by name."""
+"""The gallery's order: the README's reading order, then new scripts by name."""
 
 ORDER = [
     "plot_digits_density.py",
@@ -13,7 +13,7 @@ ORDER = [
 
 
 class ReadingOrder:
-    """A sphinx-gallery ``within_subsection_order`` key: a file name's place in ``ORDER``."""
+    """A sphinx-gallery ``within_subsection_order`` key: a file's place in ``ORDER``."""
 
     def __init__(self, src_dir):
         self.src_dir = src_dir
