@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: demo test lint examples mutation clean
+.PHONY: demo test lint examples docs mutation clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,11 @@ mutation: $(STAMP)
 examples: $(STAMP)
 	cd examples && for f in plot_*.py; do echo "== $$f"; ../$(BIN)/python $$f || exit 1; done
 
+# The documentation site, with every gallery script executed (several minutes), niced,
+# one torch thread; any Sphinx warning fails it. Open docs/_build/html/index.html.
+# tests/test_docs.py builds the same site without running the gallery.
+docs: $(STAMP)
+	OMP_NUM_THREADS=1 nice -n 5 $(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) build *.egg-info examples/*.png mutants
+	rm -rf $(VENV) build *.egg-info examples/*.png mutants docs/_build docs/auto_examples docs/generated

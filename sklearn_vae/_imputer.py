@@ -92,10 +92,10 @@ class VAEImputer(_BaseImputer):
         Indicator used to add binary indicators for missing values.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during :meth:`fit`.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, when they are all strings.
+        Names of features seen during :meth:`fit`, when they are all strings.
 
     See Also
     --------

@@ -39,7 +39,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     rows is predicted -1. The API is that of ``IsolationForest`` and
     ``LocalOutlierFactor(novelty=True)``.
 
-    Read more in the README's "Novelty and outlier detection" section.
+    Read more in the :doc:`User Guide </inference>`.
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         ``Pipeline``, on the output of the others); ``"auto"`` uses
         ``log_likelihood`` where the estimator has one and ``score_samples``
         otherwise. The IWAE estimate is tighter than the ELBO and ranks
-        novelties slightly better (README, "Novelty and outlier detection");
+        novelties slightly better (:doc:`/inference`);
         it is computed in batches, so it is deterministic for a fitted
         detector but a row's score varies at the 1e-3 level with the batch
         it is scored in; use ``"score_samples"`` where scores must not
@@ -111,10 +111,10 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         ``decision_function = score_samples - offset_``.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`, from ``estimator_``.
+        Number of features seen during :meth:`fit`, from ``estimator_``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, from ``estimator_``.
+        Names of features seen during :meth:`fit`, from ``estimator_``.
         Defined only when `X` has feature names that are all strings.
 
     See Also

@@ -196,7 +196,7 @@ class VAETransformer(
     (ELBO) on minibatches, using the reparametrisation
     ``z = mu + sigma * eps``, ``eps ~ N(0, I)``.
 
-    Read more in the README's "The model" section.
+    Read more in the :doc:`User Guide </model>`.
 
     Parameters
     ----------
@@ -287,7 +287,7 @@ class VAETransformer(
 
         For integer data, the log-probabilities of the discrete likelihoods
         are comparable with continuous log-densities on ``dequantize(X)``.
-        See the README's section on tables for the rule and its measurements.
+        See :doc:`/tables` in the user guide for the rule and its measurements.
 
     dequantize : bool, default=False
         For integer-valued Gaussian columns. When True, every column modelled
@@ -387,10 +387,10 @@ class VAETransformer(
         ``net_.history`` the training history.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during :meth:`fit`.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during :meth:`fit`. Defined only when `X`
         has feature names that are all strings.
 
     n_iter_ : int
@@ -982,7 +982,7 @@ class VAETransformer(
 
         Returns
         -------
-        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X_original : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
             Decoder means in the units of the training data; a DataFrame
             with the training columns and dtypes when fitted on one, label
             columns holding their most probable category.
@@ -1015,7 +1015,7 @@ class VAETransformer(
         random_state : int, RandomState instance or None, default=None
             Determines the random draws. Pass an int for reproducible results.
 
-        given : dict, DataFrame, array-like of shape (1, n_features_in_) or None, \
+        given : dict, DataFrame, array-like of shape (1, `n_features_in_`) or None, \
                 default=None
             Values to condition on: a dict ``{column: value}`` (column names
             when fitted on a DataFrame, positions otherwise), or one row with
@@ -1026,7 +1026,7 @@ class VAETransformer(
 
         Returns
         -------
-        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
             Generated samples: a DataFrame with the training columns and
             dtypes (labels as they were) when fitted on one. With ``given``,
             the given columns hold exactly the given values.
