@@ -9,6 +9,7 @@ ORDER = [
     "plot_imputation.py",
     "plot_conditional_sampling.py",
     "plot_novelty.py",
+    "plot_custom_network.py",
 ]
 
 

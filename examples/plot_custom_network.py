@@ -1,7 +1,7 @@
 """
-=============================================
+=================================================
 Your own encoder and decoder: a convolutional VAE
-=============================================
+=================================================
 
 :class:`~sklearn_vae.VAETransformer` builds its encoder and decoder as
 multilayer perceptrons by default, but it takes any torch module in their
