@@ -166,9 +166,10 @@ def first_non_integer(X):
     """
     for start, chunk in iter_row_chunks(X):
         with np.errstate(invalid="ignore"):
-            fractional = np.argwhere((chunk != np.round(chunk)) & ~np.isnan(chunk))
-        if len(fractional):
-            row, col = fractional[0]
+            fractional = (chunk != np.round(chunk)) & ~np.isnan(chunk)
+        if fractional.any():
+            # The first True in row-major order, without listing every fractional entry.
+            row, col = np.unravel_index(np.argmax(fractional), fractional.shape)
             return int(start + row), int(col)
     return None
 
