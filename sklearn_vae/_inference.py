@@ -194,6 +194,7 @@ def impute_encoded(vae, X, *, sample, n_samples, random_state):
             model_input,
             batch_size=batch_size,
             dtype=torch.float32,
+            unstandardise=True,
         )
     if columns.any():
         filled[:, columns] = np.floor(filled[:, columns])
