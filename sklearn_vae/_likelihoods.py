@@ -73,7 +73,9 @@ class Likelihood(nn.Module):
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
-            Training data, already checked with :meth:`check_support`.
+            Training data, already checked with :meth:`check_support`, in
+            the units of ``X`` (the estimator standardises Gaussian columns
+            only on their way to the module).
         loc, scale : ndarray of shape (n_features,)
             Column means and standard deviations of ``X`` (constant columns
             have a unit scale).
