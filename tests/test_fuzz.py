@@ -322,3 +322,23 @@ def test_fuzzer_regressions_fit_or_explain(X, params):
     vae = _fit_or_clear_error(_small_vae().set_params(**params), X)
     if vae is not None:
         _check_outputs(vae, X)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        # A constant column at 1e39: its mean over 200 rows rounds away from the
+        # value by 3e24, which a unit scale kept, and training went NaN.
+        np.column_stack([np.linspace(-1, 1, 200), np.full(200, 1e39)]),
+        # Rounding alone spreads a column near 1e300 by 1e284: "constant" by the
+        # relative test, so it is scaled by its half-range, not by 1.
+        np.array([[1e300], [np.nextafter(1e300, np.inf)]] * 3),
+        # A subnormal column: its standard deviation underflows in data units.
+        np.array([[5e-324], [0.0], [5e-324]]),
+    ],
+)
+def test_fuzzer_regressions_that_must_fit(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        vae = _small_vae().set_params(early_stopping=False).fit(X)
+    _check_outputs(vae, X)
