@@ -134,7 +134,11 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     The number of bins is not capped: the rules based on the interquartile
     range (``"auto"``, ``"fd"``) give very many bins for a feature with
     extreme outliers, as does ``"integer"`` for a feature with a huge range;
-    pass an int there.
+    pass an int there. A float feature is binned in units of the power of two
+    nearest its largest magnitude, an exact rescaling: no range or width
+    overflows or underflows, from subnormals to 1e308, and scores of ``s *
+    X`` are those of ``X`` minus ``log s`` per feature. Integer bins need
+    ``|x| < 2**53``, where float64 holds consecutive integers.
 
     **Tails.** Each tail carries probability ``alpha / N``, one bin's worth
     of pseudo-counts. It is spread over an unbounded sequence of bins as wide

@@ -114,7 +114,7 @@ def _check_float32_range(X, columns):
             j = int(np.argmax(largest))
             raise ValueError(
                 f"Column {columns[j].name!r} holds values up to {largest[j]:.3g} in magnitude, "
-                f"beyond the {_FLOAT32_LIMIT:.2g} of float32, in which "
+                f"beyond half of float32's range ({_FLOAT32_LIMIT:.2g}), in which "
                 f"likelihood={columns[j].likelihood!r} holds them. Subtract a reference value "
                 "from it first (for example its minimum), or model it with "
                 "likelihood='gaussian', which standardises it."

@@ -174,8 +174,8 @@ def test_levels_beyond_float32_are_rejected_before_training_naming_the_column(X_
     X = X_small.copy()
     X[:, 4] = 1e39
     message = (
-        r"Column 4 holds values up to 1e\+39 in magnitude, beyond the 1.7e\+38 of float32, in "
-        r"which likelihood='categorical' holds them\. Subtract a reference value"
+        r"Column 4 holds values up to 1e\+39 in magnitude, beyond half of float32's range "
+        r"\(1.7e\+38\), in which likelihood='categorical' holds them\. Subtract a reference value"
     )
     with pytest.raises(ValueError, match=message):
         VAETransformer(**FAST, likelihood={4: "categorical"}).fit(X)
