@@ -150,10 +150,13 @@ def time_library(X, epochs, batch_size, seed):
 def make_module(X, seed):
     """Build the ``VAEModule`` the way ``VAETransformer.fit`` builds it.
 
+    The estimator standardises Gaussian columns before they reach the
+    module, whose own input scaling is then the identity.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        Training data, used for the input and likelihood scaling.
+        Training data.
     seed : int
         Seed of torch's global generator for the weight initialisation.
 
@@ -162,11 +165,9 @@ def make_module(X, seed):
     module : VAEModule
     """
     likelihood = GaussianLikelihood(X.shape[1])
-    loc, scale = column_mean_std(X)
-    likelihood.fit(X, loc, scale)
     torch.manual_seed(seed)
     module = VAEModule(likelihood, N_COMPONENTS, HIDDEN_LAYER_SIZES)
-    module.set_input_scaling(loc, scale)
+    module.set_input_scaling(np.zeros(X.shape[1]), np.ones(X.shape[1]))
     return module
 
 
@@ -176,7 +177,7 @@ def time_plain(X, epochs, batch_size, seed):
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features), dtype float32
-        Training data; wrapped as a tensor without a copy.
+        Training data; standardised once into a float32 tensor before the timed epochs.
     epochs : int
         Number of epochs.
     batch_size : int
@@ -192,7 +193,9 @@ def time_plain(X, epochs, batch_size, seed):
     module = make_module(X, seed)
     criterion = NegativeELBO()
     optimizer = torch.optim.Adam(module.parameters(), lr=LEARNING_RATE)
-    data = torch.from_numpy(X)
+    # Standardised once, before the timed epochs (the library does it per batch).
+    loc, scale = column_mean_std(X)
+    data = torch.from_numpy(((X - loc) / scale).astype(np.float32))
     n_samples = data.shape[0]
     module.train()
     durations = []

@@ -1,5 +1,7 @@
 """Whole-batch data access for skorch: rows are sliced, never indexed one by one."""
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -13,6 +15,8 @@ __all__ = [
     "is_integer_array",
     "check_integer_valued",
     "column_mean_std",
+    "column_statistics",
+    "Standardisation",
     "row_hashed_uniform",
 ]
 
@@ -38,13 +42,18 @@ class RowDataset(torch.utils.data.Dataset):
         values (validation and scoring).
     columns : ndarray of bool of shape (n_features,), default=None
         The columns that get the noise; all when None.
+    standardisation : Standardisation, default=None
+        Applied in float64 to every batch, after the noise (which is in the
+        units of ``X``) and before the cast to ``dtype``, so values of any
+        finite magnitude reach float32 as standardised numbers.
     """
 
-    def __init__(self, X, indices=None, *, dequantize=None, columns=None):
+    def __init__(self, X, indices=None, *, dequantize=None, columns=None, standardisation=None):
         self.X = X
         self.indices = indices
         self.dequantize = dequantize
         self.columns = columns
+        self.standardisation = standardisation
 
     def __len__(self):
         return self.X.shape[0] if self.indices is None else len(self.indices)
@@ -52,19 +61,24 @@ class RowDataset(torch.utils.data.Dataset):
     def batch(self, positions, dtype=np.float32):
         """Tensor of the rows at ``positions`` (a slice or sorted ints)."""
         rows = positions if self.indices is None else self.indices[positions]
-        batch = np.asarray(self.X[rows], dtype=dtype)
+        standardisation = self.standardisation
+        # Standardised data are read in float64 and cast once standardised.
+        read = dtype if standardisation is None else np.float64
+        batch = np.asarray(self.X[rows], dtype=read)
         if self.dequantize == "fresh":
-            batch = torch.from_numpy(batch)
-            noise = torch.rand(batch.shape, dtype=batch.dtype)
+            # Drawn in float32, as many values as the batch holds, whatever ``read``.
+            noise = torch.rand(batch.shape, dtype=torch.float32).numpy()
             if self.columns is not None:
-                noise = noise * torch.from_numpy(self.columns).to(batch.dtype)
-            return batch + noise
-        if self.dequantize == "hashed":
-            noise = row_hashed_uniform(batch).astype(dtype)
+                noise = noise * self.columns.astype(np.float32)
+            batch = batch + noise
+        elif self.dequantize == "hashed":
+            noise = row_hashed_uniform(batch).astype(read)
             if self.columns is not None:
                 noise *= self.columns
-            return torch.from_numpy(batch + noise)
-        if not batch.flags.writeable:  # a view of read-only input: copy the batch only
+            batch = batch + noise
+        if standardisation is not None:
+            batch = standardisation.transform(batch).astype(dtype, copy=False)
+        elif not batch.flags.writeable:  # a view of read-only input: copy the batch only
             batch = batch.copy()
         return torch.from_numpy(batch)
 
@@ -101,9 +115,11 @@ class BatchIterator:
             yield self.dataset.batch(positions), None
 
 
-def iter_batches(X, batch_size, dtype=np.float32, dequantize=None, columns=None):
+def iter_batches(
+    X, batch_size, dtype=np.float32, dequantize=None, columns=None, standardisation=None
+):
     """Yield tensors of consecutive row batches of ``X``, converted one at a time."""
-    dataset = RowDataset(X, dequantize=dequantize, columns=columns)
+    dataset = RowDataset(X, dequantize=dequantize, columns=columns, standardisation=standardisation)
     for start in range(0, len(dataset), batch_size):
         yield dataset.batch(slice(start, start + batch_size), dtype=dtype)
 
@@ -200,37 +216,170 @@ def check_integer_valued(X, requirement, remedy, names=None):
         )
 
 
-def column_mean_std(X, chunk_rows=8192, *, dequantized=False):
-    """Per-column mean and standard deviation of the observed entries of ``X``.
+def _column_range(X, chunk_rows):
+    """Per column, the smallest and largest observed values (0 for an all-missing column)."""
+    low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
+    for _, chunk in iter_row_chunks(X, chunk_rows):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing chunk column
+            np.fmin(low, np.nanmin(chunk, axis=0), out=low)
+            np.fmax(high, np.nanmax(chunk, axis=0), out=high)
+    seen = low <= high
+    return np.where(seen, low, 0.0), np.where(seen, high, 0.0)
 
-    Two passes in float64 over row chunks, so a ``numpy.memmap`` is never
-    copied whole; missing entries (NaN) are skipped. Constant columns get a
-    standard deviation of 1. Where ``dequantized`` (a bool, or one per column)
-    is True, the moments are those of ``X + U``, ``U ~ U(0, 1)`` independent
-    of ``X``: the mean plus 1/2 and the variance plus 1/12 (so no such column
-    is constant).
+
+def column_statistics(X, chunk_rows=8192, *, dequantized=False):
+    """Per-column mean and standard deviation of ``X``, computed without overflow.
+
+    Three passes in float64 over row chunks, so a ``numpy.memmap`` is never
+    copied whole: the columns' ranges, then the mean and the variance of
+    ``X / d``, where the divisor ``d`` is the power of two with ``1 <= max |x|
+    / d < 2``. Dividing by a power of two is exact, so the statistics are
+    those of ``X`` to the last bit, and no sum overflows: finite data give
+    finite statistics at any scale, 1e-300 or 1e300. Missing entries (NaN)
+    are skipped.
+
+    A column is constant when its variance is within the rounding error of
+    its own values (``StandardScaler``'s test, relative to the column's
+    magnitude). It is centred on its midrange and gets a standard deviation
+    of 1, as in ``StandardScaler``, or its half-range where that is larger
+    (near 1e300 rounding alone spreads a column by 1e284), so its training
+    values stay within 2 of its centre once standardised. Where
+    ``dequantized`` (a bool, or one per column) is True, the moments are those
+    of ``X + U``, ``U ~ U(0, 1)`` independent of ``X``: the mean plus 1/2 and
+    the variance plus 1/12 (so no such column is constant).
+
+    Returns
+    -------
+    mean, std : ndarray of shape (n_features,)
+        In units of ``divisor``: the moments of ``X / divisor``, finite and
+        normal numbers for any finite ``X`` (in the units of ``X`` the
+        standard deviation of subnormal data would round to 0).
+    divisor : ndarray of shape (n_features,)
+        The power of two ``d`` of each column (at least 1 for a constant
+        one): :class:`Standardisation` computes ``(x / d - mean) / std``,
+        which does not overflow for any training value.
     """
+    low, high = _column_range(X, chunk_rows)
+    _, exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))
+    divisor = np.ldexp(1.0, exponent - 1)
     total = np.zeros(X.shape[1])
     count = np.zeros(X.shape[1])
     for _, chunk in iter_row_chunks(X, chunk_rows):
-        total += np.nansum(chunk, axis=0, dtype=np.float64)
+        total += np.nansum(chunk / divisor, axis=0, dtype=np.float64)
         count += np.sum(~np.isnan(chunk), axis=0)
     count = np.maximum(count, 1)
     mean = total / count
     squares = np.zeros(X.shape[1])
     for _, chunk in iter_row_chunks(X, chunk_rows):
-        squares += np.nansum((chunk - mean) ** 2, axis=0)
+        squares += np.nansum((chunk / divisor - mean) ** 2, axis=0)
     variance = squares / count
-    # Constant columns keep a unit scale. The test is StandardScaler's: the
-    # variance is within the rounding error of the column's own values, so a
-    # column of any magnitude, 1e-30 or 1e30, is standardised.
     eps = np.finfo(np.float64).eps
     constant = variance <= count * eps * variance + (count * np.abs(mean) * eps) ** 2
     dequantized = np.broadcast_to(np.asarray(dequantized, dtype=bool), mean.shape)
-    std = np.sqrt(variance + dequantized / 12)
-    mean = mean + dequantized / 2
-    std[constant & ~dequantized] = 1.0
-    return mean, std
+    # An integer column's divisor is at least 1: (1 / d)**2 does not overflow.
+    variance[dequantized] += (1 / divisor[dequantized]) ** 2 / 12
+    mean[dequantized] += 0.5 / divisor[dequantized]
+    std = np.sqrt(variance)
+    unit = constant & ~dequantized
+    half_range = high / 2 - low / 2
+    unit_divisor = np.maximum(divisor, 1.0)
+    mean[unit] = ((low + half_range) / unit_divisor)[unit]
+    std[unit] = (np.maximum(half_range, 1.0) / unit_divisor)[unit]
+    divisor[unit] = unit_divisor[unit]
+    return mean, std, divisor
+
+
+def column_mean_std(X, chunk_rows=8192, *, dequantized=False):
+    """Per-column mean and standard deviation of ``X`` in its units; see ``column_statistics``."""
+    mean, std, divisor = column_statistics(X, chunk_rows, dequantized=dequantized)
+    return mean * divisor, std * divisor
+
+
+class Standardisation:
+    """The float64 map ``x -> (x - loc) / scale`` of some columns, and its inverse.
+
+    It is computed as ``(x / d - loc_d) / scale_d`` with the power of two
+    ``d`` and the moments of ``X / d`` of :func:`column_statistics`, which is
+    exact and does not overflow for any finite training value. Columns not
+    in ``columns`` pass unchanged.
+
+    Parameters
+    ----------
+    loc, scale, divisor : ndarray of shape (n_features,)
+        As returned by :func:`column_statistics`: ``loc`` and ``scale`` in
+        units of ``divisor``.
+    columns : ndarray of bool of shape (n_features,)
+        The columns that are standardised.
+
+    Attributes
+    ----------
+    column_log_jacobian : ndarray of shape (n_features,)
+        ``log |dt / dx| = -log scale_d - log d`` of each column, in float64
+        (0 for the columns that pass unchanged).
+    log_jacobian_total : float
+        Their sum.
+    """
+
+    def __init__(self, loc, scale, divisor, columns):
+        self.columns = np.asarray(columns, dtype=bool)
+        keep = ~self.columns
+        self._loc = np.where(keep, 0.0, loc)
+        self._scale = np.where(keep, 1.0, scale)
+        self.divisor = np.where(keep, 1.0, divisor)
+        self.column_log_jacobian = -(np.log(self._scale) + np.log(self.divisor))
+        self.log_jacobian_total = float(self.column_log_jacobian.sum())
+
+    @property
+    def loc(self):
+        """The centre of each column in the units of ``X`` (0 where unchanged)."""
+        return self._loc * self.divisor
+
+    @property
+    def scale(self):
+        """The scale of each column in the units of ``X`` (1 where unchanged)."""
+        return self._scale * self.divisor
+
+    def transform(self, X):
+        """Standardised float64 copy of ``X`` (NaN stays NaN)."""
+        with np.errstate(over="ignore"):
+            return (np.asarray(X, dtype=np.float64) / self.divisor - self._loc) / self._scale
+
+    def inverse_transform(self, T):
+        """``T`` mapped back to the units of ``X``, in float64."""
+        with np.errstate(over="ignore"):
+            return (np.asarray(T, dtype=np.float64) * self._scale + self._loc) * self.divisor
+
+    def log_jacobian(self, X, chunk_rows=8192):
+        """Per row, ``log |dt / dx|`` summed over the row's observed standardised entries.
+
+        A complete row gets exactly the total; the terms of missing entries
+        are taken off it, so a row's value does not depend on the other rows.
+        """
+        out = np.full(X.shape[0], self.log_jacobian_total)
+        if not self.columns.any():
+            return out
+        for start, chunk in iter_row_chunks(X, chunk_rows):
+            out[start : start + len(chunk)] -= self._missing_terms(chunk)
+        return out
+
+    def mean_log_jacobian(self, X, rows=None, chunk_rows=8192):
+        """Mean of :meth:`log_jacobian` over ``rows`` of ``X`` (all when None), in chunks."""
+        n_rows = X.shape[0] if rows is None else len(rows)
+        if not self.columns.any() or n_rows == 0:
+            return self.log_jacobian_total
+        missing = 0.0
+        for start in range(0, n_rows, chunk_rows):
+            where = slice(start, start + chunk_rows)
+            missing += self._missing_terms(X[where] if rows is None else X[rows[where]]).sum()
+        return self.log_jacobian_total - missing / n_rows
+
+    def _missing_terms(self, chunk):
+        """Per row of ``chunk``, the summed log-Jacobian of its missing standardised entries."""
+        missing = np.isnan(chunk[:, self.columns])
+        if not missing.any():
+            return np.zeros(len(chunk))
+        return np.where(missing, self.column_log_jacobian[self.columns], 0.0).sum(axis=1)
 
 
 def is_integer_array(X):

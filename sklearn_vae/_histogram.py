@@ -20,6 +20,21 @@ _NUMPY_BIN_RULES = {"auto", "fd", "doane", "scott", "stone", "rice", "sturges", 
 _LOG2 = np.log(2.0)
 # An integer column with at most this many levels gets one unit-width bin per level.
 MAX_UNIT_BINS = 32
+# Beyond this magnitude float64 does not hold consecutive integers: no unit-width bins.
+_MAX_EXACT_INTEGER = 2.0**53
+
+
+def _power_of_two_divisor(x):
+    """The power of two ``d`` with ``1 <= max |x| / d < 2`` (1 for zeros or no values).
+
+    Bins are fitted on ``x / d``: the division is exact, so the edges are
+    ``d`` times those of ``x`` to the last bit, and neither a range nor a
+    bin width overflows, whatever the magnitude.
+    """
+    largest = np.max(np.abs(x)) if len(x) else 0.0
+    if largest == 0:
+        return 1.0
+    return float(np.ldexp(1.0, np.frexp(largest)[1] - 1))
 
 
 class HistogramDensity(DensityMixin, BaseEstimator):
@@ -121,7 +136,11 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     The number of bins is not capped: the rules based on the interquartile
     range (``"auto"``, ``"fd"``) give very many bins for a feature with
     extreme outliers, as does ``"integer"`` for a feature with a huge range;
-    pass an int there.
+    pass an int there. A float feature is binned in units of the power of two
+    nearest its largest magnitude, an exact rescaling: no range or width
+    overflows or underflows, from subnormals to 1e308, and scores of ``s *
+    X`` are those of ``X`` minus ``log s`` per feature. Integer bins need
+    ``|x| < 2**53``, where float64 holds consecutive integers.
 
     **Tails.** Each tail carries probability ``alpha / N``, one bin's worth
     of pseudo-counts. It is spread over an unbounded sequence of bins as wide
@@ -219,22 +238,36 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         self.n_bins_ = np.empty(n_features, dtype=np.intp)
         self.tail_log_mass_ = np.empty((n_features, 2))
         self._integer_bins = np.zeros(n_features, dtype=bool)
+        # Per column, the power of two the bins are computed in units of (1 for integers).
+        self._divisor = np.ones(n_features)
+        self._scaled_edges = [None] * n_features
         for j, column in enumerate(self.schema_.columns_):
             x = X[:, j]
             x = x[~np.isnan(x)]
             if column.categories is not None:
                 self._fit_frequencies(x, len(column.categories), alpha)
                 continue
-            self._integer_bins[j] = self.bins == "integer" or column.kind == "integer"
-            edges = self._fit_edges(x, self._integer_bins[j])
+            integer_bins = self.bins == "integer" or column.kind == "integer"
+            self._integer_bins[j] = integer_bins
+            if integer_bins:
+                _check_unit_bins(x, column.name)
+            else:
+                self._divisor[j] = _power_of_two_divisor(x)
+            x = x / self._divisor[j]
+            edges = self._fit_edges(x, integer_bins)
             n_bins = len(edges) - 1
-            index = self._bin_index(edges, x, self._integer_bins[j])
+            index = self._bin_index(edges, x, integer_bins)
             counts = np.bincount(index, minlength=n_bins)
             total = len(x) + alpha * (n_bins + 2)
+            log_width = np.log(np.diff(edges)) + np.log(self._divisor[j])
             with np.errstate(divide="ignore"):
-                log_density = np.log(counts + alpha) - np.log(total) - np.log(np.diff(edges))
+                log_density = np.log(counts + alpha) - np.log(total) - log_width
                 tail_log_mass = np.log(alpha) - np.log(total)
-            self.bin_edges_.append(edges)
+            # Scoring and sampling use the edges in units of the divisor: in the
+            # units of X (finite: they lie within the data's range) subnormal
+            # edges would round together.
+            self._scaled_edges[j] = edges
+            self.bin_edges_.append(edges * self._divisor[j])
             self.bin_counts_.append(counts)
             self.log_density_.append(log_density)
             self.n_bins_[j] = n_bins
@@ -298,7 +331,10 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     def _feature_log_density(self, j, x):
         if self.bin_edges_[j] is None:
             return self.log_density_[j][x.astype(np.intp)]
-        edges = self.bin_edges_[j]
+        # In units of the column's divisor, where no width or distance overflows.
+        divisor = self._divisor[j]
+        x, edges = x / divisor, self._scaled_edges[j]
+        log_divisor = np.log(divisor)
         n_bins = self.n_bins_[j]
         index = self._bin_index(edges, x, self._integer_bins[j])
         log_density = np.empty_like(x)
@@ -310,12 +346,16 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         width = edges[1] - edges[0]
         # Tail bin i covers [e_0 - (i + 1) w, e_0 - i w); clip guards underflow.
         i = np.maximum(np.ceil((edges[0] - x[below]) / width) - 1.0, 0.0)
-        log_density[below] = self.tail_log_mass_[j, 0] - (i + 1.0) * _LOG2 - np.log(width)
+        log_density[below] = (
+            self.tail_log_mass_[j, 0] - (i + 1.0) * _LOG2 - np.log(width) - log_divisor
+        )
 
         above = index >= n_bins
         width = edges[-1] - edges[-2]
         i = np.floor((x[above] - edges[-1]) / width)
-        log_density[above] = self.tail_log_mass_[j, 1] - (i + 1.0) * _LOG2 - np.log(width)
+        log_density[above] = (
+            self.tail_log_mass_[j, 1] - (i + 1.0) * _LOG2 - np.log(width) - log_divisor
+        )
         return log_density
 
     def score_samples(self, X):
@@ -397,7 +437,9 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         if self.bin_edges_[j] is None:
             probability = np.exp(self.log_density_[j])
             return rng.choice(len(probability), size=n_samples, p=probability / probability.sum())
-        edges = self.bin_edges_[j]
+        # In units of the column's divisor, where no width overflows.
+        divisor = self._divisor[j]
+        edges = self._scaled_edges[j]
         n_bins = self.n_bins_[j]
         widths = np.diff(edges)
         # Outcomes: 0 is the lower tail, 1..n_bins the bins, n_bins + 1 the upper tail.
@@ -405,7 +447,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
             [
                 np.exp(self.tail_log_mass_[j, :1]),
                 # In log space: densities of data at 1e-300 overflow on their own.
-                np.exp(self.log_density_[j] + np.log(widths)),
+                np.exp(self.log_density_[j] + np.log(widths) + np.log(divisor)),
                 np.exp(self.tail_log_mass_[j, 1:]),
             ]
         )
@@ -428,7 +470,8 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         if self._integer_bins[j]:
             # An integer drawn uniformly within the bin.
             return np.floor(left + width * rng.uniform(size=n_samples))
-        return left + width * rng.uniform(size=n_samples)
+        with np.errstate(over="ignore"):  # a draw beyond float64's range is infinite
+            return (left + width * rng.uniform(size=n_samples)) * divisor
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -441,6 +484,18 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
     def __setstate__(self, state):
         restore_state(self, state, super().__setstate__)
+
+
+def _check_unit_bins(x, name):
+    """Raise ``ValueError`` when float64 cannot hold the unit-width bins of integers ``x``."""
+    largest = np.max(np.abs(x)) if len(x) else 0.0
+    if largest >= _MAX_EXACT_INTEGER:
+        raise ValueError(
+            f"Column {name!r} holds integers up to {largest:.3g} in magnitude, beyond 2**53, "
+            "where float64 has no unit-width bins. Subtract a reference value from it first "
+            "(for example its minimum; its scores do not change), or fit it as floats with "
+            "bins='auto'."
+        )
 
 
 def _check_integer_valued(X):

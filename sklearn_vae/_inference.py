@@ -49,7 +49,7 @@ def _point_statistics(likelihood, params):
     """What is averaged over the proposals: means, or category probabilities.
 
     Returns a list of ``(columns, offsets, values)``: ``offsets`` is None for
-    values that are means (shape ``(..., len(columns))``, units of ``X``), and
+    values that are means (shape ``(..., len(columns))``, the module's units), and
     the level of code 0 for category probabilities (shape ``(...,
     len(columns), n_levels)``).
     """
@@ -74,7 +74,8 @@ def conditional_mean(module, x, n_samples, chunk_size):
     ----------
     module : VAEModule
     x : Tensor of shape (n_rows, n_features)
-        Rows in the units of ``X``; NaN marks the entries to infer.
+        Rows as the module sees them (Gaussian columns standardised, which
+        the caller undoes); NaN marks the entries to infer.
     n_samples : int
         Number of proposals K per row.
     chunk_size : int
@@ -192,6 +193,7 @@ def impute_encoded(vae, X, *, sample, n_samples, random_state):
             model_input,
             batch_size=batch_size,
             dtype=torch.float32,
+            unstandardise=True,
         )
     if columns.any():
         filled[:, columns] = np.floor(filled[:, columns])

@@ -73,7 +73,9 @@ class Likelihood(nn.Module):
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
-            Training data, already checked with :meth:`check_support`.
+            Training data, already checked with :meth:`check_support`, in
+            the units of ``X`` (the estimator standardises Gaussian columns
+            only on their way to the module).
         loc, scale : ndarray of shape (n_features,)
             Column means and standard deviations of ``X`` (constant columns
             have a unit scale).
@@ -183,30 +185,19 @@ class _GaussianHead(nn.Module):
 
 
 class GaussianLikelihood(Likelihood):
-    """Diagonal Gaussian p(x | z) with a learned, floored variance.
+    """Diagonal Gaussian p(x | z) of standardised values, with a learned, floored variance.
 
-    The data are standardised with the training mean and standard deviation
-    (constant features keep a unit scale, as in ``StandardScaler``) and the
-    log-Jacobian of that map is added back, so scores are log-densities of
-    ``X`` in its own units. The decoder outputs a mean and a scale per
-    feature; the scale is ``softplus(.) + 1e-3`` in standardised units, a
-    variance floor of 1e-6 that keeps constant features from sending the
-    density to infinity.
+    The estimator standardises these columns in float64 before they reach
+    the model (with the training mean and standard deviation; constant
+    features keep a unit scale, as in ``StandardScaler``) and adds the
+    log-Jacobian of that map to the scores, so scores are log-densities of
+    ``X`` in its own units at any magnitude. The model itself works in
+    standardised units: the decoder outputs a mean and a scale per feature;
+    the scale is ``softplus(.) + 1e-3``, a variance floor of 1e-6 that keeps
+    constant features from sending the density to infinity.
     """
 
     name = "gaussian"
-
-    def __init__(self, n_features, column_names=None):
-        super().__init__(n_features, column_names)
-        self.register_buffer("loc", torch.zeros(n_features))
-        self.register_buffer("scale", torch.ones(n_features))
-
-    def fit(self, X, loc, scale):
-        self.loc.copy_(torch.as_tensor(loc))
-        self.scale.copy_(torch.as_tensor(scale))
-        self.column_log_det_jacobian.copy_(torch.as_tensor(-np.log(scale)))
-        self.log_det_jacobian.fill_(-float(np.log(scale).sum()))
-        return self
 
     def make_head(self, n_inputs, heteroscedastic):
         return _GaussianHead(n_inputs, self.n_features, heteroscedastic)
@@ -215,12 +206,6 @@ class GaussianLikelihood(Likelihood):
         loc, raw_scale = params
         scale = nn.functional.softplus(raw_scale) + MIN_SCALE
         return Normal(loc, scale, validate_args=False)
-
-    def to_target(self, x):
-        return (x - self.loc) / self.scale
-
-    def from_target(self, t):
-        return t * self.scale + self.loc
 
 
 class BernoulliLikelihood(Likelihood):

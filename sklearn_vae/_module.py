@@ -26,8 +26,10 @@ def _mlp(n_inputs, hidden_layer_sizes):
 class InputEncoding(nn.Module):
     """The encoder's view of a batch: standardised numbers, one-hot levels, a missing mask.
 
-    Numeric features are standardised with the training mean and standard
-    deviation; features listed in ``one_hot`` (labels, and integers modelled
+    Numeric features are standardised with ``loc`` and ``scale`` (the
+    training mean and standard deviation of the features the estimator does
+    not standardise itself, such as counts; 0 and 1 for those it does, which
+    arrive standardised); features listed in ``one_hot`` (labels, and integers modelled
     as categories) become one-hot vectors. A missing entry (NaN) is 0 in
     either form, and the mask of missing entries is returned beside.
 
@@ -240,7 +242,7 @@ class VAEModule(nn.Module):
         return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
 
     def posterior(self, x):
-        """Approximate posterior q(z | x) for a batch in the units of ``X`` (NaN: missing)."""
+        """Approximate posterior q(z | x) for a batch of model inputs (NaN: missing)."""
         return self.encoder(*self.inputs(x))
 
     def log_prob_given(self, z, x):
@@ -296,9 +298,9 @@ class VAEModule(nn.Module):
         return total - math.log(n_samples)
 
     def reconstruct_mean(self, z):
-        """Mean of p(x | z) in the units of ``X``."""
+        """Mean of p(x | z) in the units of the model's inputs."""
         return self.likelihood.mean(self.decoder(z))
 
     def sample_given(self, z):
-        """Draw ``x ~ p(x | z)`` in the units of ``X``."""
+        """Draw ``x ~ p(x | z)`` in the units of the model's inputs."""
         return self.likelihood.sample(self.decoder(z))

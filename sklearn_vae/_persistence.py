@@ -27,6 +27,7 @@ import torch
 from skorch.exceptions import DeviceWarning
 from skorch.history import History
 
+from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood
 from ._schema import ColumnSpec, TableSchema
 
@@ -48,6 +49,8 @@ def saved_state(state):
         state["device"] = str(state["device"])
     if isinstance(state.get("schema_"), TableSchema):
         state["schema_"] = _schema_state(state["schema_"])
+    if isinstance(state.get("_standardisation"), Standardisation):
+        state["_standardisation"] = _standardisation_state(state["_standardisation"])
     if "net_" in state:
         state["net_"] = _net_state(state["net_"])
     state[_LAYOUT_KEY] = LAYOUT
@@ -81,6 +84,8 @@ def restore_state(estimator, state, set_attributes):
     try:
         if "schema_" in state:
             state["schema_"] = _schema_from_state(state["schema_"])
+        if "_standardisation" in state:
+            state["_standardisation"] = Standardisation(**state["_standardisation"])
         set_attributes(state)
         if net is not None:
             estimator.net_ = _net_from_state(estimator, net)
@@ -92,6 +97,19 @@ def restore_state(estimator, state, set_attributes):
             "parameters were changed with set_params after fit and before it was saved; refit "
             "the model."
         ) from exc
+
+
+# ------------------------------------------------------------ standardisation
+
+
+def _standardisation_state(standardisation):
+    """The arguments that rebuild a :class:`~._data.Standardisation` exactly."""
+    return {
+        "loc": standardisation._loc,
+        "scale": standardisation._scale,
+        "divisor": standardisation.divisor,
+        "columns": standardisation.columns,
+    }
 
 
 # ------------------------------------------------------------------ schema

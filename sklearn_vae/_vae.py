@@ -27,8 +27,9 @@ from torch import nn
 from ._data import (
     BatchIterator,
     RowDataset,
+    Standardisation,
     check_integer_valued,
-    column_mean_std,
+    column_statistics,
     first_non_integer,
     integer_valued_columns,
     iter_batches,
@@ -96,47 +97,32 @@ def _restore_on_error(estimator):
         raise
 
 
-# Training computes in float32; standardising sums two values of X's magnitude.
+# Training computes in float32, in which the columns the model does not
+# standardise (labels, counts, levels) are held as they are.
 _FLOAT32_LIMIT = float(np.finfo(np.float32).max) / 2
 
 
-def _check_float32_range(X, names):
-    """Raise ``ValueError`` before training when a column's values overflow float32."""
+def _check_float32_range(X, columns):
+    """Raise ``ValueError`` before training when a column held as it is overflows float32.
+
+    Gaussian columns are standardised in float64 first and are not checked:
+    they train at any finite magnitude.
+    """
+    held = np.array([column.likelihood != "gaussian" for column in columns])
+    if not held.any():
+        return
     for _, chunk in iter_row_chunks(X):
         with np.errstate(invalid="ignore"):
-            largest = np.nanmax(np.abs(chunk), axis=0)
+            largest = np.where(held, np.nanmax(np.abs(chunk), axis=0), 0.0)
         if (largest > _FLOAT32_LIMIT).any():
             j = int(np.argmax(largest))
             raise ValueError(
-                f"Column {names[j]!r} holds values up to {largest[j]:.3g} in magnitude, beyond "
-                f"the {_FLOAT32_LIMIT:.2g} that training in float32 can standardise. Divide "
-                "it by a power of ten first; its scores then shift by the log of that factor."
+                f"Column {columns[j].name!r} holds values up to {largest[j]:.3g} in magnitude, "
+                f"beyond half of float32's range ({_FLOAT32_LIMIT:.2g}), in which "
+                f"likelihood={columns[j].likelihood!r} holds them. Subtract a reference value "
+                "from it first (for example its minimum), or model it with "
+                "likelihood='gaussian', which standardises it."
             )
-
-
-def _check_float32_resolution(X, loc, scale, columns):
-    """Raise ``ValueError`` when float32 cannot resolve a Gaussian column's spread.
-
-    Training rounds ``X`` to float32 before standardising it: a column whose
-    standard deviation is below a tenth of float32's spacing at its magnitude
-    (1e-6 around 2.6e5, say) would train on values rounded to a handful of
-    levels. Columns whose observed values are all equal are left alone.
-    """
-    gaussian = np.array([column.likelihood == "gaussian" for column in columns])
-    if not gaussian.any():
-        return
-    with np.errstate(invalid="ignore"):
-        varies = np.nanmax(X, axis=0) > np.nanmin(X, axis=0)
-    spacing = np.spacing((np.abs(loc) + scale).astype(np.float32)).astype(np.float64)
-    coarse = gaussian & varies & (scale < 10 * spacing)
-    if coarse.any():
-        j = int(np.argmax(coarse))
-        raise ValueError(
-            f"Column {columns[j].name!r} varies by {scale[j]:.3g} around {loc[j]:.6g}, below "
-            f"the resolution of float32 there ({spacing[j]:.3g}), in which training computes. "
-            "Subtract a reference value from it first (for example its mean); its scores do "
-            "not change."
-        )
 
 
 def _warn_if_lattice(X, columns, stacklevel):
@@ -722,13 +708,17 @@ class VAETransformer(
         self._dequantized = np.array([column.dequantize for column in columns])
         self._check_training_data(X, likelihood)
         _warn_if_lattice(X, columns, stacklevel=5)
-        loc, scale = column_mean_std(X, dequantized=self._dequantized)
-        _check_float32_resolution(X, loc, scale, columns)
+        loc, scale, divisor = column_statistics(X, dequantized=self._dequantized)
+        # Gaussian columns reach the model standardised (in float64, at the
+        # batch boundary); the encoder standardises the others itself.
+        gaussian = np.array([column.likelihood == "gaussian" for column in columns])
+        self._standardisation = Standardisation(loc, scale, divisor, gaussian)
+        loc, scale = loc * divisor, scale * divisor
         likelihood.fit(X, loc, scale)
         self._rng = check_random_state(self.random_state)
         with _torch_seed(_draw_seed(self._rng), device):
             module = self._make_module(likelihood)
-            module.set_input_scaling(loc, scale)
+            module.set_input_scaling(np.where(gaussian, 0.0, loc), np.where(gaussian, 1.0, scale))
             self.net_ = self._make_net(module, device).initialize()
 
     def _make_module(self, likelihood):
@@ -751,7 +741,11 @@ class VAETransformer(
         if valid_rows is not None:
             fixed_noise = "hashed" if self._dequantized.any() else None
             validation = RowDataset(
-                X, valid_rows, dequantize=fixed_noise, columns=_noise_columns(self._dequantized)
+                X,
+                valid_rows,
+                dequantize=fixed_noise,
+                columns=_noise_columns(self._dequantized),
+                standardisation=self._standardisation,
             )
         # beta is a plain float of the criterion: set it in place, since a
         # skorch criterion re-initialisation would also reset Adam's state.
@@ -771,11 +765,25 @@ class VAETransformer(
             with _torch_seed(_draw_seed(self._rng), net.device):
                 fresh_noise = "fresh" if self._dequantized.any() else None
                 columns = _noise_columns(self._dequantized)
-                net.partial_fit(RowDataset(X, train_rows, dequantize=fresh_noise, columns=columns))
+                net.partial_fit(
+                    RowDataset(
+                        X,
+                        train_rows,
+                        dequantize=fresh_noise,
+                        columns=columns,
+                        standardisation=self._standardisation,
+                    )
+                )
         finally:
             # The validation split holds a reference to X: never keep it.
             net.train_split = None
-        self._record_history(net)
+        standardisation = self._standardisation
+        self._record_history(
+            net,
+            n_before,
+            standardisation.mean_log_jacobian(X, train_rows),
+            None if valid_rows is None else standardisation.mean_log_jacobian(X, valid_rows),
+        )
         if epochs > 1 and len(net.history) - n_before == epochs:
             warnings.warn(
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
@@ -791,7 +799,7 @@ class VAETransformer(
                 "does not have. Set beta=1.0, or objective='elbo' to train a beta-VAE."
             )
         likelihood.check_support(X)
-        _check_float32_range(X, self.schema_.names)
+        _check_float32_range(X, self.schema_.columns_)
         if not self._dequantized.any():
             if self.dequantize:
                 raise ValueError(
@@ -889,11 +897,20 @@ class VAETransformer(
             torch_load_kwargs={"weights_only": False},
         )
 
-    def _record_history(self, net):
-        history = net.history
-        self.n_iter_ = len(history)
-        self.loss_curve_ = list(history[:, "train_loss"])
-        validation = [-epoch["valid_loss"] for epoch in history if "valid_loss" in epoch]
+    def _record_history(self, net, n_before, train_jacobian, valid_jacobian):
+        """The losses of the new epochs, in nats of ``X``, appended to the fitted curves.
+
+        The net trains on standardised values: each epoch's mean loss is moved
+        by the mean log-Jacobian of the rows it averaged over.
+        """
+        new = net.history[n_before:]
+        previous = self.loss_curve_ if n_before else []
+        self.loss_curve_ = previous + [epoch["train_loss"] - train_jacobian for epoch in new]
+        previous = (self.validation_scores_ or []) if n_before else []
+        validation = previous + [
+            -epoch["valid_loss"] + valid_jacobian for epoch in new if "valid_loss" in epoch
+        ]
+        self.n_iter_ = len(net.history)
         self.validation_scores_ = validation or None
         self.best_validation_score_ = max(validation) if validation else None
         self.best_loss_ = None if validation else min(self.loss_curve_)
@@ -932,8 +949,15 @@ class VAETransformer(
         dtype=torch.float64,
         dequantize=None,
         columns=None,
+        latent=False,
+        unstandardise=False,
     ):
         """Apply ``fn(module, batch)`` to row batches of ``X``; float64 ndarray.
+
+        Rows of data are standardised in float64 before they reach the module
+        (``latent=True``: ``X`` holds latent points, passed as they are), and
+        with ``unstandardise=True`` the outputs, rows in standardised units,
+        are mapped back to the units of ``X`` in float64.
 
         Deterministic outputs are computed on a float64 copy of the module: in
         float32 a row's result depends on the other rows of its batch at the
@@ -941,11 +965,21 @@ class VAETransformer(
         subset. Monte Carlo estimates may pass ``dtype=torch.float32``.
         """
         module = copy.deepcopy(self.net_.module_).to(dtype).eval()
+        standardisation = self._standardisation
         output = None
         with torch.inference_mode(), _torch_threads_within_budget():
-            batches = iter_batches(X, batch_size, _NUMPY_DTYPES[dtype], dequantize, columns)
+            batches = iter_batches(
+                X,
+                batch_size,
+                _NUMPY_DTYPES[dtype],
+                dequantize,
+                columns,
+                standardisation=None if latent else standardisation,
+            )
             for start, batch in zip(range(0, X.shape[0], batch_size), batches, strict=True):
                 values = fn(module, batch.to(self.net_.device)).cpu().numpy()
+                if unstandardise:
+                    values = standardisation.inverse_transform(values)
                 if output is None:
                     # Written in place: concatenating per-batch pieces fragments
                     # the heap and holds several times the output's memory.
@@ -994,7 +1028,10 @@ class VAETransformer(
                 f"X has {Z.shape[1]} features, but {type(self).__name__}.inverse_transform "
                 f"expects latent points with n_components={self.n_components} features."
             )
-        return self.schema_.decode(self._evaluate(lambda module, z: module.reconstruct_mean(z), Z))
+        means = self._evaluate(
+            lambda module, z: module.reconstruct_mean(z), Z, latent=True, unstandardise=True
+        )
+        return self.schema_.decode(means)
 
     def sample(self, n_samples=1, random_state=None, *, given=None, n_importance_samples=1000):
         """Generate random samples from the model: z ~ N(0, I), then x ~ p(x | z).
@@ -1039,7 +1076,10 @@ class VAETransformer(
         seed = _draw_seed(random_state)
         with _torch_seed(seed, self.net_.device):
             Z = torch.randn(n_samples, self.n_components, dtype=torch.float64).numpy()
-            return self.schema_.decode(self._evaluate(lambda module, z: module.sample_given(z), Z))
+            draws = self._evaluate(
+                lambda module, z: module.sample_given(z), Z, latent=True, unstandardise=True
+            )
+            return self.schema_.decode(draws)
 
     def _sample_given(self, n_samples, random_state, given, n_importance_samples):
         """``sample(given=...)``: SIR draws of the free columns; see :mod:`._inference`."""
@@ -1073,9 +1113,10 @@ class VAETransformer(
             Deterministic for a fitted model.
         """
         X, noise, columns = self._check_scorable(X)
-        return _no_nan(
-            self._evaluate(lambda module, x: module.elbo(x), X, dequantize=noise, columns=columns)
+        elbo = self._evaluate(
+            lambda module, x: module.elbo(x), X, dequantize=noise, columns=columns
         )
+        return _no_nan(elbo + self._standardisation.log_jacobian(X))
 
     def score(self, X, y=None):
         """Mean ELBO over the samples of ``X``, in nats (higher is better).
@@ -1138,18 +1179,17 @@ class VAETransformer(
         seed = _draw_seed(random_state)
         # A Monte Carlo estimate needs no float64: it is computed in float32.
         with _torch_seed(seed, self.net_.device):
-            return _no_nan(
-                self._evaluate(
-                    lambda module, x: module.importance_weighted_bound(
-                        x, n_importance_samples, chunk_size
-                    ),
-                    X,
-                    batch_size=batch_size,
-                    dtype=torch.float32,
-                    dequantize=noise,
-                    columns=columns,
-                )
+            bound = self._evaluate(
+                lambda module, x: module.importance_weighted_bound(
+                    x, n_importance_samples, chunk_size
+                ),
+                X,
+                batch_size=batch_size,
+                dtype=torch.float32,
+                dequantize=noise,
+                columns=columns,
             )
+        return _no_nan(bound + self._standardisation.log_jacobian(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -17,8 +17,8 @@ def linear_vae_marginal(vae):
     with torch.no_grad():
         W, b = head.loc.weight.double().numpy(), head.loc.bias.double().numpy()
         s = (torch.nn.functional.softplus(head.raw_scale.value.double()) + MIN_SCALE).numpy()
-        loc = module.likelihood.loc.double().numpy()
-        scale = module.likelihood.scale.double().numpy()
+    # The model works in standardised units; the estimator standardises in float64.
+    loc, scale = vae._standardisation.loc, vae._standardisation.scale
     mean = b * scale + loc
     covariance = (W @ W.T + np.diag(s**2)) * np.outer(scale, scale)
     return mean, covariance

@@ -66,7 +66,7 @@ def test_iwae_chunking_changes_only_monte_carlo_noise(bimodal_1d, bimodal_vae):
     # would shift every row by a constant. Different chunkings must agree
     # within Monte Carlo error: 4 standard errors of the per-row differences.
     module = bimodal_vae.net_.module_.double().eval()
-    x = torch.as_tensor(bimodal_1d[:300])
+    x = torch.as_tensor(bimodal_vae._standardisation.transform(bimodal_1d[:300]))
     results = []
     for seed, chunk_size in ((0, 3), (1, 64)):
         torch.manual_seed(seed)
@@ -95,10 +95,10 @@ def _exact_linear_vae_log_density(vae, X):
     with torch.no_grad():
         W, b = head.loc.weight.double(), head.loc.bias.double()
         scale = torch.nn.functional.softplus(head.raw_scale.value.double()) + MIN_SCALE
-        target = module.likelihood.double().to_target(torch.as_tensor(X, dtype=torch.float64))
-        module.likelihood.float()
+        # The model's units: X standardised in float64 by the estimator.
+        target = torch.as_tensor(vae._standardisation.transform(X))
         marginal = MultivariateNormal(b, W @ W.T + torch.diag(scale**2))
-        return (marginal.log_prob(target) + module.likelihood.log_det_jacobian.double()).numpy()
+        return marginal.log_prob(target).numpy() + vae._standardisation.log_jacobian(X)
 
 
 def _closed_form_linear_vae_elbo(vae, X):
@@ -114,14 +114,13 @@ def _closed_form_linear_vae_elbo(vae, X):
     with torch.no_grad():
         W, b = head.loc.weight, head.loc.bias
         s2 = (torch.nn.functional.softplus(head.raw_scale.value) + MIN_SCALE) ** 2
-        x = torch.as_tensor(X, dtype=torch.float64)
-        q = module.posterior(x)
+        t = torch.as_tensor(vae._standardisation.transform(X))
+        q = module.posterior(t)
         m, v = q.mean, q.variance
-        t = module.likelihood.to_target(x)
         residual = t - m @ W.T - b
         expected = -0.5 * torch.log(2 * np.pi * s2) - (residual**2 + v @ (W**2).T) / (2 * s2)
         kl = 0.5 * (v + m**2 - 1 - torch.log(v)).sum(-1)
-        return (expected.sum(-1) - kl + module.likelihood.log_det_jacobian).numpy()
+        return (expected.sum(-1) - kl).numpy() + vae._standardisation.log_jacobian(X)
 
 
 def test_linear_vae_elbo_is_exact(factor_model_fits):
@@ -207,10 +206,14 @@ def _training_estimates(vae, X, objective, n_draws, repeats):
     """The module's training-mode objective, summed over the rows of X, ``repeats`` times."""
     module = copy.deepcopy(vae.net_.module_).double().train()
     module.objective, module.n_draws = objective, n_draws
-    x = torch.as_tensor(X, dtype=torch.float64)
+    # The module's units: X standardised by the estimator, the log-Jacobian added back.
+    x = torch.as_tensor(vae._standardisation.transform(X))
+    jacobian = vae._standardisation.log_jacobian(X).sum()
     torch.manual_seed(0)
     with torch.no_grad():
-        return np.array([float((lambda r, k: (r - k).sum())(*module(x))) for _ in range(repeats)])
+        return np.array(
+            [float((lambda r, k: (r - k).sum())(*module(x))) + jacobian for _ in range(repeats)]
+        )
 
 
 def test_elbo_objective_with_l_draws_is_unbiased_with_variance_over_l(factor_model_fits):

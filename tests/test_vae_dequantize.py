@@ -49,10 +49,10 @@ def test_hashed_noise_is_uniform_and_a_function_of_each_row():
 def test_standardisation_uses_the_moments_of_dequantised_data():
     X = _integers()
     vae = VAETransformer(**{**FAST, "max_iter": 1}, dequantize=True).fit(X)
-    module = vae.net_.module_
-    assert_allclose(module.inputs.loc.numpy(), X.mean(axis=0) + NOISE_MEAN, rtol=1e-6)
+    standardisation = vae._standardisation
+    assert_allclose(standardisation.loc, X.mean(axis=0) + NOISE_MEAN, rtol=1e-12)
     # The constant column gets the noise's scale, not StandardScaler's unit scale.
-    assert_allclose(module.inputs.scale.numpy(), np.sqrt(X.var(axis=0) + NOISE_VAR), rtol=1e-6)
+    assert_allclose(standardisation.scale, np.sqrt(X.var(axis=0) + NOISE_VAR), rtol=1e-12)
 
 
 def test_score_is_a_density_of_dequantised_data():
@@ -99,11 +99,17 @@ def test_partial_fit_dequantizes_each_chunk():
         vae.partial_fit(chunks[1])
         passes.append(np.concatenate(seen))
     assert vae.n_iter_ == 3 and np.all(np.isfinite(vae.loss_curve_))
+    # The module sees standardised float32 values: mapped back, they are
+    # x + u to float32's rounding of the standardised value times the scale.
+    standardisation = vae._standardisation
+    rounding = 2 * np.finfo(np.float32).eps * standardisation.scale * np.abs(passes[0]).max(0)
     for batch in passes:
-        rows, noise = np.floor(batch), batch - np.floor(batch)
+        batch = standardisation.inverse_transform(batch)
+        rows = np.round(batch - 0.5)
+        noise = batch - rows
         assert_array_equal(np.unique(rows, axis=0), np.unique(chunks[1], axis=0))
         assert len(rows) == len(chunks[1])
-        assert np.all(noise >= 0) and np.all(noise < 1)
+        assert np.all(noise >= -rounding) and np.all(noise < 1 + rounding)
         assert abs(noise.mean() - NOISE_MEAN) < 4 * np.sqrt(NOISE_VAR / noise.size)
     assert not np.array_equal(np.sort(passes[0], axis=0), np.sort(passes[1], axis=0))
 
