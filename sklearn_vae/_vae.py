@@ -136,8 +136,9 @@ def _warn_if_lattice(X, columns, stacklevel):
     lattice = [c.name for c in columns if c.likelihood == "gaussian" and not c.dequantize]
     if lattice and first_non_integer(X) is None:
         shown = ", ".join(map(repr, lattice[:3])) + (", ..." if len(lattice) > 3 else "")
+        columns = f"its columns {shown} are" if len(lattice) > 1 else f"its column {shown} is"
         warnings.warn(
-            f"X is integer-valued, but its columns {shown} are modelled as continuous "
+            f"X is integer-valued, but {columns} modelled as continuous "
             "Gaussian densities of the raw integers: such a density is measured on a "
             "lattice, so its scores are not comparable with other models' and can be made "
             "arbitrarily large. Set dequantize=True (a density of x + U(0, 1), in the units "
@@ -451,8 +452,10 @@ class VAETransformer(
     --------
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_vae import VAETransformer
-    >>> X = load_digits().data
-    >>> vae = VAETransformer(n_components=4, max_iter=5, random_state=0).fit(X)
+    >>> X = load_digits().data  # pixel intensities, integers 0..16
+    >>> vae = VAETransformer(
+    ...     n_components=4, likelihood="categorical", max_iter=5, random_state=0
+    ... ).fit(X)
     >>> vae.transform(X[:3]).shape
     (3, 4)
     >>> vae.sample(5, random_state=0).shape
@@ -471,7 +474,9 @@ class VAETransformer(
     ...
     ...     def forward(self, x):
     ...         return self.layers(x)
-    >>> vae = VAETransformer(n_components=4, encoder=Encoder, max_iter=2, random_state=0)
+    >>> vae = VAETransformer(
+    ...     n_components=4, dequantize=True, encoder=Encoder, max_iter=2, random_state=0
+    ... )
     >>> vae.set_params(encoder__width=32).get_params()["encoder_params"]
     {'width': 32}
     >>> vae.fit(X).transform(X[:3]).shape

@@ -192,5 +192,5 @@ def test_no_lattice_warning_for_a_table_with_one_real_valued_column(recwarn):
     )
     VAETransformer(**{**FAST, "max_iter": 2}).fit(df)
     assert _lattice_warnings(recwarn) == []
-    with pytest.warns(UserWarning, match="'mass'"):
+    with pytest.warns(UserWarning, match="its column 'mass' is modelled"):
         VAETransformer(**{**FAST, "max_iter": 2}).fit(df[["mass"]])
