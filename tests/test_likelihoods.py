@@ -202,3 +202,73 @@ def test_poisson_counts_end_at_the_largest_integer_float32_holds_exactly():
     )
     with pytest.raises(ValueError, match=message):
         likelihood.check_support(np.array([[0.0], [2.0**24 + 1]]))
+
+
+@pytest.mark.parametrize("heteroscedastic", [True, False])
+def test_table_head_passes_heteroscedastic_to_its_gaussian_part(heteroscedastic):
+    from sklearn_vae._likelihoods import TableLikelihood
+
+    table = TableLikelihood([(GaussianLikelihood(1), [0]), (PoissonLikelihood(1), [1])])
+    torch.manual_seed(0)
+    (_, raw_scale), _ = table.make_head(3, heteroscedastic)(torch.randn(2, 3))
+    assert (not torch.equal(raw_scale[0], raw_scale[1])) == heteroscedastic
+
+
+@pytest.mark.parametrize("n_rows", [0, 2])
+def test_label_levels_come_from_the_category_count_even_without_rows(n_rows):
+    # A label column's levels are its category codes 0..2, whatever the data hold
+    # (here codes 0 and 1 only, or no rows at all); an integer feature's are its range.
+    X = np.array([[0.0, 2.0], [1.0, 5.0]])[:n_rows]
+    likelihood = CategoricalLikelihood(2, shared_levels=False, n_categories=[3, None])
+    likelihood.fit(X, None, None)
+    low, high = (2.0, 5.0) if n_rows else (0.0, 0.0)  # no rows: one level, 0
+    assert_array_equal(likelihood.offsets, [0.0, low])
+    assert_array_equal(likelihood.n_levels, [3, high - low + 1])
+
+
+def test_each_head_output_is_the_logit_of_one_level_of_one_feature():
+    # Features with different level counts (groups of 2 and 3 levels) read the
+    # head's outputs in order: feature 0 the first two, feature 1 the next three.
+    likelihood = CategoricalLikelihood(2, shared_levels=False, n_categories=[2, 3])
+    likelihood.fit(np.zeros((1, 2)), None, None)
+    params = torch.tensor([0.0, 1.0, 0.0, 2.0, 4.0])
+    levels = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 2.0]])
+    expected = torch.stack(
+        [params[:2].log_softmax(0)[[0, 1, 1]], params[2:].log_softmax(0)[[0, 1, 2]]], dim=1
+    )
+    torch.testing.assert_close(likelihood.entry_log_prob(params, levels), expected)
+
+
+@pytest.mark.parametrize(
+    "shared_levels, offsets, n_levels", [(True, [0.0, 0.0], [6, 6]), (False, [0.0, 1.0], [4, 5])]
+)
+def test_shared_levels_span_every_feature_and_per_feature_levels_their_own_range(
+    shared_levels, offsets, n_levels
+):
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(X, None, None)
+    assert_array_equal(likelihood.offsets, offsets)
+    assert_array_equal(likelihood.n_levels, n_levels)
+
+
+def test_the_level_limit_is_checked_on_the_widest_feature_wherever_it_is():
+    # Feature 0 has the larger values, feature 1 the wider range.
+    X = np.array([[2000.0, 0.0], [2001.0, MAX_LEVELS]])
+    message = rf"^likelihood='categorical' would need {MAX_LEVELS + 1} levels \(X ranges from 0 "
+    with pytest.raises(ValueError, match=message):
+        CategoricalLikelihood(2, shared_levels=False).fit(X, None, None)
+
+
+def test_categorical_messages_name_the_column():
+    likelihood = CategoricalLikelihood(1, ["colour"]).fit(np.array([[0.0], [2.0]]), None, None)
+    with pytest.raises(ValueError, match=r"^X\[0, 'colour'\] = 3 is outside the levels"):
+        likelihood.check_support(np.array([[3.0]]))
+
+
+@pytest.mark.parametrize("shared_levels", [True, False])
+def test_categorical_means_and_samples_are_float32_like_the_module(shared_levels):
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(X, None, None)
+    params = torch.zeros(4, int(likelihood.n_levels.sum()))
+    assert likelihood.mean(params).dtype == torch.float32
+    assert likelihood.sample(params).dtype == torch.float32

@@ -697,3 +697,11 @@ def test_strings_in_an_array_message_ends_with_what_to_pass():
     )
     with pytest.raises(ValueError, match=f"{re.escape(ending)}$"):
         HistogramDensity().fit(X)
+
+
+@pytest.mark.parametrize("method", ["fit", "score_samples"])
+def test_a_series_is_rejected_as_one_dimensional_not_taken_for_a_dataframe(method):
+    # A Series has ``dtypes`` and ``iloc`` but no ``columns``: it is not a table.
+    density = HistogramDensity().fit(np.arange(6.0).reshape(3, 2))
+    with pytest.raises(ValueError, match="^Expected a 2-dimensional container but got"):
+        getattr(density, method)(pd.Series([1.0, 2.0, 3.0]))
