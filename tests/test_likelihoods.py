@@ -272,3 +272,15 @@ def test_categorical_means_and_samples_are_float32_like_the_module(shared_levels
     params = torch.zeros(4, int(likelihood.n_levels.sum()))
     assert likelihood.mean(params).dtype == torch.float32
     assert likelihood.sample(params).dtype == torch.float32
+
+
+def test_gaussian_log_density_of_a_row_with_a_missing_entry_is_its_observed_marginal():
+    # Columns standardised by sd 2 and 4: each observed entry's density in X units
+    # carries its own -log(sd); a missing entry contributes nothing, Jacobian included.
+    likelihood = GaussianLikelihood(2).fit(None, np.array([1.0, 10.0]), np.array([2.0, 4.0]))
+    params = (torch.zeros(1, 2), torch.zeros(1, 2))
+    normal = torch.distributions.Normal(0.0, likelihood.distribution(params).scale[0, 0])
+    first = normal.log_prob(torch.tensor(1.0)) - np.log(2.0)
+    second = normal.log_prob(torch.tensor(1.0)) - np.log(4.0)
+    x = torch.tensor([[3.0, float("nan")], [3.0, 14.0]])
+    torch.testing.assert_close(likelihood.log_prob(params, x), torch.stack([first, first + second]))
