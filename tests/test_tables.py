@@ -705,3 +705,23 @@ def test_a_series_is_rejected_as_one_dimensional_not_taken_for_a_dataframe(metho
     density = HistogramDensity().fit(np.arange(6.0).reshape(3, 2))
     with pytest.raises(ValueError, match="^Expected a 2-dimensional container but got"):
         getattr(density, method)(pd.Series([1.0, 2.0, 3.0]))
+
+
+def test_a_boolean_array_model_reads_numbers_as_its_labels_and_rejects_others():
+    # 0 and 1 are False and True; 2 is not a boolean, whatever dtype carries it.
+    X = np.array([[True, False], [False, True], [True, True]])
+    density = HistogramDensity().fit(X)
+    assert_allclose(density.score_samples(X.astype(float)), density.score_samples(X))
+    message = r"^Column 0 holds 2\.0 \(row 0\), a category not seen in fit \(2 categories"
+    with pytest.raises(ValueError, match=message):
+        density.score_samples(np.array([[2.0, 0.0]]))
+
+
+def test_labels_in_a_column_of_numbers_are_named_with_what_to_pass():
+    density = HistogramDensity().fit(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    message = (
+        "Column 'x' held numbers in fit, but now holds values such as 'a'. Pass the column "
+        "as it was in fit."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        density.score_samples(pd.DataFrame({"x": pd.Series([np.nan, "a", "b"], dtype=object)}))
