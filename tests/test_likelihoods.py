@@ -284,3 +284,35 @@ def test_gaussian_log_density_of_a_row_with_a_missing_entry_is_its_observed_marg
     second = normal.log_prob(torch.tensor(1.0)) - np.log(4.0)
     x = torch.tensor([[3.0, float("nan")], [3.0, 14.0]])
     torch.testing.assert_close(likelihood.log_prob(params, x), torch.stack([first, first + second]))
+
+
+def _table_likelihood(frame, likelihood):
+    from sklearn_vae._likelihoods import make_likelihood
+    from sklearn_vae._schema import TableSchema
+
+    schema = TableSchema(likelihood, False).fit(frame)
+    n_columns = frame.shape[1]
+    return make_likelihood(schema.columns_).fit(
+        schema.encode(frame), np.zeros(n_columns), np.ones(n_columns)
+    )
+
+
+def test_table_parts_name_their_columns_in_messages():
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0.5, 1.5], "n": [1, 2], "k": [0, 3]})
+    table = _table_likelihood(frame, {"x": "gaussian", "n": "poisson", "k": "categorical"})
+    with pytest.raises(ValueError, match=r"non-negative counts \(columns \['n'\]\)"):
+        table.check_support(np.array([[0.5, -1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"^X\[0, 'k'\] = 4 is outside the levels"):
+        table.check_support(np.array([[0.5, 1.0, 4.0]]))
+
+
+def test_integer_columns_of_a_table_modelled_as_categories_have_their_own_levels():
+    import pandas as pd
+
+    frame = pd.DataFrame({"year": [2007, 2009], "k": [0, 3], "x": [0.5, 1.5]})
+    table = _table_likelihood(frame, {"year": "categorical", "k": "categorical"})
+    categorical = table.parts[[part.name for part in table.parts].index("categorical")]
+    assert_array_equal(categorical.offsets, [2007.0, 0.0])
+    assert_array_equal(categorical.n_levels, [3, 4])
