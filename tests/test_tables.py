@@ -725,3 +725,13 @@ def test_labels_in_a_column_of_numbers_are_named_with_what_to_pass():
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         density.score_samples(pd.DataFrame({"x": pd.Series([np.nan, "a", "b"], dtype=object)}))
+
+
+def test_numbers_held_as_objects_with_pandas_missing_values_are_encoded_as_floats():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.5, 1.5, 2.5]})
+    density = HistogramDensity().fit(frame)
+    as_objects = frame.astype(object)
+    as_objects.loc[1, "x"] = pd.NA
+    expected = frame.copy()
+    expected.loc[1, "x"] = np.nan
+    assert_array_equal(density.score_samples(as_objects), density.score_samples(expected))
