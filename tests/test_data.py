@@ -1,5 +1,7 @@
 """Whole-batch data access, chunked statistics and the integer checks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,7 @@ from sklearn_vae._data import (
     check_integer_valued,
     column_mean_std,
     first_non_integer,
+    integer_valued_columns,
     iter_batches,
     iter_row_chunks,
     row_hashed_uniform,
@@ -172,3 +175,26 @@ def test_constant_columns_keep_a_unit_scale_at_any_magnitude():
         X = np.full((50, 1), value)
         mean, std = column_mean_std(X)
         assert std[0] == 1.0 and mean[0] == value
+
+
+def test_row_hashed_uniform_hashes_a_missing_entry_as_its_stand_in_value():
+    # NaN is hashed as -2**53, a value no float32 integer datum takes.
+    X = np.array([[np.nan, 3.0, 7.0], [3.0, np.nan, np.nan]])
+    expected = [_reference_row_noise(np.where(np.isnan(row), -(2.0**53), row)) for row in X]
+    assert_array_equal(row_hashed_uniform(X), expected)
+
+
+def test_row_hashed_uniform_of_integers_beyond_int64_is_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        noise = row_hashed_uniform(np.array([[1e300, 2.0], [-1e300, 2.0]]))
+    assert np.all((noise >= 0) & (noise < 1))
+
+
+def test_integer_valued_columns_reads_every_chunk_column_by_column():
+    # More rows than a chunk (8192): the fraction in column 0 is in the first chunk.
+    X = np.zeros((8193, 3))
+    X[0, 0] = 0.5
+    X[1, 1] = np.nan
+    X[8192, 2] = 1.5
+    assert_array_equal(integer_valued_columns(X), [False, True, False])
