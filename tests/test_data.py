@@ -198,3 +198,12 @@ def test_integer_valued_columns_reads_every_chunk_column_by_column():
     X[1, 1] = np.nan
     X[8192, 2] = 1.5
     assert_array_equal(integer_valued_columns(X), [False, True, False])
+
+
+def test_iter_batches_adds_hashed_noise_to_the_given_columns_only():
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    columns = np.array([True, False])
+    batches = torch.cat(list(iter_batches(X, 2, dequantize="hashed", columns=columns)))
+    noise = row_hashed_uniform(X.astype(np.float32))
+    assert_allclose(batches[:, 0].numpy(), X[:, 0] + noise[:, 0], rtol=1e-6)
+    assert_array_equal(batches[:, 1].numpy(), X[:, 1])
