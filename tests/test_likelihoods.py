@@ -316,3 +316,11 @@ def test_integer_columns_of_a_table_modelled_as_categories_have_their_own_levels
     categorical = table.parts[[part.name for part in table.parts].index("categorical")]
     assert_array_equal(categorical.offsets, [2007.0, 0.0])
     assert_array_equal(categorical.n_levels, [3, 4])
+
+
+def test_categorical_levels_are_buffers_that_follow_the_module_to_float64():
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = CategoricalLikelihood(2, shared_levels=False).fit(X, None, None).double()
+    assert {"offsets", "n_levels"} <= set(likelihood.state_dict())
+    params = torch.zeros(4, int(likelihood.n_levels.sum()), dtype=torch.float64)
+    assert likelihood.sample(params).dtype == torch.float64
