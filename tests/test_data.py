@@ -207,3 +207,12 @@ def test_iter_batches_adds_hashed_noise_to_the_given_columns_only():
     noise = row_hashed_uniform(X.astype(np.float32))
     assert_allclose(batches[:, 0].numpy(), X[:, 0] + noise[:, 0], rtol=1e-6)
     assert_array_equal(batches[:, 1].numpy(), X[:, 1])
+
+
+def test_column_statistics_of_a_column_with_one_observed_entry():
+    X = np.array([[5.0, 1.0], [np.nan, 3.0], [np.nan, 5.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy deprecation included
+        mean, std = column_mean_std(X)
+    assert_allclose(mean, [5.0, 3.0])
+    assert_allclose(std, [1.0, np.sqrt(8 / 3)])  # a single value is constant: unit scale
