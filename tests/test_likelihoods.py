@@ -324,3 +324,23 @@ def test_categorical_levels_are_buffers_that_follow_the_module_to_float64():
     assert {"offsets", "n_levels"} <= set(likelihood.state_dict())
     params = torch.zeros(4, int(likelihood.n_levels.sum()), dtype=torch.float64)
     assert likelihood.sample(params).dtype == torch.float64
+
+
+def test_a_label_column_keeps_the_levels_of_categories_declared_but_not_seen():
+    import pandas as pd
+
+    labels = pd.Series(["a", "b"], dtype=pd.CategoricalDtype(["a", "b", "c"]))
+    table = _table_likelihood(pd.DataFrame({"c": labels, "x": [0.5, 1.5]}), "auto")
+    categorical = table.parts[[part.name for part in table.parts].index("categorical")]
+    assert_array_equal(categorical.n_levels, [3])  # "c" has a level, though never seen
+
+
+def test_a_matrix_modelled_as_categories_shares_one_range_of_levels():
+    from sklearn_vae._likelihoods import make_likelihood
+    from sklearn_vae._schema import TableSchema
+
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = make_likelihood(TableSchema("categorical", False).fit(X).columns_)
+    likelihood.fit(X, None, None)
+    assert_array_equal(likelihood.offsets, [0.0, 0.0])
+    assert_array_equal(likelihood.n_levels, [6, 6])
