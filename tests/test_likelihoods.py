@@ -344,3 +344,13 @@ def test_a_matrix_modelled_as_categories_shares_one_range_of_levels():
     likelihood.fit(X, None, None)
     assert_array_equal(likelihood.offsets, [0.0, 0.0])
     assert_array_equal(likelihood.n_levels, [6, 6])
+
+
+def test_a_missing_entry_of_a_one_level_feature_scores_nothing():
+    # The stand-in for a missing entry must be a level of every feature: here 0 only.
+    likelihood = CategoricalLikelihood(2, shared_levels=False).fit(
+        np.array([[4.0, 0.0], [4.0, 2.0]]), None, None
+    )
+    params = torch.zeros(1, 4)  # one level, then three
+    x = torch.tensor([[float("nan"), 2.0]])
+    torch.testing.assert_close(likelihood.log_prob(params, x), -torch.log(torch.tensor([3.0])))
