@@ -16,6 +16,34 @@ from sklearn_vae import VAETransformer
 # The tests' models are tiny: one torch thread is fastest for them.
 torch.set_num_threads(1)
 
+# Mutation testing (``make mutation``): mutmut names the mutant it runs in
+# MUTANT_UNDER_TEST and runs every selected test that reaches the mutated function.
+# The schema's code runs in nearly every test (each fit validates its input), so
+# its mutants run only the tests of tables and of the estimators that take them:
+# they reach each of its functions, and the training tests of numeric arrays add time only.
+MUTATION_TEST_FILES = {
+    "sklearn_vae._schema.": {
+        "tests/test_tables.py",
+        "tests/test_histogram.py",
+        "tests/test_imputer.py",
+        "tests/test_conditional_sampling.py",
+        "tests/test_outlier.py",
+    },
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    prefixes = [prefix for prefix in MUTATION_TEST_FILES if mutant.startswith(prefix)]
+    if not prefixes:
+        return
+    files = MUTATION_TEST_FILES[prefixes[0]]
+    kept = [item for item in items if item.nodeid.split("::")[0] in files]
+    if kept:  # never leave a mutant with no test: it would count as not killed
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 FAST = dict(
     n_components=2, hidden_layer_sizes=(16,), learning_rate_init=1e-2, max_iter=50, random_state=0
 )

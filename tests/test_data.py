@@ -1,5 +1,7 @@
 """Whole-batch data access, chunked statistics and the integer checks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,7 @@ from sklearn_vae._data import (
     check_integer_valued,
     column_mean_std,
     first_non_integer,
+    integer_valued_columns,
     iter_batches,
     iter_row_chunks,
     row_hashed_uniform,
@@ -172,3 +175,44 @@ def test_constant_columns_keep_a_unit_scale_at_any_magnitude():
         X = np.full((50, 1), value)
         mean, std = column_mean_std(X)
         assert std[0] == 1.0 and mean[0] == value
+
+
+def test_row_hashed_uniform_hashes_a_missing_entry_as_its_stand_in_value():
+    # NaN is hashed as -2**53, a value no float32 integer datum takes.
+    X = np.array([[np.nan, 3.0, 7.0], [3.0, np.nan, np.nan]])
+    expected = [_reference_row_noise(np.where(np.isnan(row), -(2.0**53), row)) for row in X]
+    assert_array_equal(row_hashed_uniform(X), expected)
+
+
+def test_row_hashed_uniform_of_integers_beyond_int64_is_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        noise = row_hashed_uniform(np.array([[1e300, 2.0], [-1e300, 2.0]]))
+    assert np.all((noise >= 0) & (noise < 1))
+
+
+def test_integer_valued_columns_reads_every_chunk_column_by_column():
+    # More rows than a chunk (8192): the fraction in column 0 is in the first chunk.
+    X = np.zeros((8193, 3))
+    X[0, 0] = 0.5
+    X[1, 1] = np.nan
+    X[8192, 2] = 1.5
+    assert_array_equal(integer_valued_columns(X), [False, True, False])
+
+
+def test_iter_batches_adds_hashed_noise_to_the_given_columns_only():
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    columns = np.array([True, False])
+    batches = torch.cat(list(iter_batches(X, 2, dequantize="hashed", columns=columns)))
+    noise = row_hashed_uniform(X.astype(np.float32))
+    assert_allclose(batches[:, 0].numpy(), X[:, 0] + noise[:, 0], rtol=1e-6)
+    assert_array_equal(batches[:, 1].numpy(), X[:, 1])
+
+
+def test_column_statistics_of_a_column_with_one_observed_entry():
+    X = np.array([[5.0, 1.0], [np.nan, 3.0], [np.nan, 5.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy deprecation included
+        mean, std = column_mean_std(X)
+    assert_allclose(mean, [5.0, 3.0])
+    assert_allclose(std, [1.0, np.sqrt(8 / 3)])  # a single value is constant: unit scale

@@ -1,6 +1,7 @@
 """HistogramDensity: a normalised, smoothed histogram density estimator."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import NotFittedError
@@ -8,6 +9,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_vae import HistogramDensity
+from sklearn_vae._histogram import MAX_UNIT_BINS
 
 NUMPY_RULES = ["auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt"]
 # Tail bins far enough out that the mass beyond them, 2**-80 of a tail, is negligible.
@@ -323,3 +325,51 @@ def test_integer_dtype_table_columns_get_integer_bins_and_no_warning(recwarn):
     df = pd.DataFrame({"count": np.random.default_rng(0).integers(0, 9, size=200)})
     HistogramDensity().fit(df)
     assert [w for w in recwarn if "integer-valued" in str(w.message)] == []
+
+
+@pytest.mark.parametrize(
+    "high, edges",
+    [
+        (MAX_UNIT_BINS - 1, np.arange(MAX_UNIT_BINS + 1.0)),  # one unit bin per level
+        # From MAX_UNIT_BINS + 1 levels on, the rule's 4 bins with their inner edges
+        # floored to integers and the last edge one past the largest integer.
+        (MAX_UNIT_BINS, [0.0, 8.0, 16.0, 24.0, MAX_UNIT_BINS + 1.0]),
+        (99, [0.0, 24.0, 49.0, 74.0, 100.0]),
+    ],
+)
+def test_an_integer_column_gets_integer_edges_from_the_bin_rule(high, edges):
+    frame = pd.DataFrame({"k": np.arange(high + 1).repeat(2)})
+    assert_array_equal(HistogramDensity(bins=4).fit(frame).bin_edges_[0], edges)
+
+
+def test_integer_bins_wider_than_one_draw_each_integer_with_its_probability():
+    # 33 levels and 20 bins: integer edges of widths 1 to 3, so a draw from a bin
+    # or from a tail must pick one of the bin's integers uniformly. The density at
+    # an integer is its probability (the integers of a bin share its mass).
+    frame = pd.DataFrame({"k": np.arange(33).repeat(2)})
+    hist = HistogramDensity(20, alpha=1.0).fit(frame)
+    widths = np.diff(hist.bin_edges_[0])
+    assert widths.min() == 1 and widths.max() == 3
+    n = 20_000
+    draws = hist.sample(n, random_state=0)["k"].to_numpy()
+    assert_array_equal(draws, np.floor(draws))
+    levels = np.arange(-16, 70)
+    p = np.exp(hist.score_samples(pd.DataFrame({"k": levels})))
+    frequency = np.mean(draws[:, None] == levels, axis=0)
+    assert abs(p.sum() - 1) < 1e-4  # the levels hold all but the far tails
+    assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1 / n)
+
+
+def test_integer_bins_are_unit_bins_at_any_range():
+    frame = pd.DataFrame({"k": [0, 99, 50]})
+    assert_array_equal(HistogramDensity("integer").fit(frame).bin_edges_[0], np.arange(101.0))
+
+
+def test_label_columns_draw_each_category_with_its_smoothed_frequency():
+    frame = pd.DataFrame({"c": pd.Series(["a"] * 6 + ["b"] * 2 + ["c"] * 2, dtype="category")})
+    hist = HistogramDensity(alpha=1.0).fit(frame)
+    n = 20_000
+    draws = hist.sample(n, random_state=0)
+    p = np.array([7, 3, 3]) / 13  # (count + alpha) / (n + 3 alpha)
+    frequency = np.array([np.mean(draws["c"] == c) for c in "abc"])
+    assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n))

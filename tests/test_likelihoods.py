@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.polynomial.hermite_e import hermegauss
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_vae import VAETransformer
 from sklearn_vae._likelihoods import (
@@ -202,3 +202,165 @@ def test_poisson_counts_end_at_the_largest_integer_float32_holds_exactly():
     )
     with pytest.raises(ValueError, match=message):
         likelihood.check_support(np.array([[0.0], [2.0**24 + 1]]))
+
+
+@pytest.mark.parametrize("heteroscedastic", [True, False])
+def test_table_head_passes_heteroscedastic_to_its_gaussian_part(heteroscedastic):
+    from sklearn_vae._likelihoods import TableLikelihood
+
+    table = TableLikelihood([(GaussianLikelihood(1), [0]), (PoissonLikelihood(1), [1])])
+    torch.manual_seed(0)
+    (_, raw_scale), _ = table.make_head(3, heteroscedastic)(torch.randn(2, 3))
+    assert (not torch.equal(raw_scale[0], raw_scale[1])) == heteroscedastic
+
+
+@pytest.mark.parametrize("n_rows", [0, 2])
+def test_label_levels_come_from_the_category_count_even_without_rows(n_rows):
+    # A label column's levels are its category codes 0..2, whatever the data hold
+    # (here codes 0 and 1 only, or no rows at all); an integer feature's are its range.
+    X = np.array([[0.0, 2.0], [1.0, 5.0]])[:n_rows]
+    likelihood = CategoricalLikelihood(2, shared_levels=False, n_categories=[3, None])
+    likelihood.fit(X, None, None)
+    low, high = (2.0, 5.0) if n_rows else (0.0, 0.0)  # no rows: one level, 0
+    assert_array_equal(likelihood.offsets, [0.0, low])
+    assert_array_equal(likelihood.n_levels, [3, high - low + 1])
+
+
+def test_each_head_output_is_the_logit_of_one_level_of_one_feature():
+    # Features with different level counts (groups of 2 and 3 levels) read the
+    # head's outputs in order: feature 0 the first two, feature 1 the next three.
+    likelihood = CategoricalLikelihood(2, shared_levels=False, n_categories=[2, 3])
+    likelihood.fit(np.zeros((1, 2)), None, None)
+    params = torch.tensor([0.0, 1.0, 0.0, 2.0, 4.0])
+    levels = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 2.0]])
+    expected = torch.stack(
+        [params[:2].log_softmax(0)[[0, 1, 1]], params[2:].log_softmax(0)[[0, 1, 2]]], dim=1
+    )
+    torch.testing.assert_close(likelihood.entry_log_prob(params, levels), expected)
+
+
+@pytest.mark.parametrize(
+    "shared_levels, offsets, n_levels", [(True, [0.0, 0.0], [6, 6]), (False, [0.0, 1.0], [4, 5])]
+)
+def test_shared_levels_span_every_feature_and_per_feature_levels_their_own_range(
+    shared_levels, offsets, n_levels
+):
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(X, None, None)
+    assert_array_equal(likelihood.offsets, offsets)
+    assert_array_equal(likelihood.n_levels, n_levels)
+
+
+def test_the_level_limit_is_checked_on_the_widest_feature_wherever_it_is():
+    # Feature 0 has the larger values, feature 1 the wider range.
+    X = np.array([[2000.0, 0.0], [2001.0, MAX_LEVELS]])
+    message = rf"^likelihood='categorical' would need {MAX_LEVELS + 1} levels \(X ranges from 0 "
+    with pytest.raises(ValueError, match=message):
+        CategoricalLikelihood(2, shared_levels=False).fit(X, None, None)
+
+
+def test_categorical_messages_name_the_column():
+    likelihood = CategoricalLikelihood(1, ["colour"]).fit(np.array([[0.0], [2.0]]), None, None)
+    with pytest.raises(ValueError, match=r"^X\[0, 'colour'\] = 3 is outside the levels"):
+        likelihood.check_support(np.array([[3.0]]))
+
+
+@pytest.mark.parametrize("shared_levels", [True, False])
+def test_categorical_means_and_samples_are_float32_like_the_module(shared_levels):
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(X, None, None)
+    params = torch.zeros(4, int(likelihood.n_levels.sum()))
+    assert likelihood.mean(params).dtype == torch.float32
+    assert likelihood.sample(params).dtype == torch.float32
+
+
+def test_gaussian_log_density_of_a_row_with_a_missing_entry_is_its_observed_marginal():
+    # The likelihood works in standardised units: a missing entry contributes
+    # nothing. The standardisation's log-Jacobian (columns of sd 2 and 4) then
+    # gives each observed entry its own -log(sd), and a missing entry none.
+    from sklearn_vae._data import Standardisation
+
+    likelihood = GaussianLikelihood(2).fit(None, np.zeros(2), np.ones(2))
+    params = (torch.zeros(1, 2), torch.zeros(1, 2))
+    normal = torch.distributions.Normal(0.0, likelihood.distribution(params).scale[0, 0])
+    one = normal.log_prob(torch.tensor(1.0))
+    t = torch.tensor([[1.0, float("nan")], [1.0, 1.0]])
+    torch.testing.assert_close(likelihood.log_prob(params, t), torch.stack([one, 2 * one]))
+    standardisation = Standardisation(
+        np.array([1.0, 10.0]), np.array([2.0, 4.0]), np.ones(2), np.ones(2, dtype=bool)
+    )
+    X = np.array([[3.0, np.nan], [3.0, 14.0]])
+    assert_allclose(standardisation.transform(X)[1], [1.0, 1.0])
+    assert_allclose(
+        standardisation.log_jacobian(X), [-np.log(2.0), -np.log(2.0) - np.log(4.0)], rtol=1e-15
+    )
+
+
+def _table_likelihood(frame, likelihood):
+    from sklearn_vae._likelihoods import make_likelihood
+    from sklearn_vae._schema import TableSchema
+
+    schema = TableSchema(likelihood, False).fit(frame)
+    n_columns = frame.shape[1]
+    return make_likelihood(schema.columns_).fit(
+        schema.encode(frame), np.zeros(n_columns), np.ones(n_columns)
+    )
+
+
+def test_table_parts_name_their_columns_in_messages():
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0.5, 1.5], "n": [1, 2], "k": [0, 3]})
+    table = _table_likelihood(frame, {"x": "gaussian", "n": "poisson", "k": "categorical"})
+    with pytest.raises(ValueError, match=r"non-negative counts \(columns \['n'\]\)"):
+        table.check_support(np.array([[0.5, -1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"^X\[0, 'k'\] = 4 is outside the levels"):
+        table.check_support(np.array([[0.5, 1.0, 4.0]]))
+
+
+def test_integer_columns_of_a_table_modelled_as_categories_have_their_own_levels():
+    import pandas as pd
+
+    frame = pd.DataFrame({"year": [2007, 2009], "k": [0, 3], "x": [0.5, 1.5]})
+    table = _table_likelihood(frame, {"year": "categorical", "k": "categorical"})
+    categorical = table.parts[[part.name for part in table.parts].index("categorical")]
+    assert_array_equal(categorical.offsets, [2007.0, 0.0])
+    assert_array_equal(categorical.n_levels, [3, 4])
+
+
+def test_categorical_levels_are_buffers_that_follow_the_module_to_float64():
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = CategoricalLikelihood(2, shared_levels=False).fit(X, None, None).double()
+    assert {"offsets", "n_levels"} <= set(likelihood.state_dict())
+    params = torch.zeros(4, int(likelihood.n_levels.sum()), dtype=torch.float64)
+    assert likelihood.sample(params).dtype == torch.float64
+
+
+def test_a_label_column_keeps_the_levels_of_categories_declared_but_not_seen():
+    import pandas as pd
+
+    labels = pd.Series(["a", "b"], dtype=pd.CategoricalDtype(["a", "b", "c"]))
+    table = _table_likelihood(pd.DataFrame({"c": labels, "x": [0.5, 1.5]}), "auto")
+    categorical = table.parts[[part.name for part in table.parts].index("categorical")]
+    assert_array_equal(categorical.n_levels, [3])  # "c" has a level, though never seen
+
+
+def test_a_matrix_modelled_as_categories_shares_one_range_of_levels():
+    from sklearn_vae._likelihoods import make_likelihood
+    from sklearn_vae._schema import TableSchema
+
+    X = np.array([[0.0, 1.0], [3.0, 5.0]])
+    likelihood = make_likelihood(TableSchema("categorical", False).fit(X).columns_)
+    likelihood.fit(X, None, None)
+    assert_array_equal(likelihood.offsets, [0.0, 0.0])
+    assert_array_equal(likelihood.n_levels, [6, 6])
+
+
+def test_a_missing_entry_of_a_one_level_feature_scores_nothing():
+    # The stand-in for a missing entry must be a level of every feature: here 0 only.
+    likelihood = CategoricalLikelihood(2, shared_levels=False).fit(
+        np.array([[4.0, 0.0], [4.0, 2.0]]), None, None
+    )
+    params = torch.zeros(1, 4)  # one level, then three
+    x = torch.tensor([[float("nan"), 2.0]])
+    torch.testing.assert_close(likelihood.log_prob(params, x), -torch.log(torch.tensor([3.0])))

@@ -8,7 +8,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from torch import nn
 
-from sklearn_vae._module import VAEModule, balanced_normal_draws
+from sklearn_vae._module import InputEncoding, VAEModule, balanced_normal_draws
 
 
 @pytest.mark.parametrize("n_pairs, n_components", [(8, 1), (8, 3), (16, 8)])
@@ -162,3 +162,30 @@ def test_posterior_scale_is_floored_at_1e_4(module):
     assert_allclose(q.base_dist.scale.numpy(), 1e-4, rtol=1e-12)
     expected = 2 * (-np.log(1e-4) - 0.5 * np.log(2 * np.pi))
     assert_allclose(q.log_prob(q.mean).numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_input_encoding_standardises_numbers_one_hots_levels_and_zeroes_missing(dtype):
+    # Feature 0 is a number (mean 1, sd 2); feature 1 has levels 5, 6, 7 (codes 0..2).
+    encoding = InputEncoding(2, one_hot=[(1, 5.0, 3)])
+    encoding.loc.copy_(torch.tensor([1.0, 0.0]))
+    encoding.scale.copy_(torch.tensor([2.0, 1.0]))
+    nan = float("nan")
+    x = torch.tensor(
+        [[3.0, 5.0], [1.0, 7.0], [nan, 6.0], [5.0, nan], [1.0, 4.0], [1.0, 9.0]], dtype=dtype
+    )
+    features, missing = encoding.to(dtype)(x)
+    expected = [
+        [1.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+        [0.0, 0.0, 1.0, 0.0],  # a missing number enters as 0
+        [2.0, 0.0, 0.0, 0.0],  # a missing level enters as no level
+        [0.0, 1.0, 0.0, 0.0],  # outside the levels: the nearest one (transform allows it)
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+    assert features.dtype == dtype and encoding.n_outputs == 4
+    assert_array_equal(features.numpy(), expected)
+    assert_array_equal(missing.numpy(), np.isnan(x.numpy()))
+    complete, none_missing = encoding.to(dtype)(x[:2])
+    assert_array_equal(complete.numpy(), expected[:2])
+    assert none_missing is None

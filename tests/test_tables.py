@@ -697,3 +697,41 @@ def test_strings_in_an_array_message_ends_with_what_to_pass():
     )
     with pytest.raises(ValueError, match=f"{re.escape(ending)}$"):
         HistogramDensity().fit(X)
+
+
+@pytest.mark.parametrize("method", ["fit", "score_samples"])
+def test_a_series_is_rejected_as_one_dimensional_not_taken_for_a_dataframe(method):
+    # A Series has ``dtypes`` and ``iloc`` but no ``columns``: it is not a table.
+    density = HistogramDensity().fit(np.arange(6.0).reshape(3, 2))
+    with pytest.raises(ValueError, match="^Expected a 2-dimensional container but got"):
+        getattr(density, method)(pd.Series([1.0, 2.0, 3.0]))
+
+
+def test_a_boolean_array_model_reads_numbers_as_its_labels_and_rejects_others():
+    # 0 and 1 are False and True; 2 is not a boolean, whatever dtype carries it.
+    X = np.array([[True, False], [False, True], [True, True]])
+    density = HistogramDensity().fit(X)
+    assert_allclose(density.score_samples(X.astype(float)), density.score_samples(X))
+    message = r"^Column 0 holds 2\.0 \(row 0\), a category not seen in fit \(2 categories"
+    with pytest.raises(ValueError, match=message):
+        density.score_samples(np.array([[2.0, 0.0]]))
+
+
+def test_labels_in_a_column_of_numbers_are_named_with_what_to_pass():
+    density = HistogramDensity().fit(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    message = (
+        "Column 'x' held numbers in fit, but now holds values such as 'a'. Pass the column "
+        "as it was in fit."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        density.score_samples(pd.DataFrame({"x": pd.Series([np.nan, "a", "b"], dtype=object)}))
+
+
+def test_numbers_held_as_objects_with_pandas_missing_values_are_encoded_as_floats():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.5, 1.5, 2.5]})
+    density = HistogramDensity().fit(frame)
+    as_objects = frame.astype(object)
+    as_objects.loc[1, "x"] = pd.NA
+    expected = frame.copy()
+    expected.loc[1, "x"] = np.nan
+    assert_array_equal(density.score_samples(as_objects), density.score_samples(expected))
