@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import warned_from
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
@@ -309,7 +310,7 @@ def test_width_bins_on_integer_data_warn_with_the_remedy():
     X = np.random.default_rng(0).integers(0, 17, size=(200, 3)).astype(float)
     with pytest.warns(UserWarning, match="bins='integer'") as record:
         HistogramDensity().fit(X)
-    assert len(record) == 1 and record[0].filename == __file__
+    assert len(record) == 1 and warned_from(record[0], __file__)
 
 
 @pytest.mark.parametrize("bins, shift", [("integer", 0.0), ("auto", 0.5), (10, 0.25)])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from conftest import FAST, warned_from
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import GridSearchCV
 
@@ -165,7 +165,7 @@ def test_gaussian_fit_on_integer_data_warns_once_with_the_remedies():
     (warning,) = _lattice_warnings(record)
     message = str(warning.message)
     assert "dequantize=True" in message and "likelihood='categorical'" in message
-    assert warning.filename == __file__  # points at the user's call
+    assert warned_from(warning, __file__)  # points at the user's call
 
 
 @pytest.mark.parametrize(
