@@ -138,8 +138,8 @@ def _warn_if_lattice(X, columns, stacklevel):
         shown = ", ".join(map(repr, lattice[:3])) + (", ..." if len(lattice) > 3 else "")
         columns = f"its columns {shown} are" if len(lattice) > 1 else f"its column {shown} is"
         warnings.warn(
-            f"X is integer-valued, but {columns} modelled as continuous "
-            "Gaussian densities of the raw integers: such a density is measured on a "
+            f"X is integer-valued, but {columns} modelled with a continuous "
+            "Gaussian likelihood of the raw integers: such a density is measured on a "
             "lattice, so its scores are not comparable with other models' and can be made "
             "arbitrarily large. Set dequantize=True (a density of x + U(0, 1), in the units "
             "of discrete models), or likelihood='categorical' or 'poisson' to model the "

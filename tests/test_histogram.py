@@ -374,3 +374,17 @@ def test_label_columns_draw_each_category_with_its_smoothed_frequency():
     p = np.array([7, 3, 3]) / 13  # (count + alpha) / (n + 3 alpha)
     frequency = np.array([np.mean(draws["c"] == c) for c in "abc"])
     assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n))
+
+
+def test_lattice_warning_message_in_full():
+    X = np.arange(60.0).reshape(20, 3)
+    with pytest.warns(UserWarning) as record:
+        HistogramDensity(bins="sturges").fit(X)
+    (warning,) = [w for w in record if "integer-valued" in str(w.message)]
+    assert warning.category is UserWarning
+    assert str(warning.message) == (
+        "X is integer-valued, but bins='sturges' fits a continuous density to the raw "
+        "integers: measured on a lattice, its scores are not comparable with other models' "
+        "and grow as the bins narrow. Set bins='integer' for log-probabilities of the "
+        "integers, or fit on dequantize(X)."
+    )

@@ -3,6 +3,7 @@
 import copy
 import io
 import pickle
+import re
 import sys
 
 import joblib
@@ -263,6 +264,42 @@ def test_verbose_table_has_no_colour_codes_when_not_a_terminal(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
     out = _epoch_table(monkeypatch, io.StringIO())
     assert "train_loss" in out and "\x1b[" not in out
+
+
+class _NoIsatty:
+    """A stream with no ``isatty``, such as some notebook or logging wrappers."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def getvalue(self):
+        return "".join(self.parts)
+
+
+def test_verbose_table_is_plain_text_on_a_stream_without_isatty(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = _epoch_table(monkeypatch, _NoIsatty())
+    assert "train_loss" in out and "\x1b[" not in out
+
+
+def test_verbose_table_off_a_terminal_is_the_coloured_table_less_its_codes(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = _epoch_table(monkeypatch, _Terminal())
+    plain = _epoch_table(monkeypatch, io.StringIO())
+    assert coloured != plain
+
+    def without_durations(table):  # the last column, "dur", differs between fits
+        return re.sub(r"\s+[0-9.]+$", "", table, flags=re.MULTILINE)
+
+    stripped = re.sub(r"\x1b\[[0-9;]*m", "", coloured)
+    assert "train_loss" in plain
+    assert without_durations(plain) == without_durations(stripped)
 
 
 def test_verbose_table_keeps_skorch_colours_on_a_terminal(monkeypatch):

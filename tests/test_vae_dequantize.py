@@ -194,3 +194,21 @@ def test_no_lattice_warning_for_a_table_with_one_real_valued_column(recwarn):
     assert _lattice_warnings(recwarn) == []
     with pytest.warns(UserWarning, match="its column 'mass' is modelled"):
         VAETransformer(**{**FAST, "max_iter": 2}).fit(df[["mass"]])
+
+
+def test_lattice_warning_message_in_full():
+    X = np.zeros((40, 5))
+    X[:, 0] = np.arange(40)
+    with pytest.warns(UserWarning) as record:
+        VAETransformer(**{**FAST, "max_iter": 2}).fit(X)
+    (warning,) = _lattice_warnings(record)
+    assert warning.category is UserWarning
+    assert str(warning.message) == (
+        "X is integer-valued, but its columns 0, 1, 2, ... are modelled with a continuous "
+        "Gaussian likelihood of the raw integers: such a density is measured on a lattice, "
+        "so its scores are not comparable with other models' and can be made arbitrarily "
+        "large. Set dequantize=True (a density of x + U(0, 1), in the units of discrete "
+        "models), or likelihood='categorical' or 'poisson' to model the integers as they are."
+    )
+    with pytest.warns(UserWarning, match=r"but its columns 0, 1 are modelled with"):
+        VAETransformer(**{**FAST, "max_iter": 2}).fit(X[:, :2])
