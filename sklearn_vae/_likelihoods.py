@@ -54,9 +54,6 @@ class Likelihood(nn.Module):
         super().__init__()
         self.n_features = n_features
         self.column_names = list(range(n_features)) if column_names is None else column_names
-        # log |d target / d x| per column, and its sum (kept in float64 precision).
-        self.register_buffer("column_log_det_jacobian", torch.zeros(n_features))
-        self.register_buffer("log_det_jacobian", torch.zeros(()))
 
     def check_support(self, X):
         """Raise ``ValueError`` if ``X`` has values outside the support.
@@ -127,22 +124,16 @@ class Likelihood(nn.Module):
     def log_prob(self, params, x):
         """Log-density of the observed entries of ``x`` under p(x | z), in nats.
 
-        ``x`` is in the units of ``X``; NaN entries are missing and left out,
-        which marginalises them exactly. The log-absolute-determinant of the
-        Jacobian of :meth:`to_target` is added for the observed entries, so
-        the value is a log-density of ``x`` exactly as passed in.
+        ``x`` is in the module's units (Gaussian columns standardised by the
+        estimator, whose float64 log-Jacobian it adds to the scores); NaN
+        entries are missing and left out, which marginalises them exactly.
         """
         missing = torch.isnan(x)
         if not missing.any():
-            target = self.to_target(x)
-            return self.entry_log_prob(params, target).sum(-1) + self.log_det_jacobian
+            return self.entry_log_prob(params, self.to_target(x)).sum(-1)
         # A finite stand-in keeps NaN out of the gradients; its term is dropped.
         target = torch.where(missing, 0.0, self.to_target(x))
-        observed = torch.where(missing, 0.0, self.entry_log_prob(params, target)).sum(-1)
-        # The Jacobian of the missing columns is taken off the total, so a complete
-        # row gets exactly the same value whether or not its batch has holes.
-        jacobian = torch.where(missing, self.column_log_det_jacobian, 0.0).sum(-1)
-        return observed + self.log_det_jacobian - jacobian
+        return torch.where(missing, 0.0, self.entry_log_prob(params, target)).sum(-1)
 
     def sample(self, params):
         """Draw ``x ~ p(x | z)`` in the units of ``X`` (uses torch's global RNG)."""
@@ -492,8 +483,6 @@ class TableLikelihood(Likelihood):
         for i, part in enumerate(self.parts):
             columns = self._columns(i).numpy()
             part.fit(X[:, columns], loc[columns], scale[columns])
-            self.column_log_det_jacobian[columns] = part.column_log_det_jacobian
-        self.log_det_jacobian.fill_(float(self.column_log_det_jacobian.double().sum()))
         return self
 
     def make_head(self, n_inputs, heteroscedastic):

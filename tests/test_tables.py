@@ -735,3 +735,13 @@ def test_numbers_held_as_objects_with_pandas_missing_values_are_encoded_as_float
     expected = frame.copy()
     expected.loc[1, "x"] = np.nan
     assert_array_equal(density.score_samples(as_objects), density.score_samples(expected))
+
+
+def test_a_categorical_matrix_marks_its_numeric_columns_as_sharing_levels():
+    from sklearn_vae._schema import TableSchema
+
+    X = np.array([[0, 1], [2, 3]])
+    shared = TableSchema("categorical", False).fit(X).columns_
+    assert [column.shared_levels for column in shared] == [True, True]
+    own = TableSchema({0: "categorical", 1: "categorical"}, False).fit(X).columns_
+    assert [column.shared_levels for column in own] == [False, False]
