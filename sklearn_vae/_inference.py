@@ -45,11 +45,6 @@ def _parts(likelihood, params):
     return [(likelihood, params, None)]
 
 
-def _device(params):
-    """The device of a head's output: a tensor, or a tuple of tensors."""
-    return params.device if torch.is_tensor(params) else _device(params[0])
-
-
 def _point_statistics(likelihood, params):
     """What is averaged over the proposals: means, or category probabilities.
 
@@ -60,7 +55,9 @@ def _point_statistics(likelihood, params):
     """
     statistics = []
     for part, part_params, columns in _parts(likelihood, params):
-        everything = torch.arange(part.n_features, device=_device(part_params))
+        # A head's output is a tensor or a tuple of tensors, all on the module's device.
+        device = (part_params if torch.is_tensor(part_params) else part_params[0]).device
+        everything = torch.arange(part.n_features, device=device)
         if isinstance(part, CategoricalLikelihood) and part.one_hot:
             for local, distribution in part._groups(part_params):
                 local = everything if local is None else local
