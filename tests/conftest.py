@@ -60,6 +60,21 @@ FAST = dict(
 )
 
 
+def round_trip(estimator, dump):
+    """``estimator`` saved and loaded again with ``dump``: "pickle" or "joblib"."""
+    import io
+    import pickle
+
+    import joblib
+
+    if dump == "pickle":
+        return pickle.loads(pickle.dumps(estimator))
+    buffer = io.BytesIO()
+    joblib.dump(estimator, buffer)
+    buffer.seek(0)
+    return joblib.load(buffer)
+
+
 def make_factor_data(n_samples, n_features=6, n_components=2, seed=0):
     """Rows drawn from a factor-analysis model: x = W z + mu + noise."""
     rng = np.random.default_rng(seed)

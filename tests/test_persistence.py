@@ -8,12 +8,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_factor_data
+from conftest import make_factor_data, round_trip
 from numpy.testing import assert_array_equal
 from sklearn.base import BaseEstimator
 from sklearn.mixture import GaussianMixture
@@ -320,13 +319,7 @@ def test_loading_leaves_the_callers_torch_random_stream_alone(fitted_vae):
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
 def test_pickle_and_joblib_round_trips_reproduce_every_output(fitted, dump):
     estimator, X, _ = fitted
-    if dump == "pickle":
-        loaded = pickle.loads(pickle.dumps(estimator))
-    else:
-        buffer = io.BytesIO()
-        joblib.dump(estimator, buffer)
-        buffer.seek(0)
-        loaded = joblib.load(buffer)
+    loaded = round_trip(estimator, dump)
     assert_same_outputs(_outputs(estimator, X), _outputs(loaded, X))
 
 

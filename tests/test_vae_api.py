@@ -6,12 +6,11 @@ import pickle
 import re
 import sys
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FAST
+from conftest import FAST, round_trip
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -115,13 +114,7 @@ def test_reconstruction_explains_variance(fitted_vae, X_small):
 
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
 def test_round_trip_preserves_every_output(fitted_vae, X_small, dump):
-    if dump == "pickle":
-        restored = pickle.loads(pickle.dumps(fitted_vae))
-    else:
-        buffer = io.BytesIO()
-        joblib.dump(fitted_vae, buffer)
-        buffer.seek(0)
-        restored = joblib.load(buffer)
+    restored = round_trip(fitted_vae, dump)
     expected, actual = _outputs(fitted_vae, X_small), _outputs(restored, X_small)
     for name in expected:
         assert_array_equal(expected[name], actual[name], err_msg=name)
