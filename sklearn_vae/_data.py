@@ -18,6 +18,7 @@ __all__ = [
     "column_statistics",
     "Standardisation",
     "row_hashed_uniform",
+    "row_keyed_normal",
 ]
 
 
@@ -167,6 +168,56 @@ def row_hashed_uniform(rows):
         columns = np.arange(1, values.shape[1] + 1, dtype=np.uint64)
         bits = _splitmix64(h[:, None] + columns * _GOLDEN_GAMMA)
     return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+# Salts the keys of row_keyed_normal, so its stream differs from row_hashed_uniform's.
+_NORMAL_SALT = np.uint64(0x5EED0F5C0E5A3B1D)
+# The bits of every missing entry (NaN) of a float32 row, whatever its payload.
+_NAN_BITS = np.float32(np.nan).view(np.uint32)
+
+
+def _uniform53(bits):
+    """Uniform ``[0, 1)`` floats from the top 53 of 64 random bits."""
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def row_keyed_normal(rows, n_draws, n_components):
+    """Standard normal draws that are a fixed pseudo-random function of each row.
+
+    The row's key is a multilinear hash of its entries' float32 bit patterns
+    (NaN as one pattern, ``-0.0`` as ``0.0``): their sum weighted by fixed
+    odd 64-bit multipliers, one per column, wrapping, so rows that differ in
+    one entry always get different keys. The key, mixed by SplitMix64,
+    seeds a SplitMix64 stream turned into normals by the Box-Muller
+    transform. The same row gets the same draws wherever it
+    stands and whatever its batch-mates, and different rows get independent
+    draws, so a Monte Carlo score built on them is deterministic and
+    invariant to row order and to scoring a subset.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features), dtype float32
+        The rows as the model sees them.
+    n_draws : int
+        Draws per row.
+    n_components : int
+        Size of each draw.
+
+    Returns
+    -------
+    draws : ndarray of shape (n_draws, n_rows, n_components), dtype float32
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.float32) + np.float32(0.0)  # -0.0 becomes 0.0
+    bits = np.where(np.isnan(rows), _NAN_BITS, rows.view(np.uint32)).astype(np.uint64)
+    counters = np.arange(1, 2 * n_draws * n_components + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        columns = np.arange(1, rows.shape[1] + 1, dtype=np.uint64)
+        multipliers = _splitmix64(columns * _GOLDEN_GAMMA) | np.uint64(1)
+        key = _splitmix64((bits * multipliers).sum(axis=1, dtype=np.uint64) ^ _NORMAL_SALT)
+        stream = _splitmix64(key[:, None] + counters * _GOLDEN_GAMMA)
+    radius = np.sqrt(-2.0 * np.log1p(-_uniform53(stream[:, 0::2])))
+    normal = radius * np.cos(2.0 * np.pi * _uniform53(stream[:, 1::2]))
+    return normal.reshape(len(rows), n_draws, n_components).transpose(1, 0, 2).astype(np.float32)
 
 
 def iter_row_chunks(X, chunk_rows=8192):

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
+from ._likelihoods import GaussianLikelihood
 from ._networks import UserTrunk
 
 __all__ = ["VAEModule"]
@@ -145,6 +146,8 @@ class Decoder(nn.Module):
         else:
             self.trunk, width, heteroscedastic = trunk, trunk.n_outputs, True
         self.head = likelihood.make_head(width, heteroscedastic=heteroscedastic)
+        # The default trunk without hidden layers: the parameters are affine in z.
+        self.affine = trunk is None and not tuple(hidden_layer_sizes)
 
     def forward(self, z):
         return self.head(self.trunk(z))
@@ -191,10 +194,15 @@ class VAEModule(nn.Module):
     (``validation_noise``), cheap and deterministic. With
     ``objective = "iwae"`` it returns ``(IWAE bound, 0)`` instead, over
     ``n_draws`` draws in training and the 4 validation draws in eval mode.
-    :meth:`elbo` averages over ``2 * max(n_components, 8)`` fixed draws (``score_noise``, see
-    :func:`balanced_normal_draws`) shared by every row, so scores are
-    deterministic, row-order invariant, and exact when ``log p(x | z)`` is
-    quadratic in ``z``.
+    :meth:`elbo` takes the draws it averages over. Given per-row draws (the
+    estimator's :func:`~._data.row_keyed_normal`, a fixed function of each
+    row), each is used with its negative and the average is accumulated in
+    float64 with the analytic KL: an unbiased, deterministic estimate whose
+    error is independent across rows. Without them it uses the
+    ``2 * max(n_components, 8)`` fixed draws of ``score_noise`` (see
+    :func:`balanced_normal_draws`) shared by every row, exact when
+    ``log p(x | z)`` is quadratic in ``z``: for :attr:`elbo_is_quadratic`
+    models this is the closed-form ELBO.
     """
 
     def __init__(
@@ -278,10 +286,35 @@ class VAEModule(nn.Module):
             reconstruction = self.log_prob_given(q.rsample((self.n_draws,)), x).mean(dim=0)
         return reconstruction, kl
 
-    def elbo(self, x):
-        """Per-row evidence lower bound, in nats, with the fixed ``score_noise`` draws."""
+    @property
+    def elbo_is_quadratic(self):
+        """Whether ``log p(x | z)`` is quadratic in z: an affine decoder and a Gaussian likelihood.
+
+        The Gaussian's scale is then a learned constant, so the ``score_noise``
+        average is the exact expectation.
+        """
+        return self.decoder.affine and isinstance(self.likelihood, GaussianLikelihood)
+
+    def elbo(self, x, noise=None):
+        """Per-row evidence lower bound, in nats.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_rows, n_features)
+        noise : Tensor of shape (n_pairs, n_rows, n_components), default=None
+            Standard normal draws for each row, each used with its negative;
+            the reconstruction term and the analytic KL are accumulated in
+            float64. None: the fixed ``score_noise`` draws shared by all rows.
+        """
         q = self.posterior(x)
-        return self._expected_log_prob(q, x, self.score_noise) - kl_divergence(q, self.prior)
+        if noise is None:
+            return self._expected_log_prob(q, x, self.score_noise) - kl_divergence(q, self.prior)
+        z = q.mean + q.stddev * torch.cat([noise, -noise])
+        reconstruction = self.log_prob_given(z, x).double().mean(dim=0)
+        loc, scale = q.mean.double(), q.stddev.double()
+        posterior = Independent(Normal(loc, scale, validate_args=False), 1)
+        prior = Independent(Normal(torch.zeros_like(loc), torch.ones_like(loc)), 1)
+        return reconstruction - kl_divergence(posterior, prior)
 
     def importance_weighted_bound(self, x, n_samples, chunk_size):
         """Per-row IWAE bound log (1/K) sum_k p(x, z_k) / q(z_k | x), K = n_samples.

@@ -34,6 +34,7 @@ from ._data import (
     integer_valued_columns,
     iter_batches,
     iter_row_chunks,
+    row_keyed_normal,
 )
 from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
@@ -47,6 +48,8 @@ __all__ = ["VAETransformer"]
 
 # Rows per batch when transforming and scoring; memory stays bounded.
 _EVAL_BATCH_SIZE = 1024
+# Antithetic pairs of row-keyed draws per row in score_samples (see its Notes).
+_SCORE_PAIRS = 1
 # Budget, in float32 values, for one tensor of importance-sampling work.
 _IWAE_BUDGET = 2**22
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -956,6 +959,7 @@ class VAETransformer(
         columns=None,
         latent=False,
         unstandardise=False,
+        keyed_pairs=None,
     ):
         """Apply ``fn(module, batch)`` to row batches of ``X``; float64 ndarray.
 
@@ -965,9 +969,14 @@ class VAETransformer(
         are mapped back to the units of ``X`` in float64.
 
         Deterministic outputs are computed on a float64 copy of the module: in
-        float32 a row's result depends on the other rows of its batch at the
-        1e-7 level, and they must not depend on row order or on scoring a
-        subset. Monte Carlo estimates may pass ``dtype=torch.float32``.
+        float32 a row's result may depend on the other rows of its batch at the
+        1e-7 level (the linear algebra kernels depend on the batch's shape),
+        and they must not depend on row order or on scoring a subset. Monte
+        Carlo estimates may pass ``dtype=torch.float32``. With
+        ``keyed_pairs`` (float32, scoring), every batch is padded to
+        ``batch_size`` rows with copies of its first row, so the kernels see
+        one fixed shape, and ``fn(module, batch, noise)`` also gets
+        ``keyed_pairs`` :func:`row_keyed_normal` draws of each row.
         """
         module = copy.deepcopy(self.net_.module_).to(dtype).eval()
         standardisation = self._standardisation
@@ -982,7 +991,15 @@ class VAETransformer(
                 standardisation=None if latent else standardisation,
             )
             for start, batch in zip(range(0, X.shape[0], batch_size), batches, strict=True):
-                values = fn(module, batch.to(self.net_.device)).cpu().numpy()
+                n_rows = len(batch)
+                if keyed_pairs is None:
+                    values = fn(module, batch.to(self.net_.device)).cpu().numpy()
+                else:
+                    batch = torch.cat([batch, batch[:1].expand(batch_size - n_rows, -1)])
+                    noise = row_keyed_normal(batch.numpy(), keyed_pairs, self.n_components)
+                    device = self.net_.device
+                    values = fn(module, batch.to(device), torch.from_numpy(noise).to(device))
+                    values = values[:n_rows].cpu().numpy()
                 if unstandardise:
                     values = standardisation.inverse_transform(values)
                 if output is None:
@@ -1118,10 +1135,23 @@ class VAETransformer(
             Deterministic for a fitted model.
         """
         X, noise, columns = self._check_scorable(X)
-        elbo = self._evaluate(
-            lambda module, x: module.elbo(x), X, dequantize=noise, columns=columns
+        return _no_nan(self._elbo(X, noise, columns) + self._standardisation.log_jacobian(X))
+
+    def _elbo(self, X, dequantize, columns, n_pairs=_SCORE_PAIRS):
+        """Per-row ELBO of validated ``X`` in the model's units; see :meth:`score_samples`."""
+        if self.net_.module_.elbo_is_quadratic:
+            # Shared whitened draws in float64: the closed form.
+            return self._evaluate(
+                lambda module, x: module.elbo(x), X, dequantize=dequantize, columns=columns
+            )
+        return self._evaluate(
+            lambda module, x, noise: module.elbo(x, noise),
+            X,
+            dtype=torch.float32,
+            dequantize=dequantize,
+            columns=columns,
+            keyed_pairs=n_pairs,
         )
-        return _no_nan(elbo + self._standardisation.log_jacobian(X))
 
     def score(self, X, y=None):
         """Mean ELBO over the samples of ``X``, in nats (higher is better).

@@ -20,6 +20,7 @@ from sklearn_vae._data import (
     iter_batches,
     iter_row_chunks,
     row_hashed_uniform,
+    row_keyed_normal,
 )
 
 
@@ -216,3 +217,44 @@ def test_column_statistics_of_a_column_with_one_observed_entry():
         mean, std = column_mean_std(X)
     assert_allclose(mean, [5.0, 3.0])
     assert_allclose(std, [1.0, np.sqrt(8 / 3)])  # a single value is constant: unit scale
+
+
+def test_keyed_normal_draws_are_a_function_of_the_row_alone():
+    # The same row gets the same draws alone, in any batch and at any position;
+    # NaN payloads and the sign of zero do not matter, any other bit does.
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(50, 4)).astype(np.float32)
+    rows[3, 1] = np.nan
+    draws = row_keyed_normal(rows, 3, 2)
+    assert draws.shape == (3, 50, 2) and draws.dtype == np.float32
+    order = rng.permutation(50)
+    assert_array_equal(row_keyed_normal(rows[order], 3, 2), draws[:, order])
+    assert_array_equal(row_keyed_normal(rows[3:4], 3, 2), draws[:, 3:4])
+    other_nan = rows[3:4].copy()
+    other_nan.view(np.uint32)[0, 1] = 0x7FC00001
+    assert_array_equal(row_keyed_normal(other_nan, 3, 2), draws[:, 3:4])
+    signed = np.array(
+        [[0.0, 1.0], [-0.0, 1.0], [0.0, np.nextafter(np.float32(1), np.float32(2))]], np.float32
+    )
+    keyed = row_keyed_normal(signed, 1, 2)
+    assert_array_equal(keyed[:, 0], keyed[:, 1])
+    assert not np.any(keyed[:, 0] == keyed[:, 2])
+
+
+def test_keyed_normal_draws_are_independent_standard_normals():
+    # 20,000 distinct rows, 2 draws of 3 components: 120,000 values. Each
+    # mean has standard error 1/sqrt(n), each variance sqrt(2/n), each
+    # correlation (between components, draws, and a row's first entry) 1/sqrt(n),
+    # and the values pass a Kolmogorov-Smirnov test at the 1e-4 level.
+    from scipy.stats import kstest
+
+    rows = np.random.default_rng(1).normal(size=(20_000, 5)).astype(np.float32)
+    draws = row_keyed_normal(rows, 2, 3).astype(np.float64)
+    n = len(rows)
+    columns = np.concatenate([draws[0], draws[1]], axis=1)
+    assert np.all(np.abs(columns.mean(axis=0)) < 4 / np.sqrt(n))
+    assert np.all(np.abs(columns.var(axis=0) - 1) < 4 * np.sqrt(2 / n))
+    correlations = np.corrcoef(np.column_stack([columns, rows[:, 0]]), rowvar=False)
+    off = correlations[~np.eye(len(correlations), dtype=bool)]
+    assert np.all(np.abs(off) < 4 / np.sqrt(n)), off
+    assert kstest(draws.ravel(), "norm").pvalue > 1e-4

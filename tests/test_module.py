@@ -189,3 +189,51 @@ def test_input_encoding_standardises_numbers_one_hots_levels_and_zeroes_missing(
     complete, none_missing = encoding.to(dtype)(x[:2])
     assert_array_equal(complete.numpy(), expected[:2])
     assert none_missing is None
+
+
+def test_elbo_with_row_draws_averages_each_draw_and_its_negative_minus_the_analytic_kl(module):
+    # Draws of shape (n_pairs, n_rows, n_components): row i uses its own
+    # draws and their negatives; the result is float64 even for a float32 module.
+    single = copy.deepcopy(module).float()
+    x = torch.randn(5, 3)
+    noise = torch.randn(2, 5, 2)
+    q = single.posterior(x)
+    eps = torch.cat([noise, -noise])
+    reconstruction = single.log_prob_given(q.mean + q.stddev * eps, x).double().mean(0)
+    loc, scale = q.mean.double(), q.stddev.double()
+    kl = 0.5 * (loc**2 + scale**2 - 1 - 2 * torch.log(scale)).sum(-1)
+    with torch.no_grad():
+        elbo = single.elbo(x, noise)
+        assert elbo.dtype == torch.float64
+        assert_allclose(elbo.numpy(), (reconstruction - kl).numpy(), rtol=1e-12)
+        # Row 0's draws enter row 0 only.
+        moved = noise.clone()
+        moved[:, 1:] = torch.randn(2, 4, 2)
+        assert single.elbo(x, moved)[0] == elbo[0]
+
+
+@pytest.mark.parametrize(
+    "likelihood, hidden, user_decoder, quadratic",
+    [
+        ("gaussian", (), False, True),
+        ("gaussian", (4,), False, False),
+        ("gaussian", (), True, False),
+        ("bernoulli", (), False, False),
+    ],
+)
+def test_elbo_is_quadratic_only_for_the_affine_default_decoder_of_a_gaussian(
+    likelihood, hidden, user_decoder, quadratic
+):
+    from sklearn_vae._likelihoods import BernoulliLikelihood, GaussianLikelihood
+    from sklearn_vae._networks import build_trunk
+
+    kind = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}[likelihood]
+    vae = VAEModule(
+        kind(3),
+        n_components=2,
+        hidden_layer_sizes=hidden,
+        decoder=(lambda n: build_trunk("decoder", nn.Linear(n, 4), None, n))
+        if user_decoder
+        else None,
+    )
+    assert vae.elbo_is_quadratic is quadratic

@@ -256,3 +256,68 @@ def test_iwae_objective_trains_and_rejects_a_beta():
     assert np.all(np.isfinite(vae.loss_curve_)) and vae.net_.module_.n_draws == 5
     with pytest.raises(ValueError, match="objective='iwae' does not have. Set beta=1.0"):
         vae.set_params(beta=0.5).fit(X)
+
+
+def _latent_class_data(likelihood, n_samples, n_features=10, seed=0):
+    """Rows whose columns share a latent class: codes 0-3, binary, or noisy reals."""
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, 4, size=(n_samples, 1))
+    X = np.clip(first + rng.integers(-1, 2, size=(n_samples, n_features)), 0, 3).astype(float)
+    if likelihood == "bernoulli":
+        return (X > 1).astype(float)
+    if likelihood == "gaussian":
+        return X + 0.3 * rng.normal(size=X.shape)
+    return X
+
+
+def _reference_elbo(vae, X, n_draws=400, seed=0):
+    """An independent float64 Monte Carlo ELBO: ``n_draws`` fresh draws per row, exact KL."""
+    module = copy.deepcopy(vae.net_.module_).double().eval()
+    x = torch.as_tensor(vae._standardisation.transform(X))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        q = module.posterior(x)
+        eps = torch.randn(n_draws, *q.mean.shape, generator=generator, dtype=torch.float64)
+        reconstruction = module.log_prob_given(q.mean + q.stddev * eps, x).mean(0)
+        elbo = reconstruction - torch.distributions.kl_divergence(q, module.prior)
+    return elbo.numpy() + vae._standardisation.log_jacobian(X)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli", "categorical", "poisson"])
+def test_score_samples_is_an_unbiased_elbo_with_errors_independent_across_rows(likelihood):
+    # score_samples averages one antithetic pair of draws keyed on each row:
+    # unbiased for the ELBO, with an error independent across distinct rows.
+    # Against an independent 400-draw float64 estimate, the mean per-row
+    # difference is then zero within 4 standard errors of the differences.
+    # Duplicate rows share their draws (and so their error), so only distinct
+    # rows are compared. Draws shared by all rows would move every difference
+    # together, and a missing KL or biased draws would shift them: either
+    # fails this test.
+    X = _latent_class_data(likelihood, 1500)
+    vae = VAETransformer(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    vae.set_params(likelihood=likelihood, learning_rate_init=1e-2).fit(X[:300])
+    X = np.unique(X, axis=0)
+    assert len(X) > 100
+    difference = vae.score_samples(X) - _reference_elbo(vae, X)
+    assert abs(difference.mean()) < 4 * _standard_error(difference)
+    # The noise is real (a Monte Carlo estimate), but small against the scores.
+    assert 0 < difference.std() < 0.1 * np.abs(vae.score_samples(X)).mean()
+
+
+def test_a_rows_score_does_not_depend_on_its_batch_mates(fitted_vae, X_small):
+    # Scored in float32 on batches padded to one fixed shape, with draws keyed
+    # on the row: a row scored alone and in the middle of 1,000 random rows
+    # (some with missing entries, which switch the encoder's missing path on)
+    # gets the same score, at the tolerance of scikit-learn's
+    # check_methods_sample_order_invariance.
+    rng = np.random.default_rng(0)
+    mates = rng.normal(size=(1000, X_small.shape[1])) * X_small.std(axis=0) + X_small.mean(axis=0)
+    mates[rng.uniform(size=mates.shape) < 0.1] = np.nan
+    for row in (X_small[:1], np.where(np.arange(X_small.shape[1]) == 0, np.nan, X_small[1:2])):
+        batch = np.concatenate([mates[:537], row, mates[537:]])
+        np.testing.assert_allclose(
+            fitted_vae.score_samples(batch)[537],
+            fitted_vae.score_samples(row)[0],
+            rtol=1e-7,
+            atol=1e-9,
+        )
