@@ -176,11 +176,6 @@ _NORMAL_SALT = np.uint64(0x5EED0F5C0E5A3B1D)
 _NAN_BITS = np.float32(np.nan).view(np.uint32)
 
 
-def _uniform53(bits):
-    """Uniform ``[0, 1)`` floats from the top 53 of 64 random bits."""
-    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
 def row_keyed_normal(rows, n_draws, n_components):
     """Standard normal draws that are a fixed pseudo-random function of each row.
 
@@ -209,14 +204,16 @@ def row_keyed_normal(rows, n_draws, n_components):
     """
     rows = np.ascontiguousarray(rows, dtype=np.float32) + np.float32(0.0)  # -0.0 becomes 0.0
     bits = np.where(np.isnan(rows), _NAN_BITS, rows.view(np.uint32)).astype(np.uint64)
-    counters = np.arange(1, 2 * n_draws * n_components + 1, dtype=np.uint64)
+    counters = np.arange(1, n_draws * n_components + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
         columns = np.arange(1, rows.shape[1] + 1, dtype=np.uint64)
         multipliers = _splitmix64(columns * _GOLDEN_GAMMA) | np.uint64(1)
         key = _splitmix64((bits * multipliers).sum(axis=1, dtype=np.uint64) ^ _NORMAL_SALT)
         stream = _splitmix64(key[:, None] + counters * _GOLDEN_GAMMA)
-    radius = np.sqrt(-2.0 * np.log1p(-_uniform53(stream[:, 0::2])))
-    normal = radius * np.cos(2.0 * np.pi * _uniform53(stream[:, 1::2]))
+    # Each 64-bit output gives Box-Muller's two uniforms, 32 bits each; 1 - u is in (0, 1].
+    upper = (stream >> np.uint64(32)).astype(np.float64) * 2.0**-32
+    lower = (stream & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0**-32
+    normal = np.sqrt(-2.0 * np.log1p(-upper)) * np.cos(2.0 * np.pi * lower)
     return normal.reshape(len(rows), n_draws, n_components).transpose(1, 0, 2).astype(np.float32)
 
 

@@ -324,7 +324,9 @@ def _integer_data(likelihood, n_samples=120):
 def test_transform_and_score_samples_do_not_depend_on_row_order_or_subset(likelihood):
     # Each row's outputs are a function of that row alone: permuting the rows
     # permutes the outputs, and scoring a subset gives the subset's outputs.
-    # Computed in float64, so only summation order can differ (1e-12 relative).
+    # transform is computed in float64, so only summation order could differ
+    # (1e-12 relative); score_samples in float32 on one fixed batch shape with
+    # draws keyed on each row, so nothing about a row's batch-mates enters.
     X = _integer_data(likelihood)
     vae = VAETransformer(**{**FAST, "max_iter": 5}, likelihood=likelihood).fit(X)
     order = np.random.default_rng(1).permutation(len(X))
