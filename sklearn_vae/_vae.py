@@ -350,8 +350,9 @@ class VAETransformer(
 
     random_state : int, RandomState instance or None, default=None
         Controls weight initialisation, the validation split, minibatch
-        shuffling, the reparametrisation noise and the fixed draws used by
-        :meth:`score_samples`. Pass an int for reproducible results.
+        shuffling, the reparametrisation noise and the fixed draws of the
+        validation ELBO (:meth:`score_samples` keys its draws on each row,
+        whatever the seed). Pass an int for reproducible results.
 
     verbose : int, default=0
         0 is silent, 1 prints skorch's table of losses after every epoch, 2
