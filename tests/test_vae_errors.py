@@ -214,7 +214,7 @@ def test_a_nan_score_is_never_returned_silently(fitted_vae, X_small, monkeypatch
     # If a computation overflows to NaN on some row, the score methods say which.
     from sklearn_vae._module import VAEModule
 
-    def elbo_with_a_nan(module, x):
+    def elbo_with_a_nan(module, x, noise=None):
         values = torch.zeros(x.shape[0], dtype=x.dtype)
         values[1] = float("nan")
         return values
