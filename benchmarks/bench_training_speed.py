@@ -140,6 +140,8 @@ def time_library(X, epochs, batch_size, seed):
         tol=0.0,
         n_iter_no_change=epochs + 1,
         random_state=seed,
+        # The plain loop's thread count, not the library's policy for small networks.
+        n_jobs=torch.get_num_threads(),
     )
     vae.fit(X)
     if vae.n_iter_ != epochs:

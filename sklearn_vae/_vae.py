@@ -1,7 +1,6 @@
 """VAETransformer: the public scikit-learn estimator."""
 
 import copy
-import os
 import warnings
 from contextlib import contextmanager
 from functools import partial
@@ -43,6 +42,7 @@ from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
 from ._networks import NETWORKS, build_trunk, route_network_params
 from ._persistence import restore_state, saved_state
 from ._schema import validate_table
+from ._threads import n_threads, torch_threads
 
 __all__ = ["VAETransformer"]
 
@@ -67,25 +67,6 @@ def _torch_seed(seed, device):
     with torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)
         yield
-
-
-@contextmanager
-def _torch_threads_within_budget():
-    """Cap torch's intra-op threads at ``OMP_NUM_THREADS`` when it is set.
-
-    joblib's process workers set it to ``cores // n_jobs`` and Dask's nanny to
-    1, so parallel fits in a search do not each use every core.
-    """
-    budget = os.environ.get("OMP_NUM_THREADS", "")
-    previous = torch.get_num_threads()
-    if not budget.isdigit() or not 0 < int(budget) < previous:
-        yield
-        return
-    torch.set_num_threads(int(budget))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextmanager
@@ -367,6 +348,18 @@ class VAETransformer(
         always returned as numpy arrays; see the README for loading a model
         fitted on a GPU on a CPU-only machine.
 
+    n_jobs : int, default=None
+        Number of torch threads used by fitting, scoring and inference.
+        ``None`` chooses from the work of one training step, the number of
+        weights times the rows of a batch: one thread below 1e8
+        multiply-adds (the default network on tables of up to several
+        hundred numeric columns), where threads cost more in synchronisation than
+        they share and a busy CPU makes a multi-threaded fit several times
+        slower; otherwise torch's thread count, at most ``OMP_NUM_THREADS``.
+        ``-1`` means all CPU cores, ``-2`` all but one. The choice does not
+        depend on the machine's load, so results for a fixed
+        ``random_state`` are the same on every run.
+
     Attributes
     ----------
     schema_ : TableSchema
@@ -525,6 +518,11 @@ class VAETransformer(
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "device": [str, torch.device],
+        "n_jobs": [
+            None,
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
     }
 
     def __init__(
@@ -552,6 +550,7 @@ class VAETransformer(
         verbose=0,
         warm_start=False,
         device="cpu",
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -575,6 +574,7 @@ class VAETransformer(
         self.verbose = verbose
         self.warm_start = warm_start
         self.device = device
+        self.n_jobs = n_jobs
 
     # ----------------------------------------------------------- params
 
@@ -653,7 +653,7 @@ class VAETransformer(
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "net_")
-        with _restore_on_error(self), _torch_threads_within_budget():
+        with _restore_on_error(self):
             X = validate_table(self, X, reset=not warm)
             if not warm:
                 self._initialize(X)
@@ -687,7 +687,7 @@ class VAETransformer(
             The updated estimator.
         """
         first_call = not hasattr(self, "net_")
-        with _restore_on_error(self), _torch_threads_within_budget():
+        with _restore_on_error(self):
             X = validate_table(self, X, reset=first_call)
             if first_call:
                 self._initialize(X)
@@ -772,7 +772,7 @@ class VAETransformer(
         )
         n_before = len(net.history)
         try:
-            with _torch_seed(_draw_seed(self._rng), net.device):
+            with _torch_seed(_draw_seed(self._rng), net.device), self._torch_threads():
                 fresh_noise = "fresh" if self._dequantized.any() else None
                 columns = _noise_columns(self._dequantized)
                 net.partial_fit(
@@ -854,6 +854,11 @@ class VAETransformer(
                 "install a torch build that supports this device."
             ) from None
         return device
+
+    def _torch_threads(self):
+        """Run the block with the torch threads that ``n_jobs`` gives this model."""
+        n_weights = sum(weights.numel() for weights in self.net_.module_.parameters())
+        return torch_threads(n_threads(self.n_jobs, n_weights, self.net_.batch_size))
 
     def _split_rows(self, n_samples, rng):
         """Training and validation row indices (sorted), or all rows and None."""
@@ -983,7 +988,7 @@ class VAETransformer(
         module = copy.deepcopy(self.net_.module_).to(dtype).eval()
         standardisation = self._standardisation
         output = None
-        with torch.inference_mode(), _torch_threads_within_budget():
+        with torch.inference_mode(), self._torch_threads():
             batches = iter_batches(
                 X,
                 batch_size,
@@ -1267,4 +1272,5 @@ class VAETransformer(
         return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
-        restore_state(self, state, super().__setstate__)
+        # Models saved before n_jobs existed use its default.
+        restore_state(self, {"n_jobs": None, **state}, super().__setstate__)

@@ -71,19 +71,20 @@ def test_dask_workers_use_one_torch_thread_each(client):
     # Dask's nanny sets OMP_NUM_THREADS=1 in worker processes; a fit there
     # must not spread over every core. torch read that variable when it was
     # imported in the worker, so first give it two threads, as torch does on
-    # a machine where the variable was not set: the budget must bring a fit
-    # back to one thread, and restore the worker's setting afterwards.
+    # a machine where the variable was not set: the budget must bring even a
+    # fit large enough for threads back to one, and restore the worker's
+    # setting afterwards.
     def threads_before_during_after_fit():
         import os
 
         import torch
 
-        from sklearn_vae._vae import _torch_threads_within_budget
+        from sklearn_vae._threads import THREADED_WORK, n_threads, torch_threads
 
         previous = torch.get_num_threads()
         torch.set_num_threads(2)
         try:
-            with _torch_threads_within_budget():
+            with torch_threads(n_threads(None, THREADED_WORK, 1)):
                 during = torch.get_num_threads()
             after = torch.get_num_threads()
         finally:
