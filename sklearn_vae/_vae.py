@@ -36,7 +36,8 @@ from ._data import (
     iter_row_chunks,
 )
 from ._inference import encode_given, impute_encoded
-from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
+from ._likelihoods import LIKELIHOODS, GaussianLikelihood, make_likelihood, one_hot_columns
+from ._linear_start import standardised_moments, start_at_factor_analysis
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
 from ._networks import NETWORKS, build_trunk, route_network_params
@@ -653,6 +654,8 @@ class VAETransformer(
             if not warm:
                 self._initialize(X)
             train_rows, valid_rows = self._split_rows(X.shape[0], self._rng)
+            if not warm:
+                self._start_linear_gaussian(X, train_rows)
             self._train(X, train_rows, valid_rows, epochs=self.max_iter)
         return self
 
@@ -686,6 +689,7 @@ class VAETransformer(
             X = validate_table(self, X, reset=first_call)
             if first_call:
                 self._initialize(X)
+                self._start_linear_gaussian(X, None)
             self._train(X, None, None, epochs=1)
         return self
 
@@ -725,6 +729,26 @@ class VAETransformer(
             module = self._make_module(likelihood)
             module.set_input_scaling(np.where(gaussian, 0.0, loc), np.where(gaussian, 1.0, scale))
             self.net_ = self._make_net(module, device).initialize()
+
+    def _start_linear_gaussian(self, X, rows):
+        """Start a linear-Gaussian model at the factor-analysis fit of its training rows.
+
+        Such a model is factor analysis (see :mod:`._linear_start`); on small
+        tables the epochs of ``max_iter`` are too few Adam steps to get there
+        from random weights. Other models keep their random initialisation.
+        """
+        module = self.net_.module_
+        n_rows = X.shape[0] if rows is None else len(rows)
+        linear_gaussian = (
+            self._check_hidden_layer_sizes() == ()
+            and self.encoder is None
+            and self.decoder is None
+            and isinstance(module.likelihood, GaussianLikelihood)
+            and not self._dequantized.any()
+        )
+        if linear_gaussian and n_rows > 1:
+            mean, covariance = standardised_moments(X, rows, self._standardisation)
+            start_at_factor_analysis(module, mean, covariance)
 
     def _make_module(self, likelihood):
         """The untrained torch model for a fitted ``likelihood`` (also used to load a model)."""
