@@ -195,8 +195,10 @@ class VAETransformer(
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
         them. ``()`` gives a linear encoder and decoder: with the Gaussian
         likelihood the model is then factor analysis, with one learned noise
-        variance per feature. A custom ``encoder`` or ``decoder`` replaces
-        the MLP on its side; ``hidden_layer_sizes`` shapes only the other.
+        variance per feature, and :meth:`fit` starts it at the
+        factor-analysis fit of the training rows (see Notes). A custom
+        ``encoder`` or ``decoder`` replaces the MLP on its side;
+        ``hidden_layer_sizes`` shapes only the other.
 
     encoder : torch.nn.Module class or instance, default=None
         Your own encoder network, in place of the MLP. It maps the
@@ -424,6 +426,18 @@ class VAETransformer(
     ``z`` (``hidden_layer_sizes=()`` with the Gaussian likelihood). :meth:`log_likelihood`
     gives the tighter importance-weighted bound, which approaches
     ``log p(x)`` as ``n_importance_samples`` grows.
+
+    **The linear-Gaussian start.** With ``hidden_layer_sizes=()``, a
+    Gaussian likelihood for every column, no ``dequantize`` and no custom
+    network, the model is factor analysis, and a fresh :meth:`fit` (or the
+    first :meth:`partial_fit`) sets its weights to the maximum-likelihood
+    fit of :class:`~sklearn.decomposition.FactorAnalysis` to the covariance
+    of the standardised training rows (a missing entry counts as its
+    column's mean), with the encoder at that model's exact posterior; the
+    ELBO is then the exact log-likelihood, and training refines it from
+    there. From random weights, the few hundred Adam steps that
+    ``max_iter`` epochs make on a table of a few hundred rows end short of
+    that optimum. Other models start from random weights.
 
     **Tables and missing values.** ``X`` may be a pandas DataFrame with
     float, integer, boolean and label columns, as it comes. Missing entries
