@@ -25,6 +25,7 @@ __all__ = ["standardised_moments", "start_at_factor_analysis"]
 # Smallest noise variance of the start, in standardised units (a scale of
 # 0.01): the encoder's weights grow as its inverse, and training can go lower.
 _MIN_NOISE_VARIANCE = 1e-4
+_RIDGE = 1e-8
 
 
 def standardised_moments(X, rows, standardisation, chunk_rows=8192):
@@ -53,7 +54,9 @@ def _rows_with_covariance(covariance):
     fitting it to these rows is fitting it to the covariance, at a cost that
     does not grow with the number of training rows.
     """
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    # A ridge far below the noise floor keeps every direction's variance
+    # positive (a constant column has none), which FactorAnalysis needs.
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance + _RIDGE * np.eye(len(covariance)))
     half = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None) * len(covariance))
     return np.concatenate([half.T, -half.T])
 

@@ -1,5 +1,7 @@
 """A linear-Gaussian VAE starts at the factor-analysis fit of its training rows."""
 
+import warnings
+
 import numpy as np
 from conftest import make_factor_data
 from sklearn.decomposition import FactorAnalysis
@@ -44,3 +46,12 @@ def test_start_copes_with_missing_values_and_more_factors_than_features():
     complete = ~np.isnan(X).any(axis=1)
     exact = _exact_linear_vae_log_density(vae, X[complete])
     np.testing.assert_allclose(elbo[complete], exact, atol=1e-6)
+
+
+def test_start_on_a_table_with_a_constant_column_raises_no_runtime_warning():
+    # Without a ridge, FactorAnalysis takes the log of a zero singular value.
+    X = np.c_[np.full(50, 2.5), make_factor_data(50, n_features=3, n_components=1, seed=0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        vae = _started(X, n_components=4)
+    assert np.all(np.isfinite(vae.score_samples(X)))
