@@ -12,7 +12,7 @@ from ._networks import UserTrunk
 __all__ = ["VAEModule"]
 
 # Floor on the encoder's posterior scale, for numerical safety only.
-_MIN_POSTERIOR_SCALE = 1e-4
+MIN_POSTERIOR_SCALE = 1e-4
 
 
 def _mlp(n_inputs, hidden_layer_sizes):
@@ -127,7 +127,7 @@ class GaussianEncoder(nn.Module):
         else:
             h = self.trunk(nn.functional.relu(self.first(x, missing)))
             loc, raw_scale = self.loc(h), self.raw_scale(h)
-        scale = nn.functional.softplus(raw_scale) + _MIN_POSTERIOR_SCALE
+        scale = nn.functional.softplus(raw_scale) + MIN_POSTERIOR_SCALE
         return Independent(Normal(loc, scale, validate_args=False), 1)
 
 

@@ -36,7 +36,8 @@ from ._data import (
     row_keyed_normal,
 )
 from ._inference import encode_given, impute_encoded
-from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
+from ._likelihoods import LIKELIHOODS, GaussianLikelihood, make_likelihood, one_hot_columns
+from ._linear_start import standardised_moments, start_at_factor_analysis
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
 from ._networks import NETWORKS, build_trunk, route_network_params
@@ -178,8 +179,10 @@ class VAETransformer(
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
         them. ``()`` gives a linear encoder and decoder: with the Gaussian
         likelihood the model is then factor analysis, with one learned noise
-        variance per feature. A custom ``encoder`` or ``decoder`` replaces
-        the MLP on its side; ``hidden_layer_sizes`` shapes only the other.
+        variance per feature, and :meth:`fit` starts it at the
+        factor-analysis fit of the training rows (see Notes). A custom
+        ``encoder`` or ``decoder`` replaces the MLP on its side;
+        ``hidden_layer_sizes`` shapes only the other.
 
     encoder : torch.nn.Module class or instance, default=None
         Your own encoder network, in place of the MLP. It maps the
@@ -422,6 +425,18 @@ class VAETransformer(
     likelihood). :meth:`log_likelihood` gives the tighter importance-weighted
     bound, which approaches ``log p(x)`` as ``n_importance_samples`` grows.
 
+    **The linear-Gaussian start.** With ``hidden_layer_sizes=()``, a
+    Gaussian likelihood for every column, no ``dequantize`` and no custom
+    network, the model is factor analysis, and a fresh :meth:`fit` (or the
+    first :meth:`partial_fit`) sets its weights to the maximum-likelihood
+    fit of :class:`~sklearn.decomposition.FactorAnalysis` to the covariance
+    of the standardised training rows (a missing entry counts as its
+    column's mean), with the encoder at that model's exact posterior; the
+    ELBO is then the exact log-likelihood, and training refines it from
+    there. From random weights, the few hundred Adam steps that
+    ``max_iter`` epochs make on a table of a few hundred rows end short of
+    that optimum. Other models start from random weights.
+
     **Tables and missing values.** ``X`` may be a pandas DataFrame with
     float, integer, boolean and label columns, as it comes. Missing entries
     (NaN, None, ``pd.NA``) are accepted by every method. Because the decoder
@@ -658,6 +673,8 @@ class VAETransformer(
             if not warm:
                 self._initialize(X)
             train_rows, valid_rows = self._split_rows(X.shape[0], self._rng)
+            if not warm:
+                self._start_linear_gaussian(X, train_rows)
             self._train(X, train_rows, valid_rows, epochs=self.max_iter)
         return self
 
@@ -691,6 +708,7 @@ class VAETransformer(
             X = validate_table(self, X, reset=first_call)
             if first_call:
                 self._initialize(X)
+                self._start_linear_gaussian(X, None)
             self._train(X, None, None, epochs=1)
         return self
 
@@ -730,6 +748,26 @@ class VAETransformer(
             module = self._make_module(likelihood)
             module.set_input_scaling(np.where(gaussian, 0.0, loc), np.where(gaussian, 1.0, scale))
             self.net_ = self._make_net(module, device).initialize()
+
+    def _start_linear_gaussian(self, X, rows):
+        """Start a linear-Gaussian model at the factor-analysis fit of its training rows.
+
+        Such a model is factor analysis (see :mod:`._linear_start`); on small
+        tables the epochs of ``max_iter`` are too few Adam steps to get there
+        from random weights. Other models keep their random initialisation.
+        """
+        module = self.net_.module_
+        n_rows = X.shape[0] if rows is None else len(rows)
+        linear_gaussian = (
+            self._check_hidden_layer_sizes() == ()
+            and self.encoder is None
+            and self.decoder is None
+            and isinstance(module.likelihood, GaussianLikelihood)
+            and not self._dequantized.any()
+        )
+        if linear_gaussian and n_rows > 1:
+            mean, covariance = standardised_moments(X, rows, self._standardisation)
+            start_at_factor_analysis(module, mean, covariance)
 
     def _make_module(self, likelihood):
         """The untrained torch model for a fitted ``likelihood`` (also used to load a model)."""

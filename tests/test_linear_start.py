@@ -1,0 +1,57 @@
+"""A linear-Gaussian VAE starts at the factor-analysis fit of its training rows."""
+
+import warnings
+
+import numpy as np
+from conftest import make_factor_data
+from sklearn.decomposition import FactorAnalysis
+from test_vae_density import _exact_linear_vae_log_density
+
+from sklearn_vae import VAETransformer
+
+# One step of this learning rate moves no float32 weight: the fit is the start.
+UNTRAINED = {"max_iter": 1, "learning_rate_init": 1e-12, "early_stopping": False}
+
+
+def _started(X, n_components):
+    return VAETransformer(
+        n_components=n_components, hidden_layer_sizes=(), random_state=0, **UNTRAINED
+    ).fit(X)
+
+
+def test_start_is_the_exact_posterior_of_a_factor_analysis_fit():
+    # 133 x 13 with 5 factors, columns five orders of magnitude apart, like wine.
+    X = make_factor_data(133, n_features=13, n_components=5, seed=1) * np.logspace(0, 4, 13)
+    vae = _started(X, n_components=5)
+    exact = _exact_linear_vae_log_density(vae, X)
+    # The ELBO equals log p(x) only when q(z | x) is the exact posterior (the
+    # rotated loadings make its covariance diagonal); float64 scoring of
+    # float32 weights leaves differences of order 1e-8.
+    np.testing.assert_allclose(vae.score_samples(X), exact, atol=1e-6)
+    # And the decoder is factor analysis's maximum-likelihood fit: as close
+    # to a tightly converged FactorAnalysis as 0.01 nats per row, where
+    # FactorAnalysis with its default tol stops 0.03 short on these rows.
+    converged = FactorAnalysis(n_components=5, tol=1e-10, max_iter=100_000).fit(X)
+    assert exact.mean() > converged.score(X) - 0.01
+
+
+def test_start_copes_with_missing_values_and_more_factors_than_features():
+    X = make_factor_data(200, n_features=4, n_components=2, seed=0)
+    X[np.random.default_rng(0).uniform(size=X.shape) < 0.2] = np.nan
+    vae = _started(X, n_components=6)
+    elbo = vae.score_samples(X)
+    assert np.all(np.isfinite(elbo))
+    # Latent dimensions beyond the 4 features get no loadings, and the
+    # encoder is still the exact posterior of the model it starts.
+    complete = ~np.isnan(X).any(axis=1)
+    exact = _exact_linear_vae_log_density(vae, X[complete])
+    np.testing.assert_allclose(elbo[complete], exact, atol=1e-6)
+
+
+def test_start_on_a_table_with_a_constant_column_raises_no_runtime_warning():
+    # Without a ridge, FactorAnalysis takes the log of a zero singular value.
+    X = np.c_[np.full(50, 2.5), make_factor_data(50, n_features=3, n_components=1, seed=0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        vae = _started(X, n_components=4)
+    assert np.all(np.isfinite(vae.score_samples(X)))
