@@ -140,7 +140,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     nearest its largest magnitude, an exact rescaling: no range or width
     overflows or underflows, from subnormals to 1e308, and scores of ``s *
     X`` are those of ``X`` minus ``log s`` per feature. Integer bins need
-    ``|x| < 2**53``, where float64 holds consecutive integers.
+    ``|x| <= 2**53 - 2``, so that float64 holds their edges up to ``x + 2``.
 
     **Tails.** Each tail carries probability ``alpha / N``, one bin's worth
     of pseudo-counts. It is spread over an unbounded sequence of bins as wide
@@ -487,12 +487,17 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
 
 def _check_unit_bins(x, name):
-    """Raise ``ValueError`` when float64 cannot hold the unit-width bins of integers ``x``."""
+    """Raise ``ValueError`` when float64 cannot hold the unit-width bins of integers ``x``.
+
+    The bins of integers up to ``m`` end at ``m + 1``, found as ``arange(..., m + 2)``:
+    ``m + 2`` must be exact, so ``m`` at most ``2**53 - 2``.
+    """
     largest = np.max(np.abs(x)) if len(x) else 0.0
-    if largest >= _MAX_EXACT_INTEGER:
+    if largest > _MAX_EXACT_INTEGER - 2.0:
         raise ValueError(
-            f"Column {name!r} holds integers up to {largest:.3g} in magnitude, beyond 2**53, "
-            "where float64 has no unit-width bins. Subtract a reference value from it first "
+            f"Column {name!r} holds integers up to {largest:.3g} in magnitude, beyond "
+            "2**53 - 2, where float64 has no unit-width bins. Subtract a reference value from "
+            "it first "
             "(for example its minimum; its scores do not change), or fit it as floats with "
             "bins='auto'."
         )

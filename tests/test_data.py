@@ -12,9 +12,11 @@ from sklearn_vae import VAETransformer
 from sklearn_vae._data import (
     BatchIterator,
     RowDataset,
+    Standardisation,
     _splitmix64,
     check_integer_valued,
     column_mean_std,
+    column_statistics,
     first_non_integer,
     integer_valued_columns,
     iter_batches,
@@ -258,3 +260,68 @@ def test_keyed_normal_draws_are_independent_standard_normals():
     off = correlations[~np.eye(len(correlations), dtype=bool)]
     assert np.all(np.abs(off) < 4 / np.sqrt(n)), off
     assert kstest(draws.ravel(), "norm").pvalue > 1e-4
+
+
+@pytest.mark.parametrize("dequantize", ["fresh", "hashed"])
+def test_dequantised_batches_without_standardisation_keep_the_requested_dtype(dequantize):
+    # The noise is added in the dtype asked for: a float32 batch stays float32.
+    X = _X(6, 2)
+    columns = np.array([True, False])
+    dataset = RowDataset(X, dequantize=dequantize, columns=columns)
+    for dtype, torch_dtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
+        batch = dataset.batch(slice(0, 6), dtype=dtype)
+        assert batch.dtype == torch_dtype
+        assert_array_equal(batch[:, 1].numpy(), X[:, 1])
+        assert np.all((batch[:, 0].numpy() >= X[:, 0]) & (batch[:, 0].numpy() < X[:, 0] + 1))
+
+
+class _RowsRead:
+    """An array that records how many rows each read takes (a memmap's reads)."""
+
+    def __init__(self, X):
+        self.X, self.shape, self.rows = X, X.shape, []
+
+    def __getitem__(self, key):
+        part = self.X[key]
+        self.rows.append(len(part))
+        return part
+
+
+def test_statistics_and_log_jacobians_read_at_most_chunk_rows_rows_at_a_time():
+    # What keeps a memmap from being copied whole: every pass over X reads
+    # chunk_rows rows at a time, and gives what the same chunks of an ndarray give.
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    X[[2, 11, 29], [0, 1, 0]] = np.nan
+    expected = column_statistics(X, chunk_rows=7)
+    standardisation = Standardisation(*expected, [True, True, False])
+    calls = [
+        (lambda X: column_statistics(X, chunk_rows=7), expected),
+        (lambda X: column_mean_std(X, chunk_rows=7), column_mean_std(X, chunk_rows=7)),
+        (lambda X: standardisation.log_jacobian(X, chunk_rows=7), None),
+        (lambda X: standardisation.mean_log_jacobian(X, chunk_rows=7), None),
+        (lambda X: standardisation.mean_log_jacobian(X, np.arange(3, 30), chunk_rows=7), None),
+    ]
+    for call, result in calls:
+        recorded = _RowsRead(X)
+        value = call(recorded)
+        assert recorded.rows and max(recorded.rows) <= 7
+        if result is not None:
+            for actual, wanted in zip(value, result, strict=True):
+                assert_array_equal(actual, wanted)
+
+
+def test_mean_log_jacobian_is_the_mean_of_the_rows_log_jacobians():
+    # Over all rows or the given ones, across chunks, for one row or none.
+    X = np.random.default_rng(1).normal(size=(9, 3))
+    X[[0, 4, 5, 8], [0, 1, 0, 1]] = np.nan
+    standardisation = Standardisation(np.zeros(3), [2.0, 3.0, 5.0], np.ones(3), [1, 1, 0])
+    per_row = standardisation.log_jacobian(X)
+    total = standardisation.log_jacobian_total
+    # Means of a few logs of order 1: exact to a few ulp.
+    for rows in (None, np.array([0]), np.array([1, 4, 8]), np.arange(9)):
+        for chunk_rows in (1, 2, 4, 100):
+            wanted = per_row.mean() if rows is None else per_row[rows].mean()
+            actual = standardisation.mean_log_jacobian(X, rows, chunk_rows=chunk_rows)
+            assert actual == pytest.approx(wanted, rel=8 * np.finfo(np.float64).eps)
+    assert standardisation.mean_log_jacobian(X, np.array([], dtype=int)) == total
+    assert per_row[0] != total

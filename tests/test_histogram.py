@@ -388,3 +388,56 @@ def test_lattice_warning_message_in_full():
         "and grow as the bins narrow. Set bins='integer' for log-probabilities of the "
         "integers, or fit on dequantize(X)."
     )
+
+
+def test_an_all_zero_column_gets_numpys_unit_range_bins():
+    # numpy bins a constant column on [c - 0.5, c + 0.5]; for zeros, which have
+    # no magnitude to rescale by, the bins are exactly numpy's.
+    X = np.column_stack([np.zeros(40), np.random.default_rng(0).normal(size=40)])
+    hist = HistogramDensity(4).fit(X)
+    assert_array_equal(hist.bin_edges_[0], np.histogram_bin_edges(X[:, 0], bins=4))
+    assert_array_equal(hist.bin_edges_[0][[0, -1]], [-0.5, 0.5])
+
+
+def test_label_columns_count_their_categories_and_have_no_tails(recwarn):
+    # An unused category has count 0: with alpha=0 its log-probability is -inf,
+    # without a divide-by-zero warning, and a label column has no tails.
+    frame = pd.DataFrame({"c": pd.Categorical(["a"] * 3 + ["c"] * 2, categories=["a", "b", "c"])})
+    for alpha in (0.0, 1.0):
+        hist = HistogramDensity(alpha=alpha).fit(frame)
+        assert_array_equal(hist.bin_counts_[0], [3, 0, 2])
+        assert_array_equal(hist.tail_log_mass_[0], [-np.inf, -np.inf])
+    # (count + alpha) / (n + 3 alpha), up to the rounding of two logarithms.
+    assert_allclose(hist.log_density_[0], np.log(np.array([4, 1, 3]) / 8), rtol=1e-15)
+    with np.errstate(divide="ignore"):
+        expected = np.log([0.6, 0.0, 0.4])
+    assert_allclose(HistogramDensity(alpha=0.0).fit(frame).log_density_[0], expected, rtol=1e-15)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_integers_beyond_2_to_the_53_minus_2_are_refused_with_the_remedy():
+    # Unit-width bins of integers up to m end at m + 1, and m + 2 must be a
+    # float64 for numpy's arange to reach it: m = 2**53 - 2 fits, 2**53 - 1 not.
+    top = 2.0**53 - 2
+    hist = HistogramDensity("integer", alpha=0.0).fit(np.array([[top - 2], [top]]))
+    assert_array_equal(hist.bin_edges_[0] - top, [-2, -1, 0, 1])
+    assert_array_equal(hist.bin_counts_[0], [1, 0, 1])
+    for largest in (top + 1, -(top + 1), 2.0**53):
+        with pytest.raises(ValueError) as error:
+            HistogramDensity("integer").fit(np.array([[0.0], [largest]]))
+        assert str(error.value) == (
+            f"Column 0 holds integers up to {abs(largest):.3g} in magnitude, beyond "
+            "2**53 - 2, where float64 has no unit-width bins. Subtract a reference value from "
+            "it first (for example its minimum; its scores do not change), or fit it as floats "
+            "with bins='auto'."
+        )
+
+
+def test_sampling_beyond_float64s_range_gives_infinity_without_a_warning(recwarn):
+    # Data at 1e308 have tails whose far draws exceed float64's range: they are
+    # infinite, as documented in the code, and not an overflow warning.
+    X = np.random.default_rng(1).uniform(1.0, 1.7, size=(5, 1)) * 1e308
+    hist = HistogramDensity(alpha=1000.0).fit(X)
+    draws = hist.sample(2000, random_state=0)[:, 0]
+    assert np.isinf(draws).any()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -454,3 +454,41 @@ def test_an_observed_integer_is_conditioned_on_as_its_bin_centre():
         assert at_integer[0, 0] == 1.0
         assert at_integer[0, 1] == at_centre[0, 1]
         assert at_integer[0, 1] != at_next[0, 1]
+
+
+@pytest.mark.parametrize(
+    "n_rows, width, n_samples",
+    [
+        (300, 8, 2048),  # more rows than one batch of 256, many proposals
+        (256, 8193, 4),  # a layer so wide that one proposal per row is all the budget allows
+    ],
+)
+@pytest.mark.parametrize("sample", [False, True])
+def test_imputation_work_in_flight_stays_within_the_importance_sampling_budget(
+    monkeypatch, n_rows, width, n_samples, sample
+):
+    # "Memory is bounded for any K and any number of rows": each call of the
+    # importance sampler holds (rows of its batch) x (proposals per chunk) x
+    # (widest layer) float32 values at most, 2**22 of them (16 MiB), whenever
+    # one proposal per row fits (256 x 8193 < 2**22 < 256 x 2 x 8193; all
+    # 2048 proposals for 300 rows at once would be 4.9e6).
+    import sklearn_vae._inference as inference
+
+    X = make_factor_data(n_rows, n_features=2)
+    vae = VAETransformer(
+        n_components=2, hidden_layer_sizes=(width,), max_iter=1, random_state=0
+    ).fit(X)
+    assert vae.net_.module_.widest_layer() == width
+    in_flight = []
+    name = "conditional_draw" if sample else "conditional_mean"
+    original = getattr(inference, name)
+
+    def spy(module, x, n_samples, chunk_size):
+        in_flight.append(x.shape[0] * min(chunk_size, n_samples) * width)
+        return original(module, x, n_samples, chunk_size)
+
+    monkeypatch.setattr(inference, name, spy)
+    X[:, 1] = np.nan
+    filled = inference.impute_encoded(vae, X, sample=sample, n_samples=n_samples, random_state=0)
+    assert np.isfinite(filled).all()
+    assert 0 < max(in_flight) <= 2**22

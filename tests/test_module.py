@@ -104,6 +104,65 @@ def test_training_forward_uses_one_reparametrised_draw(module):
     assert_allclose(reconstruction.detach().numpy(), train.log_prob_given(z, x).detach().numpy())
 
 
+def test_training_forward_averages_n_draws_reparametrised_draws(module):
+    # With n_draws = L > 1 the reconstruction term is the mean over L draws,
+    # row by row (one draw, or one mean over the whole batch, would be another
+    # estimate).
+    train = copy.deepcopy(module).train()
+    train.n_draws = 2
+    x = torch.randn(4, 3, dtype=torch.float64)
+    torch.manual_seed(1)
+    reconstruction, _ = train(x)
+    torch.manual_seed(1)
+    z = train.posterior(x).rsample((2,))
+    expected = train.log_prob_given(z, x).mean(0)
+    assert reconstruction.shape == (4,)
+    assert_allclose(reconstruction.detach().numpy(), expected.detach().numpy(), rtol=1e-12)
+
+
+def test_eval_iwae_forward_is_the_log_mean_weight_over_the_validation_draws(module):
+    # objective="iwae" in eval mode (skorch's validation): log (1/4) sum_k
+    # p(x, z_k) / q(z_k | x) over z_k = mu + sigma * eps_k, the 4 fixed
+    # validation draws, and a zero KL.
+    iwae = copy.deepcopy(module)
+    iwae.objective = "iwae"
+    x = torch.randn(5, 3, dtype=torch.float64)
+    q = iwae.posterior(x)
+    z = q.mean + q.stddev * iwae.validation_noise[:, None, :]
+    log_w = iwae.log_prob_given(z, x) + iwae.prior.log_prob(z) - q.log_prob(z)
+    expected = torch.logsumexp(log_w, dim=0) - np.log(4)
+    bound, kl = iwae(x)
+    assert_allclose(bound.numpy(), expected.numpy(), rtol=1e-12)
+    assert_array_equal(kl.numpy(), 0.0)
+
+
+@pytest.mark.parametrize("hidden_layer_sizes", [(8,), ()])
+def test_the_encoder_tells_a_missing_entry_from_an_observed_mean(hidden_layer_sizes):
+    # A missing entry enters the encoding as 0, the standardised training mean;
+    # what tells the two apart is the missing-entry weights (of the first
+    # layer, or of the posterior head without hidden layers). They start at
+    # zero, so an untrained encoder treats both alike; once non-zero, the
+    # posteriors differ (without hidden layers, the means by the weight, 1).
+    from sklearn_vae._likelihoods import GaussianLikelihood
+    from sklearn_vae._module import MaskedLinear
+
+    torch.manual_seed(0)
+    vae = VAEModule(GaussianLikelihood(3), n_components=2, hidden_layer_sizes=hidden_layer_sizes)
+    vae.set_input_scaling(np.array([1.0, -2.0, 0.5]), np.array([2.0, 0.5, 1.0]))
+    vae = vae.double().eval()
+    x = torch.tensor([[float("nan"), -1.5, 1.5], [1.0, -1.5, 1.5]], dtype=torch.float64)
+    fresh = vae.posterior(x).mean
+    assert_array_equal(fresh[0].numpy(), fresh[1].numpy())
+    for layer in vae.encoder.modules():
+        if isinstance(layer, MaskedLinear):
+            nn.init.ones_(layer.missing_weight)
+    mean = vae.posterior(x).mean
+    if hidden_layer_sizes:
+        assert not torch.allclose(mean[0], mean[1])
+    else:
+        assert_allclose((mean[0] - mean[1]).numpy(), 1.0, rtol=1e-12)
+
+
 @pytest.mark.parametrize("n_samples, chunk_size", [(1, 4), (7, 3), (8, 8)])
 def test_importance_weighted_bound_with_chunks_equals_one_log_mean_exp(
     module, n_samples, chunk_size

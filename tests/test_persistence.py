@@ -216,6 +216,15 @@ def test_unknown_layout_is_refused_with_a_clear_message():
         sio.loads(_edit(data, newer_layout), trusted=[VAE])
 
 
+def test_a_histogram_of_an_unknown_layout_is_refused_under_its_own_name():
+    # The message names the estimator that was loaded, here through pickle.
+    state = HistogramDensity().fit(make_factor_data(50)).__getstate__()
+    state["_sklearn_vae_layout"] = LAYOUT + 1
+    message = rf"^This HistogramDensity was saved by sklearn_vae .* state layout {LAYOUT + 1};"
+    with pytest.raises(ValueError, match=message):
+        HistogramDensity().__setstate__(state)
+
+
 def test_damaged_weights_are_refused_with_a_clear_message():
     state = VAETransformer(**TINY).fit(make_factor_data(120)).__getstate__()
     del state["net_"]["module"]["decoder.head.loc.weight"]

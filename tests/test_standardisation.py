@@ -6,6 +6,8 @@ the same float32 numbers: the fitted weights are identical, and the scores
 shift by exactly the log-Jacobian ``-d log s`` per row.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -182,3 +184,34 @@ def test_histogram_of_the_extremes_of_float64_is_finite():
 def test_histogram_integer_bins_beyond_2_to_the_53_are_refused_with_the_remedy():
     with pytest.raises(ValueError, match=r"Column 0 holds integers up to 1e\+300 .* bins='auto'"):
         HistogramDensity(bins="integer").fit(np.array([[1e300], [1e300]]))
+
+
+def test_a_tiny_spread_is_kept_and_a_few_ulps_of_rounding_are_constant():
+    # The constant test compares the variance with the rounding error of the
+    # column's values, (n |mean| eps)**2 in the divisor's units: a spread of
+    # 1e-10 around 1.5 (variance 1e-20, far above 1e-27) is the column's own
+    # standard deviation; two values 4 ulp apart around 1.9 (variance 4 eps**2,
+    # below (2 * 1.9 * eps)**2) are constant: centred on their midrange exactly,
+    # with StandardScaler's unit scale.
+    spread = 1.5 + 1e-10 * np.random.default_rng(0).normal(size=100)
+    mean, std, divisor = column_statistics(spread[:, None])
+    assert std[0] * divisor[0] == pytest.approx(spread.std(), rel=1e-6)
+    low = 1.9
+    high = low + 4 * np.spacing(low)
+    mean, std, divisor = column_statistics(np.array([[low], [high]]))
+    assert mean[0] * divisor[0] == low + 2 * np.spacing(low)
+    assert std[0] * divisor[0] == 1.0
+
+
+def test_standardising_beyond_float64s_range_gives_infinity_without_a_warning():
+    # A point far outside a narrow training column standardises to infinity
+    # (and back), silently: its score is then -inf, not a warning.
+    standardisation = Standardisation(np.zeros(1), np.array([1e-10]), np.ones(1), [True])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_array_equal(standardisation.transform(np.array([[1e300]])), np.inf)
+        assert_array_equal(standardisation.inverse_transform(np.array([[1e300]])), 1e290)
+    wide = Standardisation(np.zeros(1), np.array([1e10]), np.ones(1), [True])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_array_equal(wide.inverse_transform(np.array([[1e300]])), np.inf)
