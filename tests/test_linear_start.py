@@ -3,11 +3,14 @@
 import warnings
 
 import numpy as np
+import pytest
 from conftest import make_factor_data
 from sklearn.decomposition import FactorAnalysis
 from test_vae_density import _exact_linear_vae_log_density
 
 from sklearn_vae import VAETransformer
+from sklearn_vae._data import Standardisation, column_statistics
+from sklearn_vae._linear_start import standardised_moments
 
 # One step of this learning rate moves no float32 weight: the fit is the start.
 UNTRAINED = {"max_iter": 1, "learning_rate_init": 1e-12, "early_stopping": False}
@@ -17,6 +20,23 @@ def _started(X, n_components):
     return VAETransformer(
         n_components=n_components, hidden_layer_sizes=(), random_state=0, **UNTRAINED
     ).fit(X)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 5, 8192])
+@pytest.mark.parametrize("subset", [False, True])
+def test_standardised_moments_are_numpys_on_the_same_rows(chunk_rows, subset):
+    # 23 rows in chunks of 1, 2, 5 (the last one short) and one chunk; the
+    # training rows a shuffled subset (their mean is not 0) or all rows.
+    X = make_factor_data(23, n_features=4, n_components=2, seed=3) * [1.0, 10.0, 1e-3, 1e4]
+    X[np.random.default_rng(3).uniform(size=X.shape) < 0.2] = np.nan
+    standardisation = Standardisation(*column_statistics(X), columns=np.ones(4, dtype=bool))
+    rows = np.random.default_rng(4).permutation(23)[:17] if subset else None
+    mean, covariance = standardised_moments(X, rows, standardisation, chunk_rows=chunk_rows)
+    # A missing entry counts as its column's training mean, 0 once standardised.
+    T = np.nan_to_num(standardisation.transform(X if rows is None else X[rows]), nan=0.0)
+    # Sums of 23 float64 terms below 10 in size: rounding of order 23 * eps * 10.
+    np.testing.assert_allclose(mean, T.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(covariance, np.cov(T, rowvar=False, bias=True), rtol=0, atol=1e-12)
 
 
 def test_start_is_the_exact_posterior_of_a_factor_analysis_fit():
