@@ -262,6 +262,27 @@ def test_keyed_normal_draws_are_independent_standard_normals():
     assert kstest(draws.ravel(), "norm").pvalue > 1e-4
 
 
+def test_keyed_normal_draws_differ_between_distinct_rows():
+    # The key is a bijection of the weighted sum of the bit patterns, injective on
+    # one-column rows, so a million distinct rows get a million distinct streams;
+    # two streams agreeing in all three float32 draws by chance has probability
+    # below 1e-12 here. A key that kept only some of the sum's bits (35 of 64)
+    # would give about 30 pairs of rows the same draws.
+    rows = np.unique(np.random.default_rng(2).normal(size=2**20).astype(np.float32))[:, None]
+    draws = row_keyed_normal(rows, 1, 3)[0]
+    assert len(np.unique(draws, axis=0)) == len(rows)
+
+
+def test_keyed_normal_draws_depend_on_the_float32_values_whatever_the_input_dtype():
+    # The draws are keyed by the rows as the model sees them, float32: float64
+    # rows (with a missing entry) and nested lists get their float32 cast's draws.
+    rows = np.random.default_rng(3).normal(size=(6, 3))
+    rows[2, 1] = np.nan
+    expected = row_keyed_normal(rows.astype(np.float32), 2, 2)
+    assert_array_equal(row_keyed_normal(rows, 2, 2), expected)
+    assert_array_equal(row_keyed_normal(rows.tolist(), 2, 2), expected)
+
+
 @pytest.mark.parametrize("dequantize", ["fresh", "hashed"])
 def test_dequantised_batches_without_standardisation_keep_the_requested_dtype(dequantize):
     # The noise is added in the dtype asked for: a float32 batch stays float32.

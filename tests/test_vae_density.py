@@ -324,6 +324,17 @@ def test_a_rows_score_does_not_depend_on_its_batch_mates(fitted_vae, X_small):
         )
 
 
+def test_a_row_beyond_float32_gets_the_nan_score_message(fitted_vae, X_small):
+    # 1e300 is finite, but infinite in the float32 batch the model scores: the
+    # row's posterior is NaN, and score_samples names the row (the ELBO's
+    # distributions skip torch's argument checks, which would fail first with
+    # a message about a Normal's loc).
+    X = X_small[:3].copy()
+    X[1, 0] = 1e300
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match="log-density of row 1 of X"):
+        fitted_vae.score_samples(X)
+
+
 def test_linear_vae_reaches_factor_analysis_on_a_small_table():
     # A small table shaped like wine: 133 training rows (bench_density.py's
     # split) from the 5-factor model FactorAnalysis fits to load_wine, in its
