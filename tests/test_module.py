@@ -254,8 +254,9 @@ def test_elbo_with_row_draws_averages_each_draw_and_its_negative_minus_the_analy
     # Draws of shape (n_pairs, n_rows, n_components): row i uses its own
     # draws and their negatives; the result is float64 even for a float32 module.
     single = copy.deepcopy(module).float()
-    x = torch.randn(5, 3)
-    noise = torch.randn(2, 5, 2)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, generator=generator)
+    noise = torch.randn(2, 5, 2, generator=generator)
     q = single.posterior(x)
     eps = torch.cat([noise, -noise])
     reconstruction = single.log_prob_given(q.mean + q.stddev * eps, x).double().mean(0)
