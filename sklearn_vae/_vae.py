@@ -36,7 +36,7 @@ from ._data import (
     row_keyed_normal,
 )
 from ._inference import encode_given, impute_encoded
-from ._likelihoods import LIKELIHOODS, GaussianLikelihood, make_likelihood, one_hot_columns
+from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._linear_start import standardised_moments, start_at_factor_analysis
 from ._module import VAEModule
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
@@ -758,12 +758,10 @@ class VAETransformer(
         """
         module = self.net_.module_
         n_rows = X.shape[0] if rows is None else len(rows)
+        # Quadratic: the default affine decoder and a Gaussian likelihood; the
+        # encoder must be the default linear one too, as the start sets its weights.
         linear_gaussian = (
-            self._check_hidden_layer_sizes() == ()
-            and self.encoder is None
-            and self.decoder is None
-            and isinstance(module.likelihood, GaussianLikelihood)
-            and not self._dequantized.any()
+            module.elbo_is_quadratic and self.encoder is None and not self._dequantized.any()
         )
         if linear_gaussian and n_rows > 1:
             mean, covariance = standardised_moments(X, rows, self._standardisation)
