@@ -276,6 +276,16 @@ def _column_range(X, chunk_rows):
     return np.where(seen, low, 0.0), np.where(seen, high, 0.0)
 
 
+def support_bounds(X, columns, chunk_rows=8192):
+    """The smallest and largest training values of ``columns``, -inf and inf elsewhere.
+
+    Shape ``(2, n_features)``. Inferred values of a dequantised integer column
+    are clipped to its training range (see ``impute_encoded``).
+    """
+    low, high = _column_range(X, chunk_rows)
+    return np.where(columns, np.stack([low, high]), np.array([[-np.inf], [np.inf]]))
+
+
 def column_statistics(X, chunk_rows=8192, *, dequantized=False):
     """Per-column mean and standard deviation of ``X``, computed without overflow.
 

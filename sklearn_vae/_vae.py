@@ -34,6 +34,7 @@ from ._data import (
     iter_batches,
     iter_row_chunks,
     row_keyed_normal,
+    support_bounds,
 )
 from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
@@ -709,6 +710,11 @@ class VAETransformer(
             if first_call:
                 self._initialize(X)
                 self._start_linear_gaussian(X, None)
+            else:
+                chunk = support_bounds(X, self._dequantized)
+                self._support = np.stack(
+                    [np.fmin(self._support[0], chunk[0]), np.fmax(self._support[1], chunk[1])]
+                )
             self._train(X, None, None, epochs=1)
         return self
 
@@ -734,6 +740,7 @@ class VAETransformer(
         columns = self.schema_.columns_
         likelihood = make_likelihood(columns)
         self._dequantized = np.array([column.dequantize for column in columns])
+        self._support = support_bounds(X, self._dequantized)
         self._check_training_data(X, likelihood)
         _warn_if_lattice(X, columns, stacklevel=5)
         loc, scale, divisor = column_statistics(X, dequantized=self._dequantized)
@@ -1308,5 +1315,9 @@ class VAETransformer(
         return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
-        # Models saved before n_jobs existed use its default.
-        restore_state(self, {"n_jobs": None, **state}, super().__setstate__)
+        # Models saved before n_jobs existed use its default; before the
+        # support of dequantised columns was kept, inferred values are not clipped.
+        defaults = {"n_jobs": None}
+        if "net_" in state:
+            defaults["_support"] = None
+        restore_state(self, {**defaults, **state}, super().__setstate__)
