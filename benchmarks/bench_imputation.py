@@ -29,8 +29,11 @@ Tables
     a float column once entries are removed, as for every method).
 
 Methods
-    ``VAEImputer`` with the default ``VAETransformer(random_state=seed)`` and
-    the default ``n_importance_samples=1000`` (conditional mean), and the
+    ``VAEImputer(random_state=seed)``, its own default VAE (``--vae`` sets
+    a ``VAETransformer``'s parameters instead), with the default
+    ``n_importance_samples=1000`` (conditional mean). Digits, all numeric,
+    reach it as an integer array, whose default VAE is the dequantised
+    Gaussian; the other tables as DataFrames (``likelihood="auto"``). And the
     same fitted model with ``sample_posterior=True`` ("VAE draw", reported for
     the variance ratio; a draw is not meant to minimise RMSE). Baselines, all
     from scikit-learn, see numeric input: string columns are ordinal-encoded
@@ -173,12 +176,23 @@ def score(complete, incomplete, imputed, labels):
 
 
 def run_vae(incomplete, seed, args):
-    vae = VAETransformer(random_state=seed, **args.vae_params)
+    """The imputer's own default VAE, unless ``--vae`` names parameters.
+
+    An all-numeric table is passed as an array, as a user would pass one:
+    on digits, an integer array, the default VAE is the dequantised Gaussian.
+    """
+    vae = VAETransformer(random_state=seed, **args.vae_params) if args.vae_params else None
     imputer = VAEImputer(vae, n_importance_samples=args.n_importance_samples, random_state=seed)
+    numeric = all(pd.api.types.is_numeric_dtype(dtype) for dtype in incomplete.dtypes)
+    X = incomplete.to_numpy(dtype=np.float64) if numeric else incomplete
+
+    def as_table(filled):
+        return pd.DataFrame(filled, columns=incomplete.columns) if numeric else filled
+
     start = time.perf_counter()
-    mean = imputer.fit_transform(incomplete)
+    mean = as_table(imputer.fit_transform(X))
     fit_time = time.perf_counter() - start
-    draw = imputer.set_params(sample_posterior=True).transform(incomplete)
+    draw = as_table(imputer.set_params(sample_posterior=True).transform(X))
     return {"VAE": mean, "VAE draw": draw}, fit_time, imputer.estimator_.n_iter_
 
 

@@ -15,10 +15,12 @@ Self-normalised, ``w~_k = w_k / sum_j w_j`` gives
 - sampling-importance-resampling: ``k ~ Categorical(w~)``, then
   ``x_miss ~ p(x_miss | z_k)``, a draw from ``p(x_miss | x_obs)`` as K grows.
 
-This is the estimator of MIWAE (Mattei & Frellsen, ICML 2019). Proposals are
-drawn ``chunk_size`` at a time and combined with running log-sum-exps, so
-memory does not grow with K. Randomness comes from torch's global generator,
-which the callers seed from ``random_state``.
+This is the estimator of MIWAE (Mattei & Frellsen, ICML 2019), with the
+proposal ``q`` adapted to each row first (:func:`adapted_proposal`): the
+same weights, with ``q`` the adapted Gaussian in place of the encoder's
+posterior. Proposals are drawn ``chunk_size`` at a time and combined with
+running log-sum-exps, so memory does not grow with K. Randomness comes from
+torch's global generator, which the callers seed from ``random_state``.
 """
 
 import numpy as np

@@ -1109,12 +1109,14 @@ class VAETransformer(
         """Generate random samples from the model: z ~ N(0, I), then x ~ p(x | z).
 
         With ``given``, draw from the conditional ``p(x_free | x_given)``
-        instead, by sampling-importance-resampling over ``q(z | x_given)``:
-        for each sample, ``K = n_importance_samples`` proposals ``z_k ~ q(z |
-        x_given)`` are weighted by ``p(x_given | z_k) p(z_k) / q(z_k |
-        x_given)``, one is picked with probability proportional to its
-        weight, and the free columns are drawn from ``p(x | z_k)``. The draws
-        are independent and tend to exact conditional samples as K grows.
+        instead, by sampling-importance-resampling: for each sample, ``K =
+        n_importance_samples`` proposals ``z_k ~ r(z)`` are weighted by
+        ``p(x_given | z_k) p(z_k) / r(z_k)``, one is picked with probability
+        proportional to its weight, and the free columns are drawn from ``p(x
+        | z_k)``. The proposal ``r`` is the encoder's ``q(z | x_given)``
+        adapted by two rounds of moment matching, as in :class:`VAEImputer`.
+        The draws are independent and tend to exact conditional samples as K
+        grows; a dequantised integer column stays within its range in fit.
 
         Parameters
         ----------
