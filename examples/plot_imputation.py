@@ -29,7 +29,7 @@ from palmerpenguins import load_penguins
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, SimpleImputer
 
-from sklearn_vae import VAEImputer, VAETransformer
+from sklearn_vae import VAEImputer
 
 torch.set_num_threads(1)
 
@@ -43,10 +43,11 @@ print(f"{int(incomplete.isna().sum().sum())} of {incomplete.size} entries remove
 # --------
 #
 # The VAE imputes every column, labels included, and returns a DataFrame with
-# the input's dtypes. The scikit-learn imputers need numbers, so they see the
-# numeric columns only.
-vae = VAETransformer(n_components=4, hidden_layer_sizes=(64, 64), batch_size=32, random_state=0)
-imputer = VAEImputer(vae, random_state=0).fit(incomplete)
+# the input's dtypes. Its default model is a ``VAETransformer`` that trains on
+# every row, without early stopping: an imputer conditions on the rows it was
+# fitted on. The scikit-learn imputers need numbers, so they see the numeric
+# columns only.
+imputer = VAEImputer(random_state=0).fit(incomplete)
 imputed = {"VAEImputer": imputer.transform(incomplete)}
 imputer.set_params(sample_posterior=True)
 imputed["VAEImputer (draw)"] = imputer.transform(incomplete)
