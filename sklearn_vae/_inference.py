@@ -142,7 +142,7 @@ def adapted_proposal(module, x, n_samples, chunk_size):
     return q
 
 
-def conditional_mean(module, x, n_samples, chunk_size, proposal=None):
+def conditional_mean(module, x, proposal, n_samples, chunk_size):
     """Self-normalised importance-sampling estimate of ``E[x | x_obs]``, row by row.
 
     Parameters
@@ -151,13 +151,13 @@ def conditional_mean(module, x, n_samples, chunk_size, proposal=None):
     x : Tensor of shape (n_rows, n_features)
         Rows as the module sees them (Gaussian columns standardised, which
         the caller undoes); NaN marks the entries to infer.
+    proposal : torch distribution
+        Where the proposals come from, batched over the rows: the encoder's
+        ``module.posterior(x)`` or :func:`adapted_proposal`.
     n_samples : int
         Number of proposals K per row.
     chunk_size : int
         Proposals evaluated at once.
-    proposal : torch distribution, default=None
-        Where the proposals come from, batched over the rows
-        (:func:`adapted_proposal`); None is the encoder's ``q(z | x_obs)``.
 
     Returns
     -------
@@ -165,7 +165,7 @@ def conditional_mean(module, x, n_samples, chunk_size, proposal=None):
         ``x`` with each NaN replaced by its conditional mean (numeric columns)
         or its most probable level (one-hot categorical columns).
     """
-    q = module.posterior(x) if proposal is None else proposal
+    q = proposal
     running_max = None
     for start in range(0, n_samples, chunk_size):
         z = q.sample((min(chunk_size, n_samples - start),))
@@ -194,7 +194,7 @@ def conditional_mean(module, x, n_samples, chunk_size, proposal=None):
     return torch.where(torch.isnan(x), estimate, x)
 
 
-def conditional_draw(module, x, n_samples, chunk_size, proposal=None):
+def conditional_draw(module, x, proposal, n_samples, chunk_size):
     """One sampling-importance-resampling draw of ``x_miss ~ p(x_miss | x_obs)`` per row.
 
     A proposal is picked among the K with probability ``w~_k``, by weighted
@@ -203,7 +203,7 @@ def conditional_draw(module, x, n_samples, chunk_size, proposal=None):
     the missing entries are drawn from ``p(x | z_k)``. Parameters and shapes
     as :func:`conditional_mean`.
     """
-    q = module.posterior(x) if proposal is None else proposal
+    q = proposal
     rows = torch.arange(x.shape[0], device=x.device)
     log_total = None
     for start in range(0, n_samples, chunk_size):
@@ -272,7 +272,7 @@ def impute_encoded(vae, X, *, sample, n_samples, random_state):
 
     def adapted_inference(module, x):
         proposal = adapted_proposal(module, x, n_samples, chunk_size)
-        return infer(module, x, n_samples, chunk_size, proposal)
+        return infer(module, x, proposal, n_samples, chunk_size)
 
     with _torch_seed(_draw_seed(random_state), vae.net_.device):
         filled = vae._evaluate(

@@ -137,9 +137,8 @@ def test_resampling_picks_each_proposal_with_its_normalised_weight(chunk_size):
             return z[handed_out[0] - n : handed_out[0]]
 
         q.sample = sample
-        module.posterior = lambda x: q
         module.sample_given = lambda chosen: picked.append(chosen) or torch.zeros_like(x)
-        conditional_draw(module, x, 4, chunk_size)
+        conditional_draw(module, x, q, 4, chunk_size)
     assert handed_out[0] == 4
     which = (picked[0][None] == z).all(-1).double().argmax(0).numpy()
     assert (picked[0][None] == z).all(-1).any(0).all()

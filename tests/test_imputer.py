@@ -308,8 +308,7 @@ def test_chunked_conditional_mean_is_the_self_normalised_average_of_all_proposal
         z = q.sample((5,))
         expected = _reference_conditional_mean(module, x, z, q)
         fixed = _FixedProposals(q, z)
-        module.posterior = lambda x: fixed
-        actual = conditional_mean(module, x, 5, chunk_size)
+        actual = conditional_mean(module, x, fixed, 5, chunk_size)
     assert fixed.used == 5
     torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-12)
     assert torch.isnan(x).any()
@@ -350,6 +349,25 @@ def test_one_adaptation_round_matches_the_weighted_moments_of_all_proposals(
     assert n_eff.min() > 1.01 and n_eff.max() < 4.99  # neither one weight nor equal weights
     torch.testing.assert_close(adapted.mean, mean, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(adapted.stddev, scale, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_samples, per_round", [(1, 1), (3, 1), (4, 2), (1000, 500)])
+def test_each_adaptation_round_draws_half_the_proposals(monkeypatch, n_samples, per_round):
+    import sklearn_vae._inference as inference
+
+    vae = VAETransformer(**TINY).fit(make_factor_data(40, n_features=3))
+    rounds = []
+    original = inference._weighted_moments
+
+    def spy(module, x, q, n, chunk_size):
+        rounds.append(n)
+        return original(module, x, q, n, chunk_size)
+
+    monkeypatch.setattr(inference, "_weighted_moments", spy)
+    x = torch.tensor([[0.5, np.nan, -1.0]], dtype=torch.float32)
+    with torch.no_grad():
+        inference.adapted_proposal(vae.net_.module_, x, n_samples, 64)
+    assert rounds == [per_round] * inference.ADAPTATION_ROUNDS == [per_round, per_round]
 
 
 def test_documented_defaults():
@@ -526,10 +544,14 @@ def test_an_observed_integer_is_conditioned_on_as_its_bin_centre():
 
 
 def _rare_counts(n_rows, seed=0):
-    """A count that is almost always 0 (Poisson, mean 0.05) beside a float."""
+    """A float beside a count almost always at 0 and one almost always at its maximum, 9."""
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
-        {"count": pd.array(rng.poisson(0.05, n_rows), dtype="Int64"), "x": rng.normal(size=n_rows)}
+        {
+            "count": pd.array(rng.poisson(0.05, n_rows), dtype="Int64"),
+            "x": rng.normal(size=n_rows),
+            "full": pd.array(9 - rng.poisson(0.05, n_rows), dtype="Int64"),
+        }
     )
 
 
@@ -537,22 +559,26 @@ def test_integer_fills_stay_within_the_training_range():
     # A Gaussian fitted to the dequantised values of a column that is almost
     # always 0 (uniform on [0, 1)) has a standard deviation near 0.29 and puts
     # about 4% of its draws below 0: over 2000 drawn fills, about 80 would be
-    # -1. Fills are clipped to the range seen in fit.
+    # -1; likewise about 80 would be 10 in a column almost always at its
+    # maximum, 9. Fills are clipped to the range seen in fit.
     frame = _rare_counts(300)
     imputer = VAEImputer(
         VAETransformer(**TINY), sample_posterior=True, n_importance_samples=20, random_state=0
     ).fit(frame)
-    low, high = frame["count"].min(), frame["count"].max()
-    assert_array_equal(imputer.estimator_._support[:, 0], [low, high])
-    assert_array_equal(imputer.estimator_._support[:, 1], [-np.inf, np.inf])
-    query = pd.DataFrame({"count": pd.array([pd.NA] * 2000, dtype="Int64"), "x": 0.0})
-    for sample in (True, False):
-        filled = imputer.set_params(sample_posterior=sample).transform(query)["count"]
-        assert filled.between(low, high).all()
-    draws = imputer.estimator_.sample(
-        2000, random_state=0, given={"x": 0.0}, n_importance_samples=20
-    )["count"]
-    assert draws.between(low, high).all()
+    support = imputer.estimator_._support
+    assert_array_equal(support[:, 1], [-np.inf, np.inf])
+    missing = pd.array([pd.NA] * 2000, dtype="Int64")
+    query = pd.DataFrame({"count": missing, "x": 0.0, "full": missing})
+    for j, column in [(0, "count"), (2, "full")]:
+        low, high = frame[column].min(), frame[column].max()
+        assert_array_equal(support[:, j], [low, high])
+        for sample in (True, False):
+            filled = imputer.set_params(sample_posterior=sample).transform(query)[column]
+            assert filled.between(low, high).all()
+        draws = imputer.estimator_.sample(
+            2000, random_state=0, given={"x": 0.0}, n_importance_samples=20
+        )[column]
+        assert draws.between(low, high).all()
 
 
 def test_partial_fit_widens_the_range_of_integer_fills():
@@ -572,7 +598,7 @@ def test_models_saved_before_the_range_was_kept_impute_unclipped():
     assert restored._support is None
     from sklearn_vae._inference import impute_encoded
 
-    X = np.array([[np.nan, 0.0]])
+    X = np.array([[np.nan, 0.0, np.nan]])
     kwargs = dict(sample=True, n_samples=5, random_state=0)
     assert np.isfinite(impute_encoded(restored, X, **kwargs)).all()
 
@@ -604,9 +630,9 @@ def test_imputation_work_in_flight_stays_within_the_importance_sampling_budget(
     name = "conditional_draw" if sample else "conditional_mean"
     original = getattr(inference, name)
 
-    def spy(module, x, n_samples, chunk_size, proposal):
+    def spy(module, x, proposal, n_samples, chunk_size):
         in_flight.append(x.shape[0] * min(chunk_size, n_samples) * width)
-        return original(module, x, n_samples, chunk_size, proposal)
+        return original(module, x, proposal, n_samples, chunk_size)
 
     monkeypatch.setattr(inference, name, spy)
     X[:, 1] = np.nan
