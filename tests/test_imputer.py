@@ -388,12 +388,14 @@ def test_default_on_integers_is_a_dequantised_vae():
     assert estimator.random_state == 3
     estimator = imputer._make_estimator(X + 0.5)
     assert estimator.likelihood == "auto" and estimator.dequantize is False
-    # Both train on every row, without a validation split (see the docstring).
-    assert imputer._make_estimator(X).early_stopping is False
-    assert estimator.early_stopping is False
+    # Both train MIWAE's way, on the importance-weighted bound with 10 draws,
+    # and on every row, without a validation split (see the docstring).
+    for default in (imputer._make_estimator(X), estimator):
+        assert default.early_stopping is False
+        assert (default.objective, default.n_draws) == ("iwae", 10)
     expected = VAETransformer().get_params()
     changed = {k for k, v in estimator.get_params().items() if v != expected[k]}
-    assert changed == {"early_stopping", "random_state"}
+    assert changed == {"early_stopping", "objective", "n_draws", "random_state"}
     given = VAETransformer(**TINY)
     assert imputer.set_params(estimator=given)._make_estimator(X).get_params() == given.get_params()
 
