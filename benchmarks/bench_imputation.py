@@ -46,9 +46,13 @@ Methods
     max_features="sqrt"), max_iter=5)`` (regression on the codes of string
     columns, then rounding: a simplification of missForest's classifiers).
 
-Command (the full run saved in ``benchmarks/results/bench_imputation.txt``)::
+Command: all four tables in one run::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_imputation.py --threads 1
+
+The saved results come from two runs side by side, one per core:
+``--tables wine penguins breast_cancer`` (``benchmarks/results/bench_imputation.txt``)
+and ``--tables digits`` (``benchmarks/results/bench_imputation_digits.txt``).
 """
 
 import argparse
