@@ -31,7 +31,7 @@ from torch.distributions import Independent, Normal
 from ._likelihoods import CategoricalLikelihood, TableLikelihood
 from ._module import MIN_POSTERIOR_SCALE
 
-__all__ = ["conditional_mean", "conditional_draw", "impute_encoded"]
+__all__ = ["adapted_proposal", "conditional_mean", "conditional_draw", "impute_encoded"]
 
 
 def _log_weights(module, q, z, x):
@@ -119,9 +119,9 @@ def adapted_proposal(module, x, n_samples, chunk_size):
     it leaves an effective sample size near 10 out of K = 1000. Adaptive
     importance sampling (population Monte Carlo, Cappé et al., 2004) corrects
     it: each of ``ADAPTATION_ROUNDS`` rounds draws ``n_samples // 2`` (at
-    least one) proposals from the current Gaussian and replaces it by the Gaussian of their
-    self-normalised mean and variance, its scale widened by
-    ``ADAPTATION_WIDENING``. The variance is shrunk towards the previous
+    least one) proposals from the current Gaussian and replaces it by the
+    Gaussian of their self-normalised mean and variance, its scale widened
+    by ``ADAPTATION_WIDENING``. The variance is shrunk towards the previous
     proposal's by the effective sample size ``n_eff`` of the round,
     ``(n_eff * var_w + var_q) / (n_eff + 1)``, so that a round with one
     dominant weight does not collapse the proposal to a point.
@@ -129,9 +129,25 @@ def adapted_proposal(module, x, n_samples, chunk_size):
     Any proposal gives a consistent self-normalised estimate; a better one
     gives a smaller error for the same K: on breast cancer's linear VAE (16
     latent dimensions, 20% of entries missing) the rms error of the
-    conditional means against their closed form falls from 0.13 to 0.05 at
-    K = 1000, for twice the draws. Returns a diagonal Gaussian over
-    the latent space, one per row.
+    conditional means against their closed form falls from 0.12 to 0.05 at
+    K = 1000, for twice the draws.
+
+    Parameters
+    ----------
+    module : VAEModule
+    x : Tensor of shape (n_rows, n_features)
+        Rows as the module sees them; NaN marks the entries to infer.
+    n_samples : int
+        K, the proposals of the estimate that follows; each round draws
+        ``max(1, K // 2)``.
+    chunk_size : int
+        Proposals evaluated at once.
+
+    Returns
+    -------
+    proposal : torch.distributions.Independent
+        A diagonal Gaussian over the latent space, one per row, to pass to
+        :func:`conditional_mean` or :func:`conditional_draw`.
     """
     q = module.posterior(x)
     for _ in range(ADAPTATION_ROUNDS):

@@ -710,7 +710,7 @@ class VAETransformer(
             if first_call:
                 self._initialize(X)
                 self._start_linear_gaussian(X, None)
-            else:
+            elif self._support is not None:
                 chunk = support_bounds(X, self._dequantized)
                 self._support = np.stack(
                     [np.fmin(self._support[0], chunk[0]), np.fmax(self._support[1], chunk[1])]
@@ -740,7 +740,8 @@ class VAETransformer(
         columns = self.schema_.columns_
         likelihood = make_likelihood(columns)
         self._dequantized = np.array([column.dequantize for column in columns])
-        self._support = support_bounds(X, self._dequantized)
+        # Only dequantised columns are clipped: other tables need no pass over X.
+        self._support = support_bounds(X, self._dequantized) if self._dequantized.any() else None
         self._check_training_data(X, likelihood)
         _warn_if_lattice(X, columns, stacklevel=5)
         loc, scale, divisor = column_statistics(X, dequantized=self._dequantized)
@@ -1318,7 +1319,8 @@ class VAETransformer(
 
     def __setstate__(self, state):
         # Models saved before n_jobs existed use its default; before the
-        # support of dequantised columns was kept, inferred values are not clipped.
+        # support of dequantised columns was kept (None: nothing to clip),
+        # inferred values are not clipped.
         defaults = {"n_jobs": None}
         if "net_" in state:
             defaults["_support"] = None

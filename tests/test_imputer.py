@@ -589,7 +589,7 @@ def test_partial_fit_widens_the_range_of_integer_fills():
     assert_array_equal(vae._support[:, 0], [0, frame["count"].max() + 3])
 
 
-def test_models_saved_before_the_range_was_kept_impute_unclipped():
+def test_models_saved_before_the_range_was_kept_still_impute():
     vae = VAETransformer(**TINY).fit(_rare_counts(100))
     state = vae.__getstate__()
     del state["_support"]
