@@ -73,31 +73,49 @@ def _point_statistics(likelihood, params):
     return statistics
 
 
-def _weighted_moments(module, x, q, n_samples, chunk_size):
-    """Self-normalised mean, variance and effective sample size of ``n_samples`` draws of ``q``.
+def _weighted_sums(module, x, q, n_samples, chunk_size, statistics):
+    """Importance-weighted sums over ``n_samples`` draws of ``q``, chunk by chunk.
 
-    The importance-weighted moments of ``z`` estimate those of the posterior
-    ``p(z | x_obs)``; chunks are combined with running maxima, so memory does
-    not grow with ``n_samples``. Shapes: ``(n_rows, n_components)`` twice,
-    then ``(n_rows,)``.
+    ``statistics(z)`` maps a chunk of draws, shape ``(n_draws, n_rows,
+    n_components)``, to a list of tensors of shape ``(n_draws, n_rows, ...)``.
+    Returns ``sum_k w_k`` and ``sum_k w_k**2`` (shape ``(n_rows,)``) and, for
+    each statistic, ``sum_k w_k s(z_k)`` (its shape without the first
+    dimension), all scaled by the same ``exp(-max_k log w_k)``: their ratios
+    are exact, nothing overflows, and chunks are combined with running maxima,
+    so memory does not grow with ``n_samples``.
     """
     running_max = None
     for start in range(0, n_samples, chunk_size):
         z = q.sample((min(chunk_size, n_samples - start),))
         log_w = _log_weights(module, q, z, x)
+        values = statistics(z)
         chunk_max = log_w.max(dim=0).values
         if running_max is None:
             running_max = chunk_max
             total = squared_total = torch.zeros_like(chunk_max)
-            first = second = torch.zeros_like(z[0])
+            sums = [torch.zeros_like(value[0]) for value in values]
         new_max = torch.maximum(running_max, chunk_max)
         rescale = torch.exp(running_max - new_max)
         weights = torch.exp(log_w - new_max)
         total = total * rescale + weights.sum(dim=0)
         squared_total = squared_total * rescale**2 + (weights**2).sum(dim=0)
-        first = first * rescale[:, None] + (weights[..., None] * z).sum(dim=0)
-        second = second * rescale[:, None] + (weights[..., None] * z**2).sum(dim=0)
+        for i, value in enumerate(values):
+            shape = (*weights.shape, *([1] * (value.dim() - weights.dim())))
+            sums[i] = sums[i] * rescale.view(shape[1:]) + (weights.view(shape) * value).sum(0)
         running_max = new_max
+    return total, squared_total, sums
+
+
+def _weighted_moments(module, x, q, n_samples, chunk_size):
+    """Self-normalised mean, variance and effective sample size of ``n_samples`` draws of ``q``.
+
+    The importance-weighted moments of ``z`` estimate those of the posterior
+    ``p(z | x_obs)``. Shapes: ``(n_rows, n_components)`` twice, then
+    ``(n_rows,)``.
+    """
+    total, squared_total, (first, second) = _weighted_sums(
+        module, x, q, n_samples, chunk_size, lambda z: [z, z**2]
+    )
     mean = first / total[:, None]
     variance = torch.clamp(second / total[:, None] - mean**2, min=0.0)
     return mean, variance, total**2 / squared_total
@@ -181,27 +199,16 @@ def conditional_mean(module, x, proposal, n_samples, chunk_size):
         ``x`` with each NaN replaced by its conditional mean (numeric columns)
         or its most probable level (one-hot categorical columns).
     """
-    q = proposal
-    running_max = None
-    for start in range(0, n_samples, chunk_size):
-        z = q.sample((min(chunk_size, n_samples - start),))
-        log_w = _log_weights(module, q, z, x)
-        chunk_max = log_w.max(dim=0).values
+    layout = []
+
+    def values(z):
         statistics = _point_statistics(module.likelihood, module.decoder(z))
-        if running_max is None:
-            running_max = chunk_max
-            total = torch.zeros_like(chunk_max)
-            sums = [torch.zeros_like(values[0]) for _, _, values in statistics]
-        new_max = torch.maximum(running_max, chunk_max)
-        rescale = torch.exp(running_max - new_max)
-        weights = torch.exp(log_w - new_max)
-        total = total * rescale + weights.sum(dim=0)
-        for i, (_, _, values) in enumerate(statistics):
-            shape = (*weights.shape, *([1] * (values.dim() - weights.dim())))
-            sums[i] = sums[i] * rescale.view(shape[1:]) + (weights.view(shape) * values).sum(0)
-        running_max = new_max
+        layout[:] = [(columns, offsets) for columns, offsets, _ in statistics]
+        return [value for _, _, value in statistics]
+
+    total, _, sums = _weighted_sums(module, x, proposal, n_samples, chunk_size, values)
     estimate = torch.empty_like(x)
-    for (columns, offsets, _), weighted in zip(statistics, sums, strict=True):
+    for (columns, offsets), weighted in zip(layout, sums, strict=True):
         if offsets is None:
             estimate[:, columns] = (weighted / total[:, None]).to(x.dtype)
         else:
