@@ -27,6 +27,7 @@ import torch
 from skorch.exceptions import DeviceWarning
 from skorch.history import History
 
+from ._averaging import averaging_from_arrays, averaging_to_arrays
 from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood
 from ._schema import ColumnSpec, TableSchema
@@ -226,6 +227,8 @@ def _net_state(net):
         "optimizer": _map_tensors(net.optimizer_.state_dict(), _numpy, torch.Tensor),
         # One JSON string: compact in a skops file, where each number would be a node.
         "history": json.dumps(_plain(net.history.to_list())),
+        # The moving average of the weights (``average``), None without it.
+        "averaging": averaging_to_arrays(net, _numpy),
     }
 
 
@@ -267,4 +270,7 @@ def _net_from_state(estimator, state):
         net = estimator._make_net(module, device).initialize()
     net.optimizer_.load_state_dict(_map_tensors(state["optimizer"], _tensor, np.ndarray))
     net.history = History(json.loads(state["history"]))
+    # Absent from files saved before ``average`` existed; None when it was off.
+    if state.get("averaging") is not None:
+        averaging_from_arrays(net, state["averaging"], _tensor)
     return net

@@ -23,6 +23,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
+from ._averaging import WeightAveraging, average_decay
 from ._data import (
     BatchIterator,
     RowDataset,
@@ -312,6 +313,21 @@ class VAETransformer(
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
 
+    average : bool or float in (0, 1), default=False
+        Keep an exponential moving average of the weights over the training
+        steps (Polyak averaging, as ``SGDRegressor(average=True)`` averages
+        its coefficients) and make it the fitted model. Adam trains the raw
+        weights; after each step the average moves towards them,
+        ``w_avg <- decay * w_avg + (1 - decay) * w``. The validation loss,
+        early stopping and the restored best epoch are the averaged model's.
+        ``True`` uses ``decay=0.998``, an average over about the last 500
+        steps; a float sets the decay. On digits it gains about 1.4 nats of
+        held-out log-likelihood for the categorical VAE at about twice the
+        fit time (training runs for more epochs before the averaged
+        validation loss stops improving); see the README's objective section.
+        ``partial_fit`` and ``warm_start`` continue the raw weights and their
+        average.
+
     max_iter : int, default=500
         Maximum number of epochs (passes over the training data).
 
@@ -525,6 +541,7 @@ class VAETransformer(
         "n_draws": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "average": ["boolean", Interval(Real, 0, 1, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -557,6 +574,7 @@ class VAETransformer(
         n_draws=1,
         batch_size="auto",
         learning_rate_init=1e-3,
+        average=False,
         max_iter=500,
         early_stopping=True,
         validation_fraction=0.1,
@@ -581,6 +599,7 @@ class VAETransformer(
         self.n_draws = n_draws
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.average = average
         self.max_iter = max_iter
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -937,6 +956,9 @@ class VAETransformer(
             ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
             ("early_stopping", self._stopping_callback(self.early_stopping)),
         ]
+        decay = average_decay(self.average)
+        if decay is not None:
+            callbacks.append(("weight_averaging", WeightAveraging(decay)))
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         return VAENet(

@@ -33,6 +33,7 @@ def _small_vaes():
     return [
         VAETransformer(**common),
         VAETransformer(**common, early_stopping=False),
+        VAETransformer(**common, average=True),
         VAETransformer(n_components=2, hidden_layer_sizes=(), max_iter=5, random_state=0),
         VAETransformer(
             **common, encoder=TanhEncoder, encoder_params={"width": 4}, decoder=ReLUDecoder

@@ -55,6 +55,8 @@ def _fit(case):
     table = persistence_table()
     if case == "vae":
         return VAETransformer(**TINY).fit(X), X, [VAE]
+    if case == "vae_averaged":
+        return VAETransformer(**TINY, average=0.9).fit(X), X, [VAE]
     if case == "vae_on_a_torch_device":
         return VAETransformer(**TINY, device=torch.device("cpu")).fit(X), X, [VAE]
     if case == "vae_table":
@@ -84,6 +86,7 @@ def _fit(case):
 
 CASES = [
     "vae",
+    "vae_averaged",
     "vae_on_a_torch_device",
     "vae_table",
     "vae_shared_levels",
@@ -296,12 +299,14 @@ def test_model_fitted_on_a_gpu_loads_bit_for_bit_on_a_cpu_only_process(tmp_path)
 # ------------------------------------------------------------ training goes on
 
 
+@pytest.mark.parametrize("average", [False, 0.9])
 @pytest.mark.parametrize("dump", ["skops", "pickle"])
-def test_training_continues_after_loading_exactly_as_without_saving(dump):
+def test_training_continues_after_loading_exactly_as_without_saving(dump, average):
     # Adam's moments and step counts, the history and the random streams are
-    # saved: a loaded model trains on as the original does, bit for bit.
+    # saved, and with ``average`` the raw weights and their average: a loaded
+    # model trains on as the original does, bit for bit.
     X = make_factor_data(120)
-    original = VAETransformer(**TINY, warm_start=True).fit(X)
+    original = VAETransformer(**TINY, average=average, warm_start=True).fit(X)
     if dump == "skops":
         loaded = sio.loads(sio.dumps(original), trusted=[VAE])
     else:

@@ -1,0 +1,153 @@
+"""An exponential moving average of the weights over the training steps (Polyak averaging).
+
+The optimiser trains the raw weights; the model that is validated, stopped
+early and kept is their moving average ``w_avg <- decay * w_avg + (1 - decay)
+* w`` after each step, kept by torch's ``AveragedModel``. Averaging the
+iterates of a stochastic optimiser damps the noise of its last steps (Polyak &
+Juditsky, 1992); on small data it lets a model train longer before its
+validation loss turns up.
+
+The state lives on the skorch net, not on the callback: the estimator sets its
+callbacks' parameters at each ``fit`` and ``partial_fit``, which makes skorch
+initialise them again, and the average must survive that.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from skorch.callbacks import Callback
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+__all__ = [
+    "DEFAULT_DECAY",
+    "AveragingState",
+    "WeightAveraging",
+    "average_decay",
+    "averaging_from_arrays",
+    "averaging_to_arrays",
+]
+
+#: The decay per step of ``average=True``: an average over about the last
+#: 1 / (1 - decay) = 500 steps. Chosen on digits (``bench_objectives.py``).
+DEFAULT_DECAY = 0.998
+
+
+def average_decay(average):
+    """The decay per step for the estimator parameter ``average``; None when off."""
+    if average is True:
+        return DEFAULT_DECAY
+    if average is False:
+        return None
+    return float(average)
+
+
+@dataclass
+class AveragingState:
+    """What the net keeps between calls, as ``net.weight_averaging_``.
+
+    A plain object rather than a module attribute of the net: skorch lets
+    only its ``initialize`` methods set torch modules on a net.
+
+    Attributes
+    ----------
+    average : torch.optim.swa_utils.AveragedModel
+        The moving average of the module's parameters.
+    raw : list of Tensor or None
+        The raw parameters while the module holds the average, else None.
+    """
+
+    average: AveragedModel
+    raw: list | None = None
+
+
+class WeightAveraging(Callback):
+    """Validate, stop early and predict with the moving average of the weights.
+
+    After each training step the average moves towards the new weights (the
+    first step copies them). Before an epoch's validation pass the module's
+    parameters are replaced by the average, so the validation loss, early
+    stopping and its ``load_best`` see the averaged model; the next epoch
+    trains the raw weights again. When training ends the module holds the
+    average. The net keeps both in ``weight_averaging_``, an
+    :class:`AveragingState`, so that the next call continues them.
+
+    Parameters
+    ----------
+    decay : float in (0, 1)
+        Weight of the old average at each step.
+    """
+
+    def __init__(self, decay=DEFAULT_DECAY):
+        self.decay = decay
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        use_raw_parameters(net)
+        if getattr(net, "weight_averaging_", None) is None:
+            net.weight_averaging_ = AveragingState(AveragedModel(net.module_))
+        # Set at every call, so that set_params(average=...) between calls takes effect.
+        net.weight_averaging_.average.multi_avg_fn = get_ema_multi_avg_fn(self.decay)
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            use_average(net)
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            net.weight_averaging_.average.update_parameters(net.module_)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        use_raw_parameters(net)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        use_average(net)
+
+
+@torch.no_grad()
+def use_average(net):
+    """Put the average into the module's parameters, keeping the raw ones aside."""
+    state = net.weight_averaging_
+    if state.raw is not None:
+        return
+    parameters = list(net.module_.parameters())
+    state.raw = [parameter.detach().clone() for parameter in parameters]
+    for parameter, averaged in zip(parameters, state.average.parameters(), strict=True):
+        parameter.copy_(averaged)
+
+
+@torch.no_grad()
+def use_raw_parameters(net):
+    """Put the raw parameters back into the module, where :func:`use_average` took them out."""
+    state = getattr(net, "weight_averaging_", None)
+    if state is None or state.raw is None:
+        return
+    for parameter, value in zip(net.module_.parameters(), state.raw, strict=True):
+        parameter.copy_(value)
+    state.raw = None
+
+
+def averaging_to_arrays(net, to_array):
+    """The net's :class:`AveragingState` as arrays, or None when it has none."""
+    state = getattr(net, "weight_averaging_", None)
+    if state is None:
+        return None
+    return {
+        "average": [to_array(parameter) for parameter in state.average.parameters()],
+        "n_averaged": int(state.average.n_averaged),
+        "raw": None if state.raw is None else [to_array(value) for value in state.raw],
+    }
+
+
+@torch.no_grad()
+def averaging_from_arrays(net, arrays, to_tensor):
+    """Give ``net`` (initialised, its module loaded) the state of :func:`averaging_to_arrays`."""
+    average = AveragedModel(net.module_)
+    for parameter, value in zip(average.parameters(), arrays["average"], strict=True):
+        parameter.copy_(to_tensor(value))
+    average.n_averaged.fill_(arrays["n_averaged"])
+    raw = arrays["raw"]
+    if raw is not None:
+        raw = [
+            to_tensor(value).to(parameter.device)
+            for parameter, value in zip(net.module_.parameters(), raw, strict=True)
+        ]
+    net.weight_averaging_ = AveragingState(average, raw)
