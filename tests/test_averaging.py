@@ -10,7 +10,13 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sklearn_vae import VAETransformer
-from sklearn_vae._averaging import DEFAULT_DECAY, WeightAveraging, average_decay
+from sklearn_vae._averaging import (
+    DEFAULT_DECAY,
+    WeightAveraging,
+    average_decay,
+    averaging_from_arrays,
+    averaging_to_arrays,
+)
 
 
 def _adam_steps(vae):
@@ -164,3 +170,27 @@ def test_partial_fit_continues_the_raw_weights_and_their_average():
 def test_invalid_average_is_rejected(average):
     with pytest.raises(InvalidParameterError, match="average"):
         VAETransformer(average=average).fit(make_factor_data(20))
+
+
+@pytest.mark.parametrize("ended", [False, True])
+def test_the_state_round_trips_through_arrays(ended):
+    # Mid-training (the module holds the raw weights, ``raw`` is None) and after
+    # training (the module holds the average, ``raw`` the raw weights).
+    net, callback, _ = _trained_fake_net(0.9, n_steps=3)
+    if ended:
+        callback.on_train_end(net)
+    arrays = averaging_to_arrays(net, lambda tensor: tensor.detach().numpy().copy())
+    copy = SimpleNamespace(module_=nn.Linear(3, 2))
+    _set(copy.module_, _parameters(net.module_))
+    averaging_from_arrays(copy, arrays, torch.from_numpy)
+    state, restored = net.weight_averaging_, copy.weight_averaging_
+    _assert_equal(_parameters(restored.average), _parameters(state.average))
+    assert int(restored.average.n_averaged) == int(state.average.n_averaged) == 3
+    if ended:
+        _assert_equal(restored.raw, state.raw)
+    else:
+        assert state.raw is None and restored.raw is None
+
+
+def test_a_net_without_averaging_has_no_averaging_state():
+    assert averaging_to_arrays(SimpleNamespace(module_=nn.Linear(2, 1)), torch.clone) is None
