@@ -73,14 +73,19 @@ class WeightAveraging(Callback):
 
     Parameters
     ----------
-    decay : float in (0, 1)
-        Weight of the old average at each step.
+    decay : float in (0, 1) or None
+        Weight of the old average at each step. None switches the averaging
+        off: every hook does nothing. The estimator keeps the callback in the
+        net either way and sets ``decay`` at each call, since skorch cannot
+        add a named callback to a net, or remove one, after initialising it.
     """
 
     def __init__(self, decay=DEFAULT_DECAY):
         self.decay = decay
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if self.decay is None:
+            return
         use_raw_parameters(net)
         if getattr(net, "weight_averaging_", None) is None:
             net.weight_averaging_ = AveragingState(AveragedModel(net.module_))
@@ -88,18 +93,20 @@ class WeightAveraging(Callback):
         net.weight_averaging_.average.multi_avg_fn = get_ema_multi_avg_fn(self.decay)
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
-        if not training:
+        if self.decay is not None and not training:
             use_average(net)
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        if training:
+        if self.decay is not None and training:
             net.weight_averaging_.average.update_parameters(net.module_)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        use_raw_parameters(net)
+        if self.decay is not None:
+            use_raw_parameters(net)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        use_average(net)
+        if self.decay is not None:
+            use_average(net)
 
 
 @torch.no_grad()

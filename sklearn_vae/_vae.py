@@ -329,7 +329,8 @@ class VAETransformer(
         stopping, training ends on the raw weights' loss: give it well over
         ``1 / (1 - decay)`` steps, or the average still holds the early
         weights. ``partial_fit`` and ``warm_start`` continue the raw weights
-        and their average.
+        and their average; a changed ``average`` applies from the next call,
+        and switching it off trains on from the averaged weights.
 
     max_iter : int, default=500
         Maximum number of epochs (passes over the training data).
@@ -827,6 +828,10 @@ class VAETransformer(
         # skorch criterion re-initialisation would also reset Adam's state.
         net.criterion_.beta = self.beta
         net.module_.objective, net.module_.n_draws = self.objective, self.n_draws
+        decay = average_decay(self.average)
+        if decay is None:
+            # Switched off under warm_start: train on from the fitted (averaged) weights.
+            net.weight_averaging_ = None
         net.set_params(
             # lr updates the existing optimiser's param groups; Adam's state is kept.
             lr=self.learning_rate_init,
@@ -834,6 +839,7 @@ class VAETransformer(
             batch_size=self._batch_size(X.shape[0] if train_rows is None else len(train_rows)),
             train_split=None if validation is None else predefined_split(validation),
             callbacks__early_stopping=self._stopping_callback(validation is not None),
+            callbacks__weight_averaging__decay=decay,
             callbacks__print_log__sink=print_log_sink if self.verbose else _noop,
         )
         n_before = len(net.history)
@@ -959,9 +965,7 @@ class VAETransformer(
             ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
             ("early_stopping", self._stopping_callback(self.early_stopping)),
         ]
-        decay = average_decay(self.average)
-        if decay is not None:
-            callbacks.append(("weight_averaging", WeightAveraging(decay)))
+        callbacks.append(("weight_averaging", WeightAveraging(average_decay(self.average))))
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         return VAENet(

@@ -141,7 +141,7 @@ def test_without_average_there_is_no_averaging():
     X = make_factor_data(100)
     vae = VAETransformer(**{**FAST, "max_iter": 2}).fit(X)
     assert getattr(vae.net_, "weight_averaging_", None) is None
-    assert "weight_averaging" not in dict(vae.net_.callbacks_)
+    assert dict(vae.net_.callbacks_)["weight_averaging"].decay is None
 
 
 def test_average_true_uses_the_default_decay():
@@ -194,3 +194,28 @@ def test_the_state_round_trips_through_arrays(ended):
 
 def test_a_net_without_averaging_has_no_averaging_state():
     assert averaging_to_arrays(SimpleNamespace(module_=nn.Linear(2, 1)), torch.clone) is None
+
+
+def test_warm_start_applies_a_changed_average():
+    X = make_factor_data(200)
+    params = {**FAST, "max_iter": 2}
+    vae = VAETransformer(**params, early_stopping=False, warm_start=True, average=0.9)
+    vae.fit(X)
+    steps = _adam_steps(vae)
+    vae.set_params(average=0.5).fit(X)
+    assert dict(vae.net_.callbacks_)["weight_averaging"].decay == 0.5
+    assert int(vae.net_.weight_averaging_.average.n_averaged) == _adam_steps(vae) == 2 * steps
+    # Off: training goes on from the averaged weights, and no average is kept.
+    averaged = _parameters(vae.net_.module_)
+    vae.set_params(average=False, max_iter=1).fit(X)
+    assert vae.net_.weight_averaging_ is None
+    assert dict(vae.net_.callbacks_)["weight_averaging"].decay is None
+    assert not all(
+        torch.equal(a, b) for a, b in zip(_parameters(vae.net_.module_), averaged, strict=True)
+    )
+    # On again: a new average of this call's steps only.
+    vae.set_params(average=0.9).fit(X)
+    assert (
+        int(vae.net_.weight_averaging_.average.n_averaged)
+        == _adam_steps(vae) - 2 * steps - steps // 2
+    )
