@@ -57,3 +57,19 @@ def test_cuda_model_loads_on_a_cpu_only_process(cuda_vae, tmp_path):
         [sys.executable, "-c", script], check=True, env={"CUDA_VISIBLE_DEVICES": "", "PATH": ""}
     )
     assert_allclose(np.load(tmp_path / "Z.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cuda_weight_averaging_trains_and_continues_after_a_round_trip():
+    # The average and the raw weights live on the module's device, and a
+    # pickled model continues both there, as on the CPU (tests/test_persistence.py).
+    X = make_factor_data(300)
+    vae = VAETransformer(**FAST, average=0.9, device="cuda", warm_start=True).fit(X)
+    state = vae.net_.weight_averaging_
+    assert next(state.average.parameters()).device.type == "cuda"
+    assert all(value.device.type == "cuda" for value in state.raw)
+    loaded = pickle.loads(pickle.dumps(vae))
+    assert all(value.device.type == "cuda" for value in loaded.net_.weight_averaging_.raw)
+    for model in (vae, loaded):
+        model.partial_fit(X)
+    # Bit for bit on the CPU; CUDA kernels may order float sums differently between runs.
+    assert_allclose(loaded.transform(X), vae.transform(X), rtol=1e-5, atol=1e-5)
