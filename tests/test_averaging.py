@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from conftest import FAST, make_factor_data
@@ -114,6 +115,9 @@ def test_a_changed_decay_applies_from_the_next_call():
 def test_average_decay_maps_the_parameter():
     assert average_decay(False) is None
     assert average_decay(True) == DEFAULT_DECAY
+    # numpy's booleans, which the parameter validation accepts as booleans.
+    assert average_decay(np.False_) is None
+    assert average_decay(np.True_) == DEFAULT_DECAY
     assert average_decay(0.25) == 0.25
 
 
