@@ -19,14 +19,7 @@ import torch
 from skorch.callbacks import Callback
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-__all__ = [
-    "DEFAULT_DECAY",
-    "AveragingState",
-    "WeightAveraging",
-    "average_decay",
-    "averaging_from_arrays",
-    "averaging_to_arrays",
-]
+__all__ = ["DEFAULT_DECAY", "AveragingState", "WeightAveraging", "average_decay"]
 
 #: The decay per step of ``average=True``: an average over about the last
 #: 1 / (1 - decay) = 500 steps. Chosen on digits among decays from 0.99 to
@@ -85,6 +78,9 @@ class WeightAveraging(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         if self.decay is None:
+            # Off (or switched off under warm_start): train on from the
+            # module's weights, the fitted average if there was one.
+            net.weight_averaging_ = None
             return
         use_raw_parameters(net)
         if getattr(net, "weight_averaging_", None) is None:
@@ -130,31 +126,3 @@ def use_raw_parameters(net):
     for parameter, value in zip(net.module_.parameters(), state.raw, strict=True):
         parameter.copy_(value)
     state.raw = None
-
-
-def averaging_to_arrays(net, to_array):
-    """The net's :class:`AveragingState` as arrays, or None when it has none."""
-    state = getattr(net, "weight_averaging_", None)
-    if state is None:
-        return None
-    return {
-        "average": [to_array(parameter) for parameter in state.average.parameters()],
-        "n_averaged": int(state.average.n_averaged),
-        "raw": None if state.raw is None else [to_array(value) for value in state.raw],
-    }
-
-
-@torch.no_grad()
-def averaging_from_arrays(net, arrays, to_tensor):
-    """Give ``net`` (initialised, its module loaded) the state of :func:`averaging_to_arrays`."""
-    average = AveragedModel(net.module_)
-    for parameter, value in zip(average.parameters(), arrays["average"], strict=True):
-        parameter.copy_(to_tensor(value))
-    average.n_averaged.fill_(arrays["n_averaged"])
-    raw = arrays["raw"]
-    if raw is not None:
-        raw = [
-            to_tensor(value).to(parameter.device)
-            for parameter, value in zip(net.module_.parameters(), raw, strict=True)
-        ]
-    net.weight_averaging_ = AveragingState(average, raw)

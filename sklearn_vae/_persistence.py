@@ -26,8 +26,9 @@ import pandas as pd
 import torch
 from skorch.exceptions import DeviceWarning
 from skorch.history import History
+from torch.optim.swa_utils import AveragedModel
 
-from ._averaging import averaging_from_arrays, averaging_to_arrays
+from ._averaging import AveragingState
 from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood
 from ._schema import ColumnSpec, TableSchema
@@ -228,8 +229,33 @@ def _net_state(net):
         # One JSON string: compact in a skops file, where each number would be a node.
         "history": json.dumps(_plain(net.history.to_list())),
         # The moving average of the weights (``average``), None without it.
-        "averaging": averaging_to_arrays(net, _numpy),
+        "averaging": _averaging_state(net),
     }
+
+
+def _averaging_state(net):
+    """The net's :class:`~._averaging.AveragingState` as arrays, or None when it has none."""
+    averaging = getattr(net, "weight_averaging_", None)
+    if averaging is None:
+        return None
+    return {
+        # The averaged module's parameters and buffers, and its count of steps.
+        "average": {name: _numpy(value) for name, value in averaging.average.state_dict().items()},
+        "raw": None if averaging.raw is None else [_numpy(value) for value in averaging.raw],
+    }
+
+
+def _averaging_from_state(net, saved):
+    """The :class:`~._averaging.AveragingState` of :func:`_averaging_state`, on ``net``'s device."""
+    average = AveragedModel(net.module_)
+    average.load_state_dict({name: _tensor(value) for name, value in saved["average"].items()})
+    raw = saved["raw"]
+    if raw is not None:
+        raw = [
+            _tensor(value).to(parameter.device)
+            for parameter, value in zip(net.module_.parameters(), raw, strict=True)
+        ]
+    return AveragingState(average, raw)
 
 
 def _usable_device(recorded):
@@ -272,5 +298,5 @@ def _net_from_state(estimator, state):
     net.history = History(json.loads(state["history"]))
     # Absent from files saved before ``average`` existed; None when it was off.
     if state.get("averaging") is not None:
-        averaging_from_arrays(net, state["averaging"], _tensor)
+        net.weight_averaging_ = _averaging_from_state(net, state["averaging"])
     return net

@@ -828,10 +828,6 @@ class VAETransformer(
         # skorch criterion re-initialisation would also reset Adam's state.
         net.criterion_.beta = self.beta
         net.module_.objective, net.module_.n_draws = self.objective, self.n_draws
-        decay = average_decay(self.average)
-        if decay is None:
-            # Switched off under warm_start: train on from the fitted (averaged) weights.
-            net.weight_averaging_ = None
         net.set_params(
             # lr updates the existing optimiser's param groups; Adam's state is kept.
             lr=self.learning_rate_init,
@@ -839,7 +835,7 @@ class VAETransformer(
             batch_size=self._batch_size(X.shape[0] if train_rows is None else len(train_rows)),
             train_split=None if validation is None else predefined_split(validation),
             callbacks__early_stopping=self._stopping_callback(validation is not None),
-            callbacks__weight_averaging__decay=decay,
+            callbacks__weight_averaging__decay=average_decay(self.average),
             callbacks__print_log__sink=print_log_sink if self.verbose else _noop,
         )
         n_before = len(net.history)

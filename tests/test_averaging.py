@@ -11,13 +11,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sklearn_vae import VAETransformer
-from sklearn_vae._averaging import (
-    DEFAULT_DECAY,
-    WeightAveraging,
-    average_decay,
-    averaging_from_arrays,
-    averaging_to_arrays,
-)
+from sklearn_vae._averaging import DEFAULT_DECAY, WeightAveraging, average_decay
+from sklearn_vae._persistence import _averaging_from_state, _averaging_state
 
 
 def _adam_steps(vae):
@@ -183,10 +178,10 @@ def test_the_state_round_trips_through_arrays(ended):
     net, callback, _ = _trained_fake_net(0.9, n_steps=3)
     if ended:
         callback.on_train_end(net)
-    arrays = averaging_to_arrays(net, lambda tensor: tensor.detach().numpy().copy())
+    arrays = _averaging_state(net)
     copy = SimpleNamespace(module_=nn.Linear(3, 2))
     _set(copy.module_, _parameters(net.module_))
-    averaging_from_arrays(copy, arrays, torch.from_numpy)
+    copy.weight_averaging_ = _averaging_from_state(copy, arrays)
     state, restored = net.weight_averaging_, copy.weight_averaging_
     _assert_equal(_parameters(restored.average), _parameters(state.average))
     assert int(restored.average.n_averaged) == int(state.average.n_averaged) == 3
@@ -197,7 +192,7 @@ def test_the_state_round_trips_through_arrays(ended):
 
 
 def test_a_net_without_averaging_has_no_averaging_state():
-    assert averaging_to_arrays(SimpleNamespace(module_=nn.Linear(2, 1)), torch.clone) is None
+    assert _averaging_state(SimpleNamespace(module_=nn.Linear(2, 1))) is None
 
 
 def test_warm_start_applies_a_changed_average():
