@@ -5,7 +5,11 @@ from ._histogram import HistogramDensity
 from ._imputer import VAEImputer
 from ._outlier import DensityOutlierDetector
 from ._scoring import make_log_likelihood_scorer
+from ._threads import request_thread_invariant_blas
 from ._vae import VAETransformer
+
+# MKL reads its reproducibility mode at its first call, which no import makes.
+request_thread_invariant_blas()
 
 __all__ = [
     "DensityOutlierDetector",

@@ -45,7 +45,7 @@ from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
 from ._networks import NETWORKS, build_trunk, route_network_params
 from ._persistence import restore_state, saved_state
 from ._schema import validate_table
-from ._threads import n_threads, torch_threads
+from ._threads import ThreadTuner, fit_thread_counts, n_threads, torch_threads
 
 __all__ = ["VAETransformer"]
 
@@ -374,15 +374,22 @@ class VAETransformer(
 
     n_jobs : int, default=None
         Number of torch threads used by fitting, scoring and inference.
-        ``None`` chooses from the work of one training step, the number of
-        weights times the rows of a batch: one thread below 1e8
-        multiply-adds (the default network on tables of up to several
-        hundred numeric columns), where threads cost more in synchronisation than
-        they share and a busy CPU makes a multi-threaded fit several times
-        slower; otherwise torch's thread count, at most ``OMP_NUM_THREADS``.
-        ``-1`` means all CPU cores, ``-2`` all but one. The choice does not
-        depend on the machine's load, so results for a fixed
-        ``random_state`` are the same on every run.
+        ``-1`` means all CPU cores, ``-2`` all but one. ``None``: a fit on
+        the CPU times its training batches on 1, 2, 4, ... threads up to
+        torch's thread count (at most ``OMP_NUM_THREADS``) and trains on the
+        fastest, timing again every so often, so it uses every core of an
+        idle machine and drops to one thread when another process takes a
+        core. The count changes no result: importing sklearn_vae puts
+        torch's MKL in its strict reproducibility mode (``MKL_CBWR``, unless
+        set), where matrix products give the same bits with any thread
+        count. Scoring and inference, and a fit where that mode is not in
+        force (a torch build without MKL, ``MKL_CBWR`` set otherwise, or MKL
+        used before sklearn_vae was imported), use a fixed rule from the
+        work of one training step, weights times rows of a batch: one thread
+        below 1e8 multiply-adds (the default network on tables of up to
+        several hundred numeric columns), otherwise torch's thread count, at
+        most ``OMP_NUM_THREADS``. Results for a fixed ``random_state`` are
+        the same on every run.
 
     Attributes
     ----------
@@ -838,9 +845,11 @@ class VAETransformer(
             callbacks__weight_averaging__decay=average_decay(self.average),
             callbacks__print_log__sink=print_log_sink if self.verbose else _noop,
         )
+        counts = self._fit_thread_counts()
+        net.set_params(callbacks__thread_tuner__counts=counts if len(counts) > 1 else None)
         n_before = len(net.history)
         try:
-            with _torch_seed(_draw_seed(self._rng), net.device), self._torch_threads():
+            with _torch_seed(_draw_seed(self._rng), net.device), torch_threads(max(counts)):
                 fresh_noise = "fresh" if self._dequantized.any() else None
                 columns = _noise_columns(self._dequantized)
                 net.partial_fit(
@@ -923,10 +932,17 @@ class VAETransformer(
             ) from None
         return device
 
+    def _n_weights(self):
+        return sum(weights.numel() for weights in self.net_.module_.parameters())
+
     def _torch_threads(self):
-        """Run the block with the torch threads that ``n_jobs`` gives this model."""
-        n_weights = sum(weights.numel() for weights in self.net_.module_.parameters())
-        return torch_threads(n_threads(self.n_jobs, n_weights, self.net_.batch_size))
+        """Run the block with the torch threads that ``n_jobs`` gives this model's scoring."""
+        return torch_threads(n_threads(self.n_jobs, self._n_weights(), self.net_.batch_size))
+
+    def _fit_thread_counts(self):
+        """One thread count for training, or several for the net's ThreadTuner to time."""
+        net = self.net_
+        return fit_thread_counts(self.n_jobs, self._n_weights(), net.batch_size, net.device)
 
     def _split_rows(self, n_samples, rng):
         """Training and validation row indices (sorted), or all rows and None."""
@@ -962,6 +978,7 @@ class VAETransformer(
             ("early_stopping", self._stopping_callback(self.early_stopping)),
         ]
         callbacks.append(("weight_averaging", WeightAveraging(average_decay(self.average))))
+        callbacks.append(("thread_tuner", ThreadTuner()))
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         return VAENet(

@@ -1,20 +1,14 @@
-"""Incremental training, warm starts, memory-mapped data and the thread policy."""
+"""Incremental training, warm starts and memory-mapped data."""
 
-import copy
-import os
 import tracemalloc
 
-import joblib
 import numpy as np
 import pytest
-import torch
 from conftest import FAST, make_factor_data, peak_rss_growth
-from numpy.testing import assert_allclose, assert_array_equal
+from numpy.testing import assert_array_equal
 from sklearn.base import clone
-from torch import nn
 
 from sklearn_vae import VAETransformer
-from sklearn_vae._threads import THREADED_WORK, n_threads, torch_threads
 
 STREAM = {**FAST, "early_stopping": False}
 
@@ -165,76 +159,3 @@ def test_memmap_fit_peak_memory_grows_only_by_the_pages_read(tmp_path):
     )
     pages_read = (n_large - n_small) * n_features * 8
     assert growth < pages_read + n_large * n_features * 8 / 4
-
-
-@pytest.fixture
-def two_torch_threads():
-    """torch with two intra-op threads, as on a 2-core machine; the caller's count comes back."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
-
-
-def test_default_threads_follow_the_work_of_a_training_step(two_torch_threads, monkeypatch):
-    monkeypatch.delitem(os.environ, "OMP_NUM_THREADS", raising=False)
-    below = THREADED_WORK // 128 - 1
-    assert n_threads(None, below, 128) == 1
-    assert n_threads(None, below + 1, 128) == 2
-    monkeypatch.setitem(os.environ, "OMP_NUM_THREADS", "1")
-    assert n_threads(None, below + 1, 128) == 1
-
-
-def test_explicit_n_jobs_counts_threads_as_scikit_learn_does(monkeypatch):
-    monkeypatch.setattr(joblib, "cpu_count", lambda: 4)
-    assert [n_threads(n_jobs, 1, 1) for n_jobs in (1, 3, -1, -2, -4, -9)] == [1, 3, 4, 3, 1, 1]
-
-
-def test_torch_threads_restores_the_callers_count(two_torch_threads):
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == 2
-    with pytest.raises(RuntimeError), torch_threads(1):
-        raise RuntimeError
-    assert torch.get_num_threads() == 2
-
-
-class ThreadRecordingEncoder(nn.Module):
-    """An encoder trunk that records torch's thread count at every forward pass."""
-
-    seen = []
-
-    def __init__(self, n_inputs, width=8):
-        super().__init__()
-        self.layer = nn.Linear(n_inputs, width)
-
-    def forward(self, x):
-        ThreadRecordingEncoder.seen.append(torch.get_num_threads())
-        return torch.relu(self.layer(x))
-
-
-@pytest.mark.parametrize(("n_jobs", "expected"), [(None, 1), (1, 1), (2, 2)])
-def test_fit_and_scoring_run_with_the_threads_of_n_jobs(
-    two_torch_threads, monkeypatch, n_jobs, expected
-):
-    monkeypatch.delitem(os.environ, "OMP_NUM_THREADS", raising=False)
-    X = make_factor_data(200)
-    ThreadRecordingEncoder.seen = []
-    vae = VAETransformer(**STREAM, encoder=ThreadRecordingEncoder, n_jobs=n_jobs).fit(X)
-    vae.score_samples(X)
-    vae.transform(X)
-    # The first passes build the net (its width is read at initialisation).
-    assert set(ThreadRecordingEncoder.seen[2:]) == {expected}
-    assert torch.get_num_threads() == 2
-
-
-def test_n_jobs_zero_is_refused():
-    with pytest.raises(ValueError, match="n_jobs"):
-        VAETransformer(n_jobs=0).fit(make_factor_data(50))
-
-
-def test_scores_do_not_depend_on_thread_count(fitted_vae, X_small):
-    vae = copy.deepcopy(fitted_vae).set_params(n_jobs=1)
-    one = vae.score_samples(X_small)
-    two = vae.set_params(n_jobs=2).score_samples(X_small)
-    assert_allclose(one, two, rtol=1e-12)

@@ -1,0 +1,382 @@
+"""The thread policy: the fixed rule, the timed choice of a fit, and results that ignore both."""
+
+import copy
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import FAST, make_factor_data
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits
+from torch import nn
+
+from sklearn_vae import VAETransformer
+from sklearn_vae._threads import (
+    MIN_PROBE_INTERVAL,
+    PROBE_BATCHES,
+    PROBE_OVERHEAD,
+    THREADED_WORK,
+    FastestThreads,
+    ThreadTuner,
+    fit_thread_counts,
+    n_threads,
+    thread_invariant_blas,
+    torch_threads,
+)
+
+STREAM = {**FAST, "early_stopping": False}
+needs_mkl = pytest.mark.skipif(
+    not torch.backends.mkl.is_available(),
+    reason="torch without MKL: a fit keeps the fixed thread rule",
+)
+
+
+@pytest.fixture
+def two_torch_threads():
+    """torch with two intra-op threads, as on a 2-core machine; the caller's count comes back."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+# The fixed rule (scoring, inference, and fits where the count would change the bits).
+
+
+def test_default_threads_follow_the_work_of_a_training_step(two_torch_threads, monkeypatch):
+    monkeypatch.delitem(os.environ, "OMP_NUM_THREADS", raising=False)
+    below = THREADED_WORK // 128 - 1
+    assert n_threads(None, below, 128) == 1
+    assert n_threads(None, below + 1, 128) == 2
+    monkeypatch.setitem(os.environ, "OMP_NUM_THREADS", "1")
+    assert n_threads(None, below + 1, 128) == 1
+
+
+def test_explicit_n_jobs_counts_threads_as_scikit_learn_does(monkeypatch):
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 4)
+    assert [n_threads(n_jobs, 1, 1) for n_jobs in (1, 3, -1, -2, -4, -9)] == [1, 3, 4, 3, 1, 1]
+
+
+def test_torch_threads_restores_the_callers_count(two_torch_threads):
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with torch_threads(2):  # the count the block starts with, changed inside it
+        torch.set_num_threads(1)
+    assert torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError
+    assert torch.get_num_threads() == 2
+
+
+def test_n_jobs_zero_is_refused():
+    with pytest.raises(ValueError, match="n_jobs"):
+        VAETransformer(n_jobs=0).fit(make_factor_data(50))
+
+
+# The candidates of a fit.
+
+
+@needs_mkl
+def test_a_default_cpu_fit_times_powers_of_two_up_to_the_available_threads(monkeypatch):
+    assert thread_invariant_blas()
+    monkeypatch.delitem(os.environ, "OMP_NUM_THREADS", raising=False)
+    previous = torch.get_num_threads()
+    try:
+        for available, expected in [(1, (1,)), (2, (1, 2)), (6, (1, 2, 4, 6)), (8, (1, 2, 4, 8))]:
+            torch.set_num_threads(available)
+            assert fit_thread_counts(None, 10, 10, "cpu") == expected
+        monkeypatch.setitem(os.environ, "OMP_NUM_THREADS", "2")
+        assert fit_thread_counts(None, 10, 10, "cpu") == (1, 2)
+        # An explicit n_jobs, or a fit on another device, keeps its one count.
+        assert fit_thread_counts(4, 10, 10, "cpu") == (4,)
+        assert fit_thread_counts(None, 10, 10, torch.device("meta")) == (1,)
+    finally:
+        torch.set_num_threads(previous)
+
+
+# FastestThreads, on a clock the test drives: each batch takes the time its count is given.
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def run_batches(chooser, clock, seconds, n_batches, training=True):
+    """The counts ``chooser`` gives ``n_batches`` batches; ``seconds(count)`` is a batch's time."""
+    used = []
+    for _ in range(n_batches):
+        count = chooser.begin_batch(training)
+        used.append(count)
+        clock.now += seconds(count)
+        chooser.end_batch(training)
+    return used
+
+
+# Binary fractions, so that the clock's sums are exact.
+IDLE = {1: 2**-8, 2: 2**-9}.__getitem__
+BUSY = {1: 2**-8, 2: 2**-6}.__getitem__
+PROBE = 1 + PROBE_BATCHES
+
+
+def test_a_probe_runs_each_count_then_trains_on_the_fastest():
+    for seconds, fastest in [(IDLE, 2), (BUSY, 1)]:
+        clock = FakeClock()
+        chooser = FastestThreads((1, 2), clock=clock)
+        used = run_batches(chooser, clock, seconds, 2 * PROBE + 50)
+        assert used == [1] * PROBE + [2] * PROBE + [fastest] * 50
+        assert chooser.best == fastest
+
+
+def test_the_first_batch_after_a_switch_is_not_timed():
+    clock, times = FakeClock(), iter([2**-8] * PROBE + [1.0] + [2**-9] * PROBE_BATCHES)
+    chooser = FastestThreads((1, 2), clock=clock)
+    run_batches(chooser, clock, lambda count: next(times), 2 * PROBE)
+    assert chooser.best == 2
+
+
+def test_the_choice_is_the_lowest_median_not_the_lowest_mean():
+    # One slow two-thread batch (another process woke up) lifts their mean above one
+    # thread's, but not their median.
+    two_thread = [2**-9] * (PROBE_BATCHES - 1) + [1.0]
+    times = iter([2**-8] * PROBE + [2**-9] + two_thread)
+    clock = FakeClock()
+    chooser = FastestThreads((1, 2), clock=clock)
+    run_batches(chooser, clock, lambda count: next(times), 2 * PROBE)
+    assert np.mean(two_thread) > 2**-8
+    assert chooser.best == 2
+
+
+def test_validation_batches_use_the_chosen_count_and_leave_the_probe_alone():
+    clock = FakeClock()
+    chooser = FastestThreads((1, 2), clock=clock)
+    used = run_batches(chooser, clock, IDLE, PROBE + 1)
+    # Mid-probe, a validation batch runs on the current choice (the largest count before any
+    # probe ends) and is not timed; the probe goes on where it was.
+    assert run_batches(chooser, clock, lambda count: 2**-10, 1, training=False) == [2]
+    used += run_batches(chooser, clock, IDLE, PROBE - 1 + 3)
+    assert used == [1] * PROBE + [2] * PROBE + [2] * 3
+    assert run_batches(chooser, clock, IDLE, 1, training=False) == [chooser.best] == [2]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "best"),
+    [(IDLE, 2), (BUSY, 1)],
+    ids=["cheap probe: the shortest interval", "costly probe: its cost over the overhead"],
+)
+def test_the_next_probe_waits_until_the_last_one_cost_its_share_of_the_time(seconds, best):
+    clock = FakeClock()
+    chooser = FastestThreads((1, 2), clock=clock)
+    used = run_batches(chooser, clock, seconds, 2 * PROBE)
+    probe_time = PROBE * (seconds(1) + seconds(2))
+    lost = probe_time - 2 * PROBE * seconds(best)
+    wait = max(lost / PROBE_OVERHEAD, MIN_PROBE_INTERVAL)
+    assert (wait == MIN_PROBE_INTERVAL) == (best == 2)
+    # Batches at the chosen count until the clock reaches the start plus the wait.
+    n_between = int(np.ceil((100.0 + wait - clock.now) / seconds(best)))
+    used = run_batches(chooser, clock, seconds, n_between + 2 * PROBE)
+    assert used == [best] * n_between + [1] * PROBE + [2] * PROBE
+
+
+def test_a_load_that_arrives_moves_the_choice_at_the_next_probe():
+    clock, load = FakeClock(), {"busy": False}
+    chooser = FastestThreads((1, 2), clock=clock)
+    seconds = lambda count: (BUSY if load["busy"] else IDLE)(count)  # noqa: E731
+    run_batches(chooser, clock, seconds, 2 * PROBE)
+    assert chooser.best == 2
+    load["busy"] = True
+    used = run_batches(chooser, clock, seconds, int(MIN_PROBE_INTERVAL / 2**-6) + 2 * PROBE + 1)
+    assert chooser.best == 1 and used[-1] == 1
+
+
+# ThreadTuner, the skorch callback around it.
+
+
+def test_the_tuner_leaves_torch_alone_when_off(two_torch_threads):
+    for counts in (None, (1,)):
+        tuner = ThreadTuner(counts)
+        tuner.on_train_begin(net=None)
+        tuner.on_batch_begin(net=None, training=True)
+        tuner.on_batch_end(net=None, training=True)
+        assert tuner.chooser_ is None and torch.get_num_threads() == 2
+
+
+def test_the_tuner_sets_the_chosen_count_and_keeps_its_timing_across_calls(two_torch_threads):
+    tuner = ThreadTuner((1, 2))
+    tuner.on_train_begin(net=None)
+    tuner.on_batch_begin(net=None, training=True)
+    assert torch.get_num_threads() == 1
+    tuner.on_batch_end(net=None, training=True)
+    chooser = tuner.chooser_
+    tuner.on_train_begin(net=None)  # the next partial_fit call, same candidates
+    assert tuner.chooser_ is chooser
+    tuner.set_params(counts=(1, 2, 4))
+    tuner.on_train_begin(net=None)
+    assert tuner.chooser_ is not chooser and tuner.chooser_.counts == (1, 2, 4)
+    restored = pickle.loads(pickle.dumps(tuner))
+    assert not hasattr(restored, "chooser_") and restored.counts == (1, 2, 4)
+    restored.on_train_begin(net=None)
+    assert restored.chooser_.counts == (1, 2, 4)
+
+
+class ThreadRecordingEncoder(nn.Module):
+    """An encoder trunk that records torch's thread count at every forward pass."""
+
+    seen = []
+
+    def __init__(self, n_inputs, width=8):
+        super().__init__()
+        self.layer = nn.Linear(n_inputs, width)
+
+    def forward(self, x):
+        ThreadRecordingEncoder.seen.append(torch.get_num_threads())
+        return torch.relu(self.layer(x))
+
+
+def _recorded_threads(n_jobs, X):
+    """The thread counts of the training passes, then those of scoring and transform."""
+    ThreadRecordingEncoder.seen = []
+    vae = VAETransformer(**STREAM, encoder=ThreadRecordingEncoder, n_jobs=n_jobs).fit(X)
+    # The first pass builds the net (its width is read at initialisation).
+    training = ThreadRecordingEncoder.seen[1:]
+    ThreadRecordingEncoder.seen = []
+    vae.score_samples(X)
+    vae.transform(X)
+    return training, ThreadRecordingEncoder.seen
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_fit_and_scoring_run_with_the_threads_of_n_jobs(two_torch_threads, monkeypatch, n_jobs):
+    monkeypatch.delitem(os.environ, "OMP_NUM_THREADS", raising=False)
+    training, scoring = _recorded_threads(n_jobs, make_factor_data(200))
+    assert set(training) == set(scoring) == {n_jobs}
+    assert torch.get_num_threads() == 2
+
+
+@needs_mkl
+def test_a_default_fit_times_both_counts_and_scoring_keeps_the_fixed_rule(
+    two_torch_threads, monkeypatch
+):
+    monkeypatch.delitem(os.environ, "OMP_NUM_THREADS", raising=False)
+    training, scoring = _recorded_threads(None, make_factor_data(200))
+    assert training[: 2 * PROBE] == [1] * PROBE + [2] * PROBE
+    assert set(scoring) == {1}
+    assert torch.get_num_threads() == 2
+    # A budget of one thread (a joblib or Dask worker) leaves nothing to time.
+    monkeypatch.setitem(os.environ, "OMP_NUM_THREADS", "1")
+    training, _ = _recorded_threads(None, make_factor_data(200))
+    assert set(training) == {1}
+
+
+# Results that do not depend on the count.
+
+
+def test_scores_do_not_depend_on_thread_count(fitted_vae, X_small):
+    vae = copy.deepcopy(fitted_vae).set_params(n_jobs=1)
+    one = vae.score_samples(X_small)
+    two = vae.set_params(n_jobs=2).score_samples(X_small)
+    assert_allclose(one, two, rtol=1e-12)
+
+
+def _mixed_table():
+    rng = np.random.default_rng(0)
+    X = make_factor_data(300)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    table = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    table["label"] = pd.Series(rng.choice(["a", "b", "c"], size=300)).where(rng.random(300) > 0.1)
+    return table
+
+
+CONFIGURATIONS = {
+    "categorical digits": lambda: (load_digits().data[:600], {"likelihood": "categorical"}),
+    "table with NaN and a label": lambda: (_mixed_table(), {"hidden_layer_sizes": (64, 64)}),
+    "dequantised, importance-weighted": lambda: (
+        load_digits().data[:600],
+        {"likelihood": "gaussian", "dequantize": True, "objective": "iwae", "n_draws": 5},
+    ),
+}
+
+
+@needs_mkl
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+def test_fitted_bits_do_not_depend_on_thread_count(two_torch_threads, name):
+    assert thread_invariant_blas()
+    X, params = CONFIGURATIONS[name]()
+    fits = [
+        VAETransformer(**params, max_iter=3, early_stopping=False, random_state=0, n_jobs=n_jobs)
+        for n_jobs in (1, 2, None)
+    ]
+    results = []
+    for vae in fits:
+        vae.fit(X)
+        weights = [p.detach().numpy().copy() for p in vae.net_.module_.parameters()]
+        results.append((weights, vae.score_samples(X[:100]), vae.transform(X[:100])))
+    for weights, scores, latents in results[1:]:
+        for got, expected in zip(weights, results[0][0], strict=True):
+            assert_array_equal(got, expected)
+        assert_array_equal(scores, results[0][1])
+        assert_array_equal(latents, results[0][2])
+
+
+def _run(*pieces, **env):
+    """The words ``pieces`` print in a fresh interpreter whose ``MKL_CBWR`` is ``env``'s, if any.
+
+    Nor does it inherit a thread budget (a Dask test may leave ``OMP_NUM_THREADS`` set).
+    """
+    unset = {"MKL_CBWR", "OMP_NUM_THREADS"}
+    environment = {key: value for key, value in os.environ.items() if key not in unset}
+    completed = subprocess.run(
+        [sys.executable, "-c", "".join(textwrap.dedent(piece) for piece in pieces)],
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout.split()
+
+
+CHECK = """
+    import sklearn_vae
+    import torch
+    from sklearn_vae._threads import fit_thread_counts, thread_invariant_blas
+    torch.set_num_threads(2)
+    print(thread_invariant_blas(), fit_thread_counts(None, 10, 10, "cpu") == (1,))
+"""
+
+DIFFERENCE_AT_TWO_THREADS = """
+    x = torch.randn(128, 1088, generator=torch.Generator().manual_seed(0))
+    w = torch.randn(1088, 256, generator=torch.Generator().manual_seed(1))
+    torch.set_num_threads(1)
+    one = x @ w
+    torch.set_num_threads(2)
+    print(bool((one != x @ w).any()))
+"""
+
+
+@needs_mkl
+def test_without_mkls_strict_mode_the_count_changes_the_bits_and_fits_keep_one_count():
+    # The mode is what makes the bits above equal. MKL_CBWR=AUTO, a user's own setting, is
+    # kept: the product then differs at two threads, and a default fit keeps one count.
+    assert _run(CHECK, DIFFERENCE_AT_TWO_THREADS, MKL_CBWR="AUTO") == ["False", "True", "True"]
+    # Unset, sklearn_vae asks for the mode on import, and the same product agrees.
+    assert _run(CHECK, DIFFERENCE_AT_TWO_THREADS) == ["True", "False", "False"]
+
+
+@needs_mkl
+def test_mkl_used_before_the_import_keeps_fits_on_the_fixed_rule():
+    first = """
+        import torch
+        torch.ones(64, 64) @ torch.ones(64, 64)
+    """
+    assert _run(first, CHECK) == ["False", "True"]
