@@ -27,6 +27,7 @@ from sklearn_vae._threads import (
     ThreadTuner,
     fit_thread_counts,
     n_threads,
+    request_thread_invariant_blas,
     thread_invariant_blas,
     torch_threads,
 )
@@ -327,6 +328,15 @@ def test_fitted_bits_do_not_depend_on_thread_count(two_torch_threads, name):
             assert_array_equal(got, expected)
         assert_array_equal(scores, results[0][1])
         assert_array_equal(latents, results[0][2])
+
+
+def test_the_import_asks_for_the_strict_mode_and_keeps_a_users_setting(monkeypatch):
+    monkeypatch.delitem(os.environ, "MKL_CBWR", raising=False)
+    request_thread_invariant_blas()
+    assert os.environ["MKL_CBWR"] == "AUTO,STRICT"
+    monkeypatch.setitem(os.environ, "MKL_CBWR", "AVX2")
+    request_thread_invariant_blas()
+    assert os.environ["MKL_CBWR"] == "AVX2"
 
 
 def _run(*pieces, **env):
