@@ -3,8 +3,8 @@
 torch's default is one intra-op thread per core. For a small network that is
 a poor default on a busy machine: the threads meet at every layer, and when
 another process holds a core each step waits for a thread that is not
-running (on 2 cores, a digits fit took 11.1 s with 2 threads against 2.7 s
-with 1), while on an idle machine the same 2 threads are faster (2.3 s).
+running (on 2 cores, a digits fit with 2 threads took about four times as
+long as with 1), while on an idle machine the same 2 threads are faster.
 No fixed count is right for both, so with ``n_jobs=None`` a fit times its
 training batches and trains on whichever count is fastest at the time
 (:class:`FastestThreads`, :class:`ThreadTuner`).
@@ -22,6 +22,7 @@ of a training step, :func:`n_threads`, which never reads the load.
 """
 
 import ctypes
+import functools
 import glob
 import math
 import os
@@ -34,6 +35,7 @@ import torch
 from skorch.callbacks import Callback
 
 __all__ = [
+    "MIN_PROBE_INTERVAL",
     "PROBE_BATCHES",
     "PROBE_OVERHEAD",
     "THREADED_WORK",
@@ -73,12 +75,14 @@ def request_thread_invariant_blas():
     Sets ``MKL_CBWR=AUTO,STRICT`` unless the variable is set already: the
     fastest code path for this CPU, in strict mode. MKL reads the variable at
     its first call, so the request holds only if torch has not yet run an
-    MKL routine in this process. It costs no measurable speed on the default
-    networks (``benchmarks/bench_threads.py``).
+    MKL routine in this process. On the default digits network it cost at
+    most about 5% of the fit time, within the noise of the measurement
+    (``benchmarks/bench_mkl_mode.py``).
     """
     os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 
+@functools.cache
 def _mkl_mode_query():
     """MKL's ``cbwr_get`` from torch's own library, or None where torch has no MKL."""
     if not torch.backends.mkl.is_available():
