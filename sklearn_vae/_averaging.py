@@ -85,16 +85,30 @@ class WeightAveraging(Callback):
         use_raw_parameters(net)
         if getattr(net, "weight_averaging_", None) is None:
             net.weight_averaging_ = AveragingState(AveragedModel(net.module_))
+        average = net.weight_averaging_.average
         # Set at every call, so that set_params(average=...) between calls takes effect.
-        net.weight_averaging_.average.multi_avg_fn = get_ema_multi_avg_fn(self.decay)
+        average.multi_avg_fn = get_ema_multi_avg_fn(self.decay)
+        # Both parameter lists once per call: AveragedModel.update_parameters walks both
+        # module trees at every step, which took 12% of a default digits fit.
+        self.parameter_lists_ = (list(average.module.parameters()), list(net.module_.parameters()))
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if self.decay is not None and not training:
             use_average(net)
 
+    @torch.no_grad()
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        if self.decay is not None and training:
-            net.weight_averaging_.average.update_parameters(net.module_)
+        """``AveragedModel.update_parameters`` on the lists built in ``on_train_begin``."""
+        if self.decay is None or not training:
+            return
+        average = net.weight_averaging_.average
+        averaged, current = self.parameter_lists_
+        if average.n_averaged == 0:
+            for mean, parameter in zip(averaged, current, strict=True):
+                mean.copy_(parameter)
+        else:
+            average.multi_avg_fn(averaged, current, average.n_averaged)
+        average.n_averaged += 1
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.decay is not None:
