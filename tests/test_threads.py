@@ -58,6 +58,9 @@ def test_default_threads_follow_the_work_of_a_training_step(two_torch_threads, m
     assert n_threads(None, below + 1, 128) == 2
     monkeypatch.setitem(os.environ, "OMP_NUM_THREADS", "1")
     assert n_threads(None, below + 1, 128) == 1
+    for not_a_count in ("0", "two", "-1"):  # ignored, as OpenMP ignores them
+        monkeypatch.setitem(os.environ, "OMP_NUM_THREADS", not_a_count)
+        assert n_threads(None, below + 1, 128) == 2
 
 
 def test_explicit_n_jobs_counts_threads_as_scikit_learn_does(monkeypatch):
@@ -173,6 +176,8 @@ def test_validation_batches_use_the_chosen_count_and_leave_the_probe_alone():
     used += run_batches(chooser, clock, IDLE, PROBE - 1 + 3)
     assert used == [1] * PROBE + [2] * PROBE + [2] * 3
     assert run_batches(chooser, clock, IDLE, 1, training=False) == [chooser.best] == [2]
+    # Before a probe has ended, the choice is the largest candidate, of any number of them.
+    assert FastestThreads((1, 2, 4), clock=clock).begin_batch(training=False) == 4
 
 
 @pytest.mark.parametrize(
@@ -235,11 +240,16 @@ def test_the_tuner_leaves_torch_alone_when_off(two_torch_threads):
 
 
 def test_the_tuner_sets_the_chosen_count_and_keeps_its_timing_across_calls(two_torch_threads):
+    assert not hasattr(pickle.loads(pickle.dumps(ThreadTuner((1, 2)))), "chooser_")
     tuner = ThreadTuner((1, 2))
     tuner.on_train_begin(net=None)
-    tuner.on_batch_begin(net=None, training=True)
-    assert torch.get_num_threads() == 1
-    tuner.on_batch_end(net=None, training=True)
+    counts = []
+    for _ in range(2 * PROBE + 1):
+        tuner.on_batch_begin(net=None, training=True)
+        counts.append(torch.get_num_threads())
+        tuner.on_batch_end(net=None, training=True)
+    # The probe, then the count it chose.
+    assert counts == [1] * PROBE + [2] * PROBE + [tuner.chooser_.best]
     chooser = tuner.chooser_
     tuner.on_train_begin(net=None)  # the next partial_fit call, same candidates
     assert tuner.chooser_ is chooser
