@@ -259,7 +259,8 @@ class ThreadTuner(Callback):
     ----------
     counts : tuple of int or None, default=None
         The candidate counts (from :func:`fit_thread_counts`); None or a
-        single count leaves torch's thread count alone.
+        single count leaves torch's thread count alone, to the fit's
+        :func:`torch_threads`.
 
     Attributes
     ----------
@@ -278,8 +279,11 @@ class ThreadTuner(Callback):
             self.chooser_ = FastestThreads(counts)
 
     def on_batch_begin(self, net, training=False, **kwargs):
-        if self.chooser_ is not None:
-            torch.set_num_threads(self.chooser_.begin_batch(training))
+        if self.chooser_ is None:
+            return
+        count = self.chooser_.begin_batch(training)
+        if count != torch.get_num_threads():
+            torch.set_num_threads(count)
 
     def on_batch_end(self, net, training=False, **kwargs):
         if self.chooser_ is not None:

@@ -321,11 +321,11 @@ class VAETransformer(
         ``w_avg <- decay * w_avg + (1 - decay) * w``. The validation loss,
         early stopping and the restored best epoch are the averaged model's.
         ``True`` uses ``decay=0.998``, an average over about the last 500
-        steps; a float sets the decay. On digits it gains 1.5 nats of
+        steps; a float sets the decay. On digits it gains 1.6 nats of
         held-out log-likelihood for the categorical VAE and 1.6 for the
-        dequantised Gaussian one, at 1.8 and 2.0 times the fit time
-        (training runs for more epochs before the averaged validation loss
-        stops improving); see the README's objective section. Without early
+        dequantised Gaussian one, at about twice the fit time (training
+        runs for more epochs before the averaged validation loss stops
+        improving); see the README's objective section. Without early
         stopping, training ends on the raw weights' loss: give it well over
         ``1 / (1 - decay)`` steps, or the average still holds the early
         weights. ``partial_fit`` and ``warm_start`` continue the raw weights
@@ -835,18 +835,19 @@ class VAETransformer(
         # skorch criterion re-initialisation would also reset Adam's state.
         net.criterion_.beta = self.beta
         net.module_.objective, net.module_.n_draws = self.objective, self.n_draws
+        batch_size = self._batch_size(X.shape[0] if train_rows is None else len(train_rows))
+        counts = fit_thread_counts(self.n_jobs, self._n_weights(), batch_size, net.device)
         net.set_params(
             # lr updates the existing optimiser's param groups; Adam's state is kept.
             lr=self.learning_rate_init,
             max_epochs=epochs,
-            batch_size=self._batch_size(X.shape[0] if train_rows is None else len(train_rows)),
+            batch_size=batch_size,
             train_split=None if validation is None else predefined_split(validation),
             callbacks__early_stopping=self._stopping_callback(validation is not None),
             callbacks__weight_averaging__decay=average_decay(self.average),
+            callbacks__thread_tuner__counts=counts,
             callbacks__print_log__sink=print_log_sink if self.verbose else _noop,
         )
-        counts = self._fit_thread_counts()
-        net.set_params(callbacks__thread_tuner__counts=counts if len(counts) > 1 else None)
         n_before = len(net.history)
         try:
             with _torch_seed(_draw_seed(self._rng), net.device), torch_threads(max(counts)):
@@ -938,11 +939,6 @@ class VAETransformer(
     def _torch_threads(self):
         """Run the block with the torch threads that ``n_jobs`` gives this model's scoring."""
         return torch_threads(n_threads(self.n_jobs, self._n_weights(), self.net_.batch_size))
-
-    def _fit_thread_counts(self):
-        """One thread count for training, or several for the net's ThreadTuner to time."""
-        net = self.net_
-        return fit_thread_counts(self.n_jobs, self._n_weights(), net.batch_size, net.device)
 
     def _split_rows(self, n_samples, rng):
         """Training and validation row indices (sorted), or all rows and None."""
