@@ -41,6 +41,7 @@ from ._inference import encode_given, impute_encoded
 from ._likelihoods import LIKELIHOODS, make_likelihood, one_hot_columns
 from ._linear_start import standardised_moments, start_at_factor_analysis
 from ._module import VAEModule
+from ._moments import ZeroNegligibleMoments
 from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
 from ._networks import NETWORKS, build_trunk, route_network_params
 from ._persistence import restore_state, saved_state
@@ -975,6 +976,7 @@ class VAETransformer(
         ]
         callbacks.append(("weight_averaging", WeightAveraging(average_decay(self.average))))
         callbacks.append(("thread_tuner", ThreadTuner()))
+        callbacks.append(("zero_negligible_moments", ZeroNegligibleMoments()))
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         return VAENet(
