@@ -324,7 +324,7 @@ class VAETransformer(
         ``True`` uses ``decay=0.998``, an average over about the last 500
         steps; a float sets the decay. On digits it gains 1.6 nats of
         held-out log-likelihood for the categorical VAE and 1.6 for the
-        dequantised Gaussian one, at about twice the fit time (training
+        dequantised Gaussian one, at 1.8 to 1.9 times the fit time (training
         runs for more epochs before the averaged validation loss stops
         improving); see the README's objective section. Without early
         stopping, training ends on the raw weights' loss: give it well over
