@@ -110,6 +110,14 @@ def test_callback_zeroes_every_n_training_steps_and_ignores_validation_batches()
     assert net.steps_since_zeroing_ == 0
 
 
+def test_callback_counts_no_step_for_a_batch_passed_without_training():
+    net, state = _fake_net([1e-40])
+    callback = ZeroNegligibleMoments(every_n_steps=1)
+    callback.on_batch_end(net)
+    assert state["exp_avg"][0].item() != 0
+    assert not hasattr(net, "steps_since_zeroing_")
+
+
 def test_callback_count_survives_a_new_callback_on_the_same_net():
     # The estimator's set_params at each partial_fit re-initialises its callbacks.
     net, state = _fake_net([1e-40])
