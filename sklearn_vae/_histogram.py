@@ -497,9 +497,8 @@ def _check_unit_bins(x, name):
         raise ValueError(
             f"Column {name!r} holds integers up to {largest:.3g} in magnitude, beyond "
             "2**53 - 2, where float64 has no unit-width bins. Subtract a reference value from "
-            "it first "
-            "(for example its minimum; its scores do not change), or fit it as floats with "
-            "bins='auto'."
+            "it first (for example its minimum; its scores do not change), or fit it as "
+            "floats with bins='auto'."
         )
 
 
