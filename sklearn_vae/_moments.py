@@ -63,16 +63,15 @@ def zero_negligible(optimizer, threshold=NEGLIGIBLE_MOMENT):
 
 
 class ZeroNegligibleMoments(Callback):
-    """Zero Adam's negligible moments every ``every_n_steps`` training steps.
+    """Zero Adam's negligible moments after every ``every_n_steps``-th optimiser step.
+
+    The steps are Adam's own count (its ``step`` state), which is saved and
+    restored with the optimiser and runs on across ``partial_fit`` calls.
 
     Parameters
     ----------
     every_n_steps : int, default=ZERO_EVERY_N_STEPS
-        Training steps between two passes. The count is kept on the net, as
-        ``net.steps_since_zeroing_``, so that it runs on across
-        ``partial_fit`` calls of fewer steps: the estimator sets its
-        callbacks' parameters at each call, which makes skorch initialise
-        them again.
+        Optimiser steps between two passes.
     """
 
     def __init__(self, every_n_steps=ZERO_EVERY_N_STEPS):
@@ -81,8 +80,9 @@ class ZeroNegligibleMoments(Callback):
     def on_batch_end(self, net, training=False, **kwargs):
         if not training:
             return
-        steps = getattr(net, "steps_since_zeroing_", 0) + 1
-        if steps >= self.every_n_steps:
-            zero_negligible(net.optimizer_)
-            steps = 0
-        net.steps_since_zeroing_ = steps
+        optimizer = net.optimizer_
+        if not optimizer.state:
+            return
+        step = int(next(iter(optimizer.state.values()))["step"])
+        if step % self.every_n_steps == 0:
+            zero_negligible(optimizer)

@@ -230,8 +230,6 @@ def _net_state(net):
         "history": json.dumps(_plain(net.history.to_list())),
         # The moving average of the weights (``average``), None without it.
         "averaging": _averaging_state(net),
-        # Training steps since Adam's negligible moments were last zeroed (``_moments``).
-        "steps_since_zeroing": int(getattr(net, "steps_since_zeroing_", 0)),
     }
 
 
@@ -301,5 +299,4 @@ def _net_from_state(estimator, state):
     # Absent from files saved before ``average`` existed; None when it was off.
     if state.get("averaging") is not None:
         net.weight_averaging_ = _averaging_from_state(net, state["averaging"])
-    net.steps_since_zeroing_ = state.get("steps_since_zeroing", 0)
     return net

@@ -7,7 +7,7 @@ import torch
 from conftest import FAST, make_factor_data
 from numpy.testing import assert_array_equal
 
-from sklearn_vae import VAETransformer
+from sklearn_vae import VAETransformer, _moments
 from sklearn_vae._moments import (
     NEGLIGIBLE_MOMENT,
     ZERO_EVERY_N_STEPS,
@@ -35,10 +35,10 @@ def _adam_with_state(values):
 
 
 def test_zero_negligible_zeroes_both_moments_below_the_threshold_of_either_sign():
-    values = [0.5, -1e-3, 2e-34, -2e-34, 5e-35, -5e-35, 1e-40, -1e-40, 0.0]
+    values = [0.5, -1e-3, 1.005e-34, -1.005e-34, 0.995e-34, -0.995e-34, 1e-40, -1e-40, 0.0]
     optimizer, state = _adam_with_state(values)
     zero_negligible(optimizer)
-    expected = np.array([0.5, -1e-3, 2e-34, -2e-34, 0, 0, 0, 0, 0], dtype=np.float32)
+    expected = np.array([0.5, -1e-3, 1.005e-34, -1.005e-34, 0, 0, 0, 0, 0], dtype=np.float32)
     assert_array_equal(state["exp_avg"].numpy(), expected)
     assert_array_equal(state["exp_avg_sq"].numpy(), np.abs(expected))
     assert state["step"].item() == 3.0
@@ -96,36 +96,36 @@ def _fake_net(values):
     return SimpleNamespace(optimizer_=optimizer), state
 
 
-def test_callback_zeroes_every_n_training_steps_and_ignores_validation_batches():
+def _batch_end_at_step(callback, net, state, step, **kwargs):
+    state["step"] = torch.tensor(float(step))
+    callback.on_batch_end(net, **kwargs)
+
+
+def test_callback_zeroes_after_every_n_th_adam_step_only():
     net, state = _fake_net([1e-40, 1.0])
     callback = ZeroNegligibleMoments(every_n_steps=4)
-    for _ in range(3):
-        callback.on_batch_end(net, training=True)
-        callback.on_batch_end(net, training=False)
+    for step in (1, 2, 3, 5, 6, 7, 9):
+        _batch_end_at_step(callback, net, state, step, training=True)
     assert state["exp_avg"][0].item() != 0
-    assert net.steps_since_zeroing_ == 3
-    callback.on_batch_end(net, training=True)
+    _batch_end_at_step(callback, net, state, 8, training=True)
     assert state["exp_avg"][0].item() == 0
     assert state["exp_avg"][1].item() == 1.0
-    assert net.steps_since_zeroing_ == 0
 
 
-def test_callback_counts_no_step_for_a_batch_passed_without_training():
+def test_callback_ignores_validation_batches_and_batches_passed_without_training():
     net, state = _fake_net([1e-40])
-    callback = ZeroNegligibleMoments(every_n_steps=1)
-    callback.on_batch_end(net)
+    callback = ZeroNegligibleMoments(every_n_steps=4)
+    _batch_end_at_step(callback, net, state, 4, training=False)
+    _batch_end_at_step(callback, net, state, 4)
     assert state["exp_avg"][0].item() != 0
-    assert not hasattr(net, "steps_since_zeroing_")
 
 
-def test_callback_count_survives_a_new_callback_on_the_same_net():
-    # The estimator's set_params at each partial_fit re-initialises its callbacks.
-    net, state = _fake_net([1e-40])
-    for _ in range(2):
-        ZeroNegligibleMoments(every_n_steps=3).on_batch_end(net, training=True)
-    assert state["exp_avg"][0].item() != 0
-    ZeroNegligibleMoments(every_n_steps=3).on_batch_end(net, training=True)
-    assert state["exp_avg"][0].item() == 0
+def test_callback_does_nothing_before_the_first_step():
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))])
+    ZeroNegligibleMoments(every_n_steps=1).on_batch_end(
+        SimpleNamespace(optimizer_=optimizer), training=True
+    )
+    assert not optimizer.state
 
 
 def test_defaults_clear_moments_before_beta1_decays_them_to_subnormals():
@@ -135,11 +135,17 @@ def test_defaults_clear_moments_before_beta1_decays_them_to_subnormals():
     assert ZERO_EVERY_N_STEPS < steps_to_subnormal
 
 
-def test_fit_counts_its_steps_across_partial_fit_calls():
+def test_fit_zeroes_at_adam_steps_counted_across_partial_fit_calls(monkeypatch):
+    # Four calls of 4 steps each (58 training rows in batches of 16): one pass, at step 16.
+    steps = []
+    monkeypatch.setattr(
+        _moments,
+        "zero_negligible",
+        lambda optimizer: steps.append(int(next(iter(optimizer.state.values()))["step"])),
+    )
     X = make_factor_data(n_samples=64, n_features=4)
     vae = VAETransformer(batch_size=16, **FAST)
-    vae.partial_fit(X)
-    assert "zero_negligible_moments" in dict(vae.net_.callbacks_)
-    assert vae.net_.steps_since_zeroing_ == 4 % ZERO_EVERY_N_STEPS
-    vae.partial_fit(X)
-    assert vae.net_.steps_since_zeroing_ == 8 % ZERO_EVERY_N_STEPS
+    for _ in range(4):
+        vae.partial_fit(X)
+    assert ZERO_EVERY_N_STEPS == 16
+    assert steps == [16]
