@@ -138,13 +138,16 @@ class Decoder(nn.Module):
     ``trunk``; the likelihood's head maps its output to the parameters.
     """
 
-    def __init__(self, n_components, hidden_layer_sizes, likelihood, trunk=None):
+    def __init__(
+        self, n_components, hidden_layer_sizes, likelihood, trunk=None, heteroscedastic=True
+    ):
         super().__init__()
         if trunk is None:
             self.trunk, width = _mlp(n_components, tuple(reversed(hidden_layer_sizes)))
-            heteroscedastic = len(hidden_layer_sizes) > 0
+            # Factor analysis: one noise variance per feature.
+            heteroscedastic = heteroscedastic and len(hidden_layer_sizes) > 0
         else:
-            self.trunk, width, heteroscedastic = trunk, trunk.n_outputs, True
+            self.trunk, width = trunk, trunk.n_outputs
         self.head = likelihood.make_head(width, heteroscedastic=heteroscedastic)
         # The default trunk without hidden layers: the parameters are affine in z.
         self.affine = trunk is None and not tuple(hidden_layer_sizes)
@@ -185,6 +188,10 @@ class VAEModule(nn.Module):
         that replaces the MLP on that side. They are called in this order,
         encoder first, as the MLP's layers are created, so a user MLP equal
         to the default one gets the same initial weights.
+    heteroscedastic : bool, default=True
+        Whether the Gaussian columns' variances are outputs of the decoder
+        (a function of ``z``) or one learned parameter per feature. Without
+        hidden layers they are one per feature either way.
 
     Notes
     -----
@@ -206,7 +213,14 @@ class VAEModule(nn.Module):
     """
 
     def __init__(
-        self, likelihood, n_components, hidden_layer_sizes, one_hot=(), encoder=None, decoder=None
+        self,
+        likelihood,
+        n_components,
+        hidden_layer_sizes,
+        one_hot=(),
+        encoder=None,
+        decoder=None,
+        heteroscedastic=True,
     ):
         super().__init__()
         n_features = likelihood.n_features
@@ -225,6 +239,7 @@ class VAEModule(nn.Module):
             hidden_layer_sizes,
             likelihood,
             trunk=None if decoder is None else decoder(n_components),
+            heteroscedastic=heteroscedastic,
         )
         self.register_buffer(
             "score_noise", balanced_normal_draws(max(n_components, 8), n_components)
