@@ -335,3 +335,36 @@ def test_transform_and_score_samples_do_not_depend_on_row_order_or_subset(likeli
         full = getattr(vae, method)(X)
         assert_allclose(getattr(vae, method)(X[order]), full[order], rtol=1e-12, err_msg=method)
         assert_allclose(getattr(vae, method)(X[subset]), full[subset], rtol=1e-12, err_msg=method)
+
+
+def _gaussian_scales(vae, n_points=5):
+    """The decoder's Gaussian scales at ``n_points`` latent points, shape (n_points, n_features)."""
+    module = vae.net_.module_
+    z = torch.randn(n_points, vae.n_components, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return module.likelihood.distribution(module.decoder(z)).scale.numpy()
+
+
+@pytest.mark.parametrize("decoder", [None, "custom"])
+def test_decoder_variance_is_per_sample_or_shared_by_every_sample(decoder):
+    from test_custom_network import MLPDecoder
+
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    params = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    if decoder == "custom":
+        params["decoder"] = MLPDecoder
+    scales = {
+        variance: _gaussian_scales(VAETransformer(decoder_variance=variance, **params).fit(X))
+        for variance in ("heteroscedastic", "homoscedastic")
+    }
+    assert np.ptp(scales["heteroscedastic"], axis=0).min() > 1e-4
+    assert_array_equal(np.ptp(scales["homoscedastic"], axis=0), 0.0)
+    assert np.all(scales["homoscedastic"] > 0)
+    # Without hidden layers the model is factor analysis: one variance per feature.
+    linear = VAETransformer(hidden_layer_sizes=(), n_components=2, max_iter=3, random_state=0)
+    assert_array_equal(np.ptp(_gaussian_scales(linear.fit(X)), axis=0), 0.0)
+
+
+def test_decoder_variance_is_validated():
+    with pytest.raises(ValueError, match="decoder_variance"):
+        VAETransformer(decoder_variance="per_row").fit(np.zeros((10, 2)))
