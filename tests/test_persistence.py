@@ -69,7 +69,10 @@ def _fit(case):
         return HistogramDensity().fit(table), table, [HISTOGRAM]
     if case == "imputer":
         imputer = VAEImputer(
-            VAETransformer(**TINY), n_importance_samples=20, add_indicator=True, random_state=0
+            VAETransformer(**TINY, decoder_variance="homoscedastic"),
+            n_importance_samples=20,
+            add_indicator=True,
+            random_state=0,
         )
         return imputer.fit(holes), holes, [IMPUTER, VAE]
     if case == "detector":
