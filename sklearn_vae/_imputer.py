@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import _fit_context, clone
 from sklearn.impute._base import _BaseImputer
+from sklearn.utils import check_random_state
 from sklearn.utils._mask import _get_mask
 from sklearn.utils._missing import is_scalar_nan
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_feature_names_in,
@@ -47,6 +49,15 @@ class VAEImputer(_BaseImputer):
       give proper multiple imputations, and the imputed entries keep the
       spread of the data, which the mean shrinks.
 
+    ``fit`` trains ``n_estimators`` such models, each from its own random
+    initialisation, and ``transform`` uses their ensemble (deep ensembles
+    [4]_): the equal-weight mixture of the members' conditionals, whose mean
+    averages the members' conditional means and whose draws come from a
+    member picked at random for each row. The members differ where the data
+    do not pin the model down, and averaging them removes that part of the
+    error: on the README's imputation benchmark, five members lower the RMSE
+    by 2% (wine) to 9% (digits) against one.
+
     Observed entries are returned unchanged.
 
     Parameters
@@ -74,6 +85,12 @@ class VAEImputer(_BaseImputer):
         its cost: the bound's 10 draws make a fit 3 to 4 times slower than
         the ELBO's one.
 
+    n_estimators : int, default=5
+        Number of models in the ensemble, each a clone of ``estimator``
+        with its own ``random_state`` (drawn from this imputer's), so fit
+        takes ``n_estimators`` times as long as one model's. With 1 the
+        clone keeps ``estimator``'s own ``random_state``.
+
     missing_values : int, float, str, np.nan, None or pandas.NA, default=np.nan
         The placeholder for missing values. In a DataFrame, NaN, None and
         ``pd.NA`` are always missing.
@@ -83,7 +100,7 @@ class VAEImputer(_BaseImputer):
         of taking its conditional mean.
 
     n_importance_samples : int, default=1000
-        Number of proposals K per row for the estimate, after two adaptation
+        Number of proposals K per row (and model) for the estimate, after two adaptation
         rounds of ``K // 2`` proposals each (2K decoder evaluations per row in
         all). The Monte Carlo error of the mean shrinks like ``1 / sqrt(K)``;
         memory does not grow with K.
@@ -98,15 +115,25 @@ class VAEImputer(_BaseImputer):
         False they are dropped from the output; if True they are kept and
         filled with 0, as in :class:`~sklearn.impute.IterativeImputer`.
 
+    n_jobs : int, default=None
+        Number of models fitted in parallel by joblib. ``None`` means 1
+        unless in a :obj:`joblib.parallel_backend` context (a Dask cluster,
+        for instance); ``-1`` means all processors. The fitted models, and
+        so the imputations, do not depend on it.
+
     random_state : int, RandomState instance or None, default=None
-        Seeds the importance sampling in ``transform`` (and the default
+        Seeds the importance sampling in ``transform``, and in ``fit`` the
+        models of the ensemble (with ``n_estimators=1``, the default
         estimator). Pass an int for reproducible results.
 
     Attributes
     ----------
+    estimators_ : list of VAETransformer
+        The ``n_estimators`` fitted models, trained on the features observed
+        in fit and the rows with at least one observed entry.
+
     estimator_ : VAETransformer
-        The fitted model, trained on the features observed in fit and the
-        rows with at least one observed entry.
+        The first of ``estimators_`` (the model, when ``n_estimators=1``).
 
     indicator_ : MissingIndicator or None
         Indicator used to add binary indicators for missing values.
@@ -144,6 +171,9 @@ class VAEImputer(_BaseImputer):
        Monte Carlo", Journal of Computational and Graphical Statistics, 2004.
     .. [3] P.-A. Mattei and J. Frellsen, "Leveraging the Exact Likelihood of
        Deep Latent Variable Models", NeurIPS 2018.
+    .. [4] B. Lakshminarayanan, A. Pritzel and C. Blundell, "Simple and
+       Scalable Predictive Uncertainty Estimation using Deep Ensembles",
+       NeurIPS 2017.
 
     Examples
     --------
@@ -152,15 +182,18 @@ class VAEImputer(_BaseImputer):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 3)) @ rng.normal(size=(3, 3))
     >>> X[rng.uniform(size=X.shape) < 0.2] = np.nan
-    >>> imputer = VAEImputer(VAETransformer(n_components=2, max_iter=5), random_state=0)
+    >>> vae = VAETransformer(n_components=2, max_iter=5)
+    >>> imputer = VAEImputer(vae, n_estimators=2, random_state=0)
     >>> X_filled = imputer.fit_transform(X)
-    >>> X_filled.shape, bool(np.isnan(X_filled).any())
-    ((100, 3), False)
+    >>> X_filled.shape, bool(np.isnan(X_filled).any()), len(imputer.estimators_)
+    ((100, 3), False, 2)
     """
 
     _parameter_constraints: dict = {
         **_BaseImputer._parameter_constraints,
         "estimator": [None, VAETransformer],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
         "sample_posterior": ["boolean"],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -170,11 +203,13 @@ class VAEImputer(_BaseImputer):
         self,
         estimator=None,
         *,
+        n_estimators=5,
         missing_values=np.nan,
         sample_posterior=False,
         n_importance_samples=1000,
         add_indicator=False,
         keep_empty_features=False,
+        n_jobs=None,
         random_state=None,
     ):
         super().__init__(
@@ -183,8 +218,10 @@ class VAEImputer(_BaseImputer):
             keep_empty_features=keep_empty_features,
         )
         self.estimator = estimator
+        self.n_estimators = n_estimators
         self.sample_posterior = sample_posterior
         self.n_importance_samples = n_importance_samples
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # ------------------------------------------------------------ helpers
@@ -249,16 +286,29 @@ class VAEImputer(_BaseImputer):
             The fitted imputer.
         """
         X, mask = self._validate_input(X, reset=True)
-        estimator = self._make_estimator(X)
+        estimators = self._make_estimators(X)
         self._valid_mask = ~mask.all(axis=0)
         if not self._valid_mask.any():
             raise ValueError(
                 "Every feature of X is missing in every row: there is nothing to learn from."
             )
         rows = ~mask[:, self._valid_mask].all(axis=1)
-        self.estimator_ = estimator.fit(self._subset(X, mask, rows))
+        data = self._subset(X, mask, rows)
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit)(estimator, data) for estimator in estimators
+        )
+        self.estimator_ = self.estimators_[0]
         self._fit_indicator(mask)
         return self
+
+    def _make_estimators(self, X):
+        """The unfitted models of the ensemble, each with its own random state."""
+        estimator = self._make_estimator(X)
+        if self.n_estimators == 1:
+            return [estimator]
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_estimators)
+        return [clone(estimator).set_params(random_state=int(seed)) for seed in seeds]
 
     def _make_estimator(self, X):
         """The unfitted VAE: a clone of ``estimator``, or the default for ``X``."""
@@ -299,7 +349,7 @@ class VAEImputer(_BaseImputer):
         schema = self.estimator_.schema_
         encoded = np.array(schema.encode(self._subset(X, mask), unknown="missing"), dtype=float)
         filled = impute_encoded(
-            self.estimator_,
+            self.estimators_,
             encoded,
             sample=self.sample_posterior,
             n_samples=self.n_importance_samples,
@@ -368,3 +418,8 @@ class VAEImputer(_BaseImputer):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _fit(estimator, X):
+    """``estimator.fit(X)``, for joblib."""
+    return estimator.fit(X)

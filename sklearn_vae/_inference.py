@@ -26,12 +26,20 @@ torch's global generator, which the callers seed from ``random_state``.
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils import check_random_state
 from torch.distributions import Independent, Normal
 
 from ._likelihoods import CategoricalLikelihood, TableLikelihood
 from ._module import MIN_POSTERIOR_SCALE
 
-__all__ = ["adapted_proposal", "conditional_mean", "conditional_draw", "impute_encoded"]
+__all__ = [
+    "adapted_proposal",
+    "conditional_draw",
+    "conditional_expectation",
+    "conditional_mean",
+    "impute_encoded",
+    "pick_categories",
+]
 
 
 def _log_weights(module, q, z, x):
@@ -176,6 +184,27 @@ def adapted_proposal(module, x, n_samples, chunk_size):
     return q
 
 
+def _conditional_statistics(module, x, proposal, n_samples, chunk_size):
+    """Self-normalised importance-sampling averages of :func:`_point_statistics`.
+
+    Returns ``(layout, estimates)``: ``layout`` lists ``(columns, offsets)``
+    as :func:`_point_statistics` does, and ``estimates`` the matching
+    averages over the proposals: conditional means, shape ``(n_rows,
+    len(columns))``, and the mixture's category probabilities, shape
+    ``(n_rows, len(columns), n_levels)``.
+    """
+    layout = []
+
+    def values(z):
+        statistics = _point_statistics(module.likelihood, module.decoder(z))
+        layout[:] = [(columns, offsets) for columns, offsets, _ in statistics]
+        return [value for _, _, value in statistics]
+
+    total, _, sums = _weighted_sums(module, x, proposal, n_samples, chunk_size, values)
+    estimates = [weighted / total.view(-1, *([1] * (weighted.dim() - 1))) for weighted in sums]
+    return layout, estimates
+
+
 def conditional_mean(module, x, proposal, n_samples, chunk_size):
     """Self-normalised importance-sampling estimate of ``E[x | x_obs]``, row by row.
 
@@ -199,22 +228,59 @@ def conditional_mean(module, x, proposal, n_samples, chunk_size):
         ``x`` with each NaN replaced by its conditional mean (numeric columns)
         or its most probable level (one-hot categorical columns).
     """
-    layout = []
-
-    def values(z):
-        statistics = _point_statistics(module.likelihood, module.decoder(z))
-        layout[:] = [(columns, offsets) for columns, offsets, _ in statistics]
-        return [value for _, _, value in statistics]
-
-    total, _, sums = _weighted_sums(module, x, proposal, n_samples, chunk_size, values)
+    layout, estimates = _conditional_statistics(module, x, proposal, n_samples, chunk_size)
     estimate = torch.empty_like(x)
-    for (columns, offsets), weighted in zip(layout, sums, strict=True):
+    for (columns, offsets), value in zip(layout, estimates, strict=True):
         if offsets is None:
-            estimate[:, columns] = (weighted / total[:, None]).to(x.dtype)
+            estimate[:, columns] = value.to(x.dtype)
         else:
-            # Normalising does not change the argmax of the mixture's probabilities.
-            estimate[:, columns] = weighted.argmax(dim=-1).to(x.dtype) + offsets.to(x.dtype)
+            estimate[:, columns] = value.argmax(dim=-1).to(x.dtype) + offsets.to(x.dtype)
     return torch.where(torch.isnan(x), estimate, x)
+
+
+def conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks):
+    """The estimates of :func:`conditional_mean` before the categories are picked.
+
+    What an ensemble averages over its members: the first ``n_features``
+    columns hold ``x`` with each NaN of a numeric column replaced by its
+    conditional mean (and 0 in one-hot categorical columns); after them come
+    the mixture's category probabilities of each one-hot group, flattened.
+    ``blocks`` (a list, filled in place) describes those groups as
+    ``(columns, offsets, n_levels)`` numpy arrays and ints, for
+    :func:`pick_categories`. Other parameters as :func:`conditional_mean`.
+
+    Returns
+    -------
+    Tensor of shape (n_rows, n_features + n_probabilities)
+    """
+    layout, estimates = _conditional_statistics(module, x, proposal, n_samples, chunk_size)
+    estimate = torch.zeros_like(x)
+    probabilities = []
+    blocks.clear()
+    for (columns, offsets), value in zip(layout, estimates, strict=True):
+        if offsets is None:
+            estimate[:, columns] = value.to(x.dtype)
+            continue
+        blocks.append((columns.cpu().numpy(), offsets.cpu().numpy(), value.shape[-1]))
+        probabilities.append(value.flatten(start_dim=1).to(x.dtype))
+    return torch.cat([torch.where(torch.isnan(x), estimate, x), *probabilities], dim=1)
+
+
+def pick_categories(expectation, blocks, n_features):
+    """Conditional means from (averaged) :func:`conditional_expectation` outputs.
+
+    The numeric columns are the expectation's own; each one-hot categorical
+    column gets the most probable level of its (averaged) probabilities.
+    Returns a float64 array of shape (n_rows, n_features).
+    """
+    filled = expectation[:, :n_features].copy()
+    start = n_features
+    for columns, offsets, n_levels in blocks:
+        stop = start + len(columns) * n_levels
+        probabilities = expectation[:, start:stop].reshape(-1, len(columns), n_levels)
+        filled[:, columns] = probabilities.argmax(axis=-1) + offsets
+        start = stop
+    return filled
 
 
 def conditional_draw(module, x, proposal, n_samples, chunk_size):
@@ -245,22 +311,25 @@ def conditional_draw(module, x, proposal, n_samples, chunk_size):
     return torch.where(torch.isnan(x), draw, x)
 
 
-def impute_encoded(vae, X, *, sample, n_samples, random_state):
-    """Fill the NaN entries of an encoded matrix with a fitted ``VAETransformer``.
+def impute_encoded(vaes, X, *, sample, n_samples, random_state):
+    """Fill the NaN entries of an encoded matrix with fitted ``VAETransformer`` models.
 
     Parameters
     ----------
-    vae : VAETransformer
-        Fitted estimator.
+    vaes : sequence of VAETransformer
+        Fitted estimators: one model, or an ensemble of models fitted on the
+        same data (the same schema). An ensemble's conditional distribution
+        is the equal-weight mixture of its members' conditionals.
     X : ndarray of shape (n_rows, n_features)
-        Encoded rows (``vae.schema_`` codes); NaN marks the entries to infer.
-        A row may have no observed entry: its weights are then ``p(z) / q(z)``
-        and the result is the model's marginal mean or a draw from it.
+        Encoded rows (``vaes[0].schema_`` codes); NaN marks the entries to
+        infer. A row may have no observed entry: its weights are then
+        ``p(z) / q(z)`` and the result is the model's marginal mean or a
+        draw from it.
     sample : bool
         Draw by sampling-importance-resampling (True) or take the
         conditional mean (False).
     n_samples : int
-        Importance samples K per row.
+        Importance samples K per row (and member).
     random_state : int, RandomState instance or None
 
     Returns
@@ -271,6 +340,13 @@ def impute_encoded(vae, X, *, sample, n_samples, random_state):
 
     Notes
     -----
+    Every member draws its proposals from the same seed. For an ensemble,
+    the mean is the mixture's: each numeric entry the average of the
+    members' conditional means, each categorical entry the most probable
+    level of the members' averaged probabilities. A draw (``sample=True``)
+    picks one member per row uniformly at random, then draws from that
+    member's conditional, which is a draw from the mixture.
+
     A dequantised integer column models ``x + U(0, 1)``: its observed
     integers are conditioned on as the bin centres ``x + 1/2``, and an
     inferred value is the floor of the model's value, so the mean of
@@ -280,39 +356,68 @@ def impute_encoded(vae, X, *, sample, n_samples, random_state):
     values are uniform on [0, 1), it puts 4% of its draws below 0 and 4%
     above 1, and unclipped those would be fills of -1.
     """
-    from ._vae import _IWAE_BUDGET, _draw_seed, _torch_seed
+    from ._vae import _draw_seed
 
-    columns = np.array([column.dequantize for column in vae.schema_.columns_])
+    vaes = list(vaes)
+    rng = check_random_state(random_state)
+    seed = _draw_seed(rng)
+    first = vaes[0]
+    columns = np.array([column.dequantize for column in first.schema_.columns_])
     model_input = X
     if columns.any():
         model_input = X.astype(np.float64, copy=True)
         block = model_input[:, columns]
         model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
+    if sample:
+        members = rng.randint(len(vaes), size=X.shape[0]) if len(vaes) > 1 else None
+        filled = None
+        for index, vae in enumerate(vaes):
+            draw = _infer(vae, model_input, conditional_draw, n_samples, seed, unstandardise=True)
+            filled = draw if filled is None else np.where((members == index)[:, None], draw, filled)
+    elif len(vaes) == 1:
+        filled = _infer(first, model_input, conditional_mean, n_samples, seed, unstandardise=True)
+    else:
+        total, blocks = 0.0, []
+        for vae in vaes:
+
+            def expectation(module, x, proposal, n_samples, chunk_size):
+                return conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks)
+
+            values = _infer(vae, model_input, expectation, n_samples, seed, unstandardise=False)
+            numeric = values[:, : X.shape[1]]
+            values[:, : X.shape[1]] = vae._standardisation.inverse_transform(numeric)
+            total = total + values
+        filled = pick_categories(total / len(vaes), blocks, X.shape[1])
+    if columns.any():
+        filled[:, columns] = np.floor(filled[:, columns])
+        if first._support is not None:
+            low, high = first._support[:, columns]
+            filled[:, columns] = np.clip(filled[:, columns], low, high)
+    observed = ~np.isnan(X)
+    filled[observed] = X[observed]
+    return filled
+
+
+def _infer(vae, model_input, infer, n_samples, seed, unstandardise):
+    """``infer(module, x, proposal, ...)`` on every row, the proposal adapted first."""
+    from ._vae import _IWAE_BUDGET, _torch_seed
+
     width = vae.net_.module_.widest_layer()
     batch_size = 256
-    chunk_size = max(1, _IWAE_BUDGET // (batch_size * max(width, X.shape[1])))
-    infer = conditional_draw if sample else conditional_mean
+    chunk_size = max(1, _IWAE_BUDGET // (batch_size * max(width, model_input.shape[1])))
 
     def adapted_inference(module, x):
         proposal = adapted_proposal(module, x, n_samples, chunk_size)
         return infer(module, x, proposal, n_samples, chunk_size)
 
-    with _torch_seed(_draw_seed(random_state), vae.net_.device):
-        filled = vae._evaluate(
+    with _torch_seed(seed, vae.net_.device):
+        return vae._evaluate(
             adapted_inference,
             model_input,
             batch_size=batch_size,
             dtype=torch.float32,
-            unstandardise=True,
+            unstandardise=unstandardise,
         )
-    if columns.any():
-        filled[:, columns] = np.floor(filled[:, columns])
-        if vae._support is not None:
-            low, high = vae._support[:, columns]
-            filled[:, columns] = np.clip(filled[:, columns], low, high)
-    observed = ~np.isnan(X)
-    filled[observed] = X[observed]
-    return filled
 
 
 def encode_given(vae, given):

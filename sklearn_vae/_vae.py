@@ -1223,7 +1223,7 @@ class VAETransformer(
         row = encode_given(self, given)
         rows = np.repeat(row, n_samples, axis=0)
         filled = impute_encoded(
-            self, rows, sample=True, n_samples=n_importance_samples, random_state=random_state
+            [self], rows, sample=True, n_samples=n_importance_samples, random_state=random_state
         )
         return self.schema_.decode(filled)
 

@@ -68,4 +68,4 @@ def linear_imputer():
     vae = VAETransformer(
         n_components=2, hidden_layer_sizes=(), learning_rate_init=1e-2, random_state=0
     )
-    return VAEImputer(vae, n_importance_samples=1000, random_state=0).fit(X)
+    return VAEImputer(vae, n_estimators=1, n_importance_samples=1000, random_state=0).fit(X)
