@@ -51,12 +51,16 @@ class VAEImputer(_BaseImputer):
 
     ``fit`` trains ``n_estimators`` such models, each from its own random
     initialisation, and ``transform`` uses their ensemble (deep ensembles
-    [4]_): the equal-weight mixture of the members' conditionals, whose mean
-    averages the members' conditional means and whose draws come from a
-    member picked at random for each row. The members differ where the data
-    do not pin the model down, and averaging them removes that part of the
-    error: on the README's imputation benchmark, five members lower the RMSE
-    by 2% (wine) to 9% (digits) against one.
+    [4]_): the equal-weight mixture of the members' conditionals. The mean
+    averages the members' conditional means (and category probabilities).
+    The members differ where the data do not pin the model down, and
+    averaging them removes that part of the error: on the README's
+    imputation benchmark, five members lower the RMSE by 2% (wine) to 9%
+    (digits) against one. A call with ``sample_posterior=True`` draws every
+    row from one member, picked at random: each member stands for one draw
+    of the model's parameters, and multiple imputation draws the parameters
+    once for each imputed data set, so the imputations of different seeds
+    carry the models' disagreement as well as each model's spread.
 
     Observed entries are returned unchanged.
 

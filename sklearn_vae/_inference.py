@@ -343,9 +343,11 @@ def impute_encoded(vaes, X, *, sample, n_samples, random_state):
     Every member draws its proposals from the same seed. For an ensemble,
     the mean is the mixture's: each numeric entry the average of the
     members' conditional means, each categorical entry the most probable
-    level of the members' averaged probabilities. A draw (``sample=True``)
-    picks one member per row uniformly at random, then draws from that
-    member's conditional, which is a draw from the mixture.
+    level of the members' averaged probabilities. Draws (``sample=True``)
+    come from one member picked uniformly at random for the call: each row's
+    draw is one from the mixture, and all rows of a call share the member's
+    parameters, as an imputed data set of multiple imputation shares one
+    draw of the parameters.
 
     A dequantised integer column models ``x + U(0, 1)``: its observed
     integers are conditioned on as the bin centres ``x + 1/2``, and an
@@ -369,11 +371,8 @@ def impute_encoded(vaes, X, *, sample, n_samples, random_state):
         block = model_input[:, columns]
         model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
     if sample:
-        members = rng.randint(len(vaes), size=X.shape[0]) if len(vaes) > 1 else None
-        filled = None
-        for index, vae in enumerate(vaes):
-            draw = _infer(vae, model_input, conditional_draw, n_samples, seed, unstandardise=True)
-            filled = draw if filled is None else np.where((members == index)[:, None], draw, filled)
+        vae = vaes[rng.randint(len(vaes))] if len(vaes) > 1 else first
+        filled = _infer(vae, model_input, conditional_draw, n_samples, seed, unstandardise=True)
     elif len(vaes) == 1:
         filled = _infer(first, model_input, conditional_mean, n_samples, seed, unstandardise=True)
     else:

@@ -8,7 +8,7 @@ from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from sklearn_vae import VAETransformer
+from sklearn_vae import VAEImputer, VAETransformer
 
 distributed = pytest.importorskip("distributed")
 
@@ -64,6 +64,22 @@ def test_dask_search_on_a_table_with_missing_values_equals_sequential_search(cli
     )
     assert_array_equal(on_dask.transform(table), sequential.transform(table))
     assert np.all(np.isfinite(on_dask.cv_results_["mean_test_score"]))
+
+
+@pytest.mark.timeout(300)
+def test_imputer_ensemble_fitted_on_dask_equals_the_sequential_one(client):
+    # VAEImputer fits its models through joblib: under the Dask backend they
+    # are fitted on the cluster's workers, into the same models.
+    X = make_factor_data(120)
+    X[np.random.default_rng(0).uniform(size=X.shape) < 0.2] = np.nan
+    imputer = VAEImputer(VAETransformer(**FAST), n_estimators=2, n_importance_samples=20)
+    imputer.set_params(random_state=0)
+    sequential = clone(imputer).fit(X)
+    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        on_dask = clone(imputer).fit(X)
+    assert len(tasks.data) >= 2
+    assert_array_equal(on_dask.transform(X), sequential.transform(X))
+    assert not np.isnan(on_dask.transform(X)).any()
 
 
 @pytest.mark.timeout(120)

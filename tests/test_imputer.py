@@ -372,6 +372,7 @@ def test_each_adaptation_round_draws_half_the_proposals(monkeypatch, n_samples, 
 
 def test_documented_defaults():
     params = VAEImputer().get_params()
+    assert params["n_estimators"] == 5 and params["n_jobs"] is None
     assert params["sample_posterior"] is False
     assert params["n_importance_samples"] == 1000
     assert params["keep_empty_features"] is False

@@ -1,0 +1,171 @@
+"""VAEImputer's ensemble: how its ``n_estimators`` models are fitted and combined."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_vae import VAEImputer, VAETransformer
+
+SMALL = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+K = 50
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def frame():
+    """240 rows: two correlated floats, a 3-level label, a categorical integer (levels 3..6)."""
+    rng = np.random.default_rng(0)
+    n = 240
+    x = rng.normal(size=n)
+    table = pd.DataFrame(
+        {
+            "x": x,
+            "y": x + 0.5 * rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], n).astype(object),
+            "level": rng.integers(3, 7, n),
+        }
+    )
+    return table.mask(rng.uniform(size=table.shape) < 0.3).dropna(how="all")
+
+
+@pytest.fixture(scope="module")
+def ensemble(frame):
+    vae = VAETransformer(likelihood={"level": "categorical"}, **SMALL)
+    return VAEImputer(vae, n_estimators=3, n_importance_samples=K, random_state=0).fit(frame)
+
+
+def _alone(imputer, member):
+    """The fitted ``imputer`` holding only ``member`` of its ensemble (a shallow copy)."""
+    alone = copy.copy(imputer)
+    alone.estimators_, alone.estimator_ = [member], member
+    return alone
+
+
+def _missing(frame, column):
+    return frame[column].isna().to_numpy()
+
+
+def test_members_are_distinct_models_seeded_from_random_state(ensemble, frame):
+    seeds = [member.random_state for member in ensemble.estimators_]
+    assert len(set(seeds)) == 3 and SMALL["random_state"] not in seeds
+    assert ensemble.estimator_ is ensemble.estimators_[0]
+    again = ensemble._make_estimators(frame)
+    assert [member.random_state for member in again] == seeds
+    first, second = (
+        next(member.net_.module_.parameters()).detach().numpy()
+        for member in ensemble.estimators_[:2]
+    )
+    assert not np.allclose(first, second)
+    # One model keeps the given estimator's own random_state.
+    single = ensemble.set_params(n_estimators=1)._make_estimators(frame)
+    ensemble.set_params(n_estimators=3)
+    assert [member.random_state for member in single] == [SMALL["random_state"]]
+
+
+def test_mean_averages_the_members_conditional_means(ensemble, frame):
+    out = ensemble.transform(frame)
+    alone = [_alone(ensemble, member).transform(frame) for member in ensemble.estimators_]
+    for column in ("x", "y"):
+        rows = _missing(frame, column)
+        fills = np.array([a[column].to_numpy()[rows] for a in alone])
+        assert_allclose(out[column].to_numpy()[rows], fills.mean(axis=0), rtol=1e-12)
+        # The members disagree, so no one of them is the average.
+        assert np.abs(fills[0] - fills[1]).max() > 1e-3
+
+
+def test_an_ensemble_of_one_model_twice_imputes_exactly_as_that_model(ensemble, frame):
+    # The ensemble path (category probabilities averaged, then the most
+    # probable level picked) collapses to the single-model path, category
+    # codes and their offsets included, when both members are one model.
+    member = ensemble.estimators_[1]
+    twice = copy.copy(ensemble)
+    twice.estimators_ = [member, member]
+    pd.testing.assert_frame_equal(
+        twice.transform(frame), _alone(ensemble, member).transform(frame), rtol=1e-12
+    )
+
+
+def test_category_is_the_most_probable_level_of_the_averaged_probabilities(ensemble, frame):
+    # The reference: each member's mixture probabilities of "colour" and
+    # "level" from its own importance-sampling estimate (same proposals as the
+    # ensemble draws: every member uses the same seed), averaged, then argmax.
+    from sklearn_vae import _inference as inference
+    from sklearn_vae._vae import _draw_seed
+
+    schema = ensemble.estimator_.schema_
+    encoded = np.array(schema.encode(frame, unknown="missing"), dtype=float)
+    seed = _draw_seed(np.random.RandomState(0))
+    probabilities, votes = 0.0, []
+    for member in ensemble.estimators_:
+        blocks = []
+
+        def expectation(module, x, proposal, n, chunk, blocks=blocks):
+            return inference.conditional_expectation(module, x, proposal, n, chunk, blocks)
+
+        values = inference._infer(member, encoded, expectation, K, seed, unstandardise=False)
+        probabilities = probabilities + values[:, encoded.shape[1] :]
+        votes.append(values[:, encoded.shape[1] :])
+    filled = ensemble.transform(frame)
+    expected_codes = encoded.copy()
+    start, disagreements = 0, 0
+    for columns, offsets, n_levels in blocks:
+        stop = start + len(columns) * n_levels
+        mixture = probabilities[:, start:stop].reshape(-1, len(columns), n_levels)
+        expected_codes[:, columns] = mixture.argmax(-1) + offsets
+        own = [v[:, start:stop].reshape(-1, len(columns), n_levels).argmax(-1) for v in votes]
+        disagreements += int((own[0] != own[1]).sum())
+        start = stop
+    expected = schema.decode(np.where(np.isnan(encoded), expected_codes, encoded))
+    for column in ("colour", "level"):
+        rows = _missing(frame, column)
+        assert_array_equal(filled[column][rows].astype(str), expected[column][rows].astype(str))
+    # The members' own picks differ on some rows, so the first member's alone would fail.
+    assert disagreements > 0
+
+
+def test_each_call_draws_every_row_from_one_member_picked_uniformly(ensemble, frame):
+    # A call with sample_posterior=True is one member's draw, bit for bit (the
+    # members share the proposals' seed); over random states the member is
+    # uniform: each member's count over n calls is Binomial(n, 1/3), within 4
+    # standard deviations of n / 3.
+    n_calls = 45
+    picks = []
+    ensemble.set_params(sample_posterior=True)
+    try:
+        for random_state in range(n_calls):
+            ensemble.set_params(random_state=random_state)
+            out = ensemble.transform(frame)
+            same = [
+                _alone(ensemble, member).transform(frame).equals(out)
+                for member in ensemble.estimators_
+            ]
+            assert sum(same) == 1, same
+            picks.append(same.index(True))
+    finally:
+        ensemble.set_params(sample_posterior=False, random_state=0)
+    counts = np.bincount(picks, minlength=3)
+    bound = 4 * np.sqrt(n_calls * (1 / 3) * (2 / 3))
+    assert np.all(np.abs(counts - n_calls / 3) < bound), counts
+
+
+def test_parallel_fit_gives_the_same_imputations(frame):
+    vae = VAETransformer(**SMALL)
+    imputers = [
+        VAEImputer(vae, n_estimators=2, n_importance_samples=K, n_jobs=n_jobs, random_state=0)
+        for n_jobs in (None, 2)
+    ]
+    sequential, parallel = (imputer.fit(frame).transform(frame) for imputer in imputers)
+    for column in ("x", "y"):
+        assert_allclose(parallel[column], sequential[column], rtol=0, atol=1e-12)
+    assert_array_equal(parallel["colour"], sequential["colour"])
+
+
+@pytest.mark.parametrize("n_estimators", [0, 1.5, "5"])
+def test_invalid_n_estimators_is_refused(frame, n_estimators):
+    with pytest.raises(InvalidParameterError, match="n_estimators"):
+        VAEImputer(VAETransformer(**SMALL), n_estimators=n_estimators).fit(frame)
