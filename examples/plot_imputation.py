@@ -43,12 +43,15 @@ print(f"{int(incomplete.isna().sum().sum())} of {incomplete.size} entries remove
 # --------
 #
 # The VAE imputes every column, labels included, and returns a DataFrame with
-# the input's dtypes. Its default model is a ``VAETransformer`` trained as
-# MIWAE trains, on the importance-weighted bound with 10 draws, and on every
-# row, without early stopping: an imputer conditions on the rows it was fitted
-# on. The scikit-learn imputers need numbers, so they see the numeric columns
-# only.
-imputer = VAEImputer(random_state=0).fit(incomplete)
+# the input's dtypes. Its default model is an ensemble of five
+# ``VAETransformer`` models, each trained as MIWAE trains, on the
+# importance-weighted bound with 10 draws, and on every row, without early
+# stopping: an imputer conditions on the rows it was fitted on. Its mean
+# imputation averages the five models' conditional means; a draw comes from
+# one of them. ``n_jobs=2`` fits two at a time, one per core of a laptop; the
+# models do not depend on it. The scikit-learn imputers need numbers, so they
+# see the numeric columns only.
+imputer = VAEImputer(n_jobs=2, random_state=0).fit(incomplete)
 imputed = {"VAEImputer": imputer.transform(incomplete)}
 imputer.set_params(sample_posterior=True)
 imputed["VAEImputer (draw)"] = imputer.transform(incomplete)

@@ -55,12 +55,13 @@ class VAEImputer(_BaseImputer):
     averages the members' conditional means (and category probabilities).
     The members differ where the data do not pin the model down, and
     averaging them removes that part of the error: on the README's
-    imputation benchmark, five members lower the RMSE by 2% (wine) to 9%
-    (digits) against one. A call with ``sample_posterior=True`` draws every
-    row from one member, picked at random: each member stands for one draw
-    of the model's parameters, and multiple imputation draws the parameters
-    once for each imputed data set, so the imputations of different seeds
-    carry the models' disagreement as well as each model's spread.
+    imputation benchmark (20% of the entries missing), five models lowered
+    the RMSE by 1.5% (penguins) to 6.3% (breast cancer) against one. A call
+    with ``sample_posterior=True`` draws every row from one member, picked
+    at random: each member stands for one draw of the model's parameters,
+    and multiple imputation draws the parameters once for each imputed data
+    set, so the imputations of different seeds carry the models'
+    disagreement as well as each model's spread.
 
     Observed entries are returned unchanged.
 
@@ -101,7 +102,8 @@ class VAEImputer(_BaseImputer):
 
     sample_posterior : bool, default=False
         Whether to draw each missing entry from ``p(x_miss | x_obs)`` instead
-        of taking its conditional mean.
+        of taking its conditional mean. An ensemble draws all rows of a call
+        from one of its models, picked at random.
 
     n_importance_samples : int, default=1000
         Number of proposals K per row (and model) for the estimate, after two adaptation
