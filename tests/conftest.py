@@ -26,6 +26,7 @@ MUTATION_TEST_FILES = {
         "tests/test_tables.py",
         "tests/test_histogram.py",
         "tests/test_imputer.py",
+        "tests/test_imputer_ensemble.py",
         "tests/test_conditional_sampling.py",
         "tests/test_outlier.py",
     },

@@ -153,6 +153,45 @@ def test_each_call_draws_every_row_from_one_member_picked_uniformly(ensemble, fr
     assert np.all(np.abs(counts - n_calls / 3) < bound), counts
 
 
+def test_an_ensemble_of_two_draws_from_both(ensemble, frame):
+    # Over 12 seeds both members of a pair are picked (all 12 alike: 2 ** -11).
+    pair = copy.copy(ensemble)
+    pair.estimators_ = ensemble.estimators_[:2]
+    pair.set_params(sample_posterior=True)
+    alone = _alone(ensemble, ensemble.estimators_[0])
+    alone.set_params(sample_posterior=True)
+    from_first = []
+    for random_state in range(12):
+        out = pair.set_params(random_state=random_state).transform(frame)
+        from_first.append(alone.set_params(random_state=random_state).transform(frame).equals(out))
+    assert any(from_first) and not all(from_first)
+
+
+def test_n_jobs_reaches_joblib(monkeypatch, frame):
+    import sklearn_vae._imputer as imputer_module
+
+    asked = []
+
+    class Recording(imputer_module.Parallel):
+        def __init__(self, n_jobs=None, **kwargs):
+            asked.append(n_jobs)
+            super().__init__(n_jobs=None, **kwargs)
+
+    monkeypatch.setattr(imputer_module, "Parallel", Recording)
+    VAEImputer(VAETransformer(**SMALL), n_estimators=2, n_jobs=3, n_importance_samples=5).fit(frame)
+    assert asked == [3]
+
+
+def test_every_default_member_models_integer_data_as_integers():
+    X = np.random.default_rng(0).integers(0, 5, size=(60, 4)).astype(float)
+    X[::5, 1] = np.nan
+    members = VAEImputer(random_state=0)._make_estimators(X)
+    assert len(members) == 5
+    assert all(m.likelihood == "gaussian" and m.dequantize for m in members)
+    members = VAEImputer(random_state=0)._make_estimators(X + 0.5)
+    assert all(m.likelihood == "auto" and not m.dequantize for m in members)
+
+
 def test_parallel_fit_gives_the_same_imputations(frame):
     vae = VAETransformer(**SMALL)
     imputers = [
