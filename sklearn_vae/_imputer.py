@@ -420,6 +420,14 @@ class VAEImputer(_BaseImputer):
         names = input_features if self.keep_empty_features else input_features[self._valid_mask]
         return self._concatenate_indicator_feature_names_out(names, input_features)
 
+    def __setstate__(self, state):
+        # An imputer saved before the ensemble held its one model as ``estimator_``.
+        if "estimator_" in state and "estimators_" not in state:
+            state = {**state, "estimators_": [state["estimator_"]], "n_estimators": 1}
+        state.setdefault("n_estimators", 1)
+        state.setdefault("n_jobs", None)
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None

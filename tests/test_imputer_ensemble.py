@@ -208,3 +208,18 @@ def test_parallel_fit_gives_the_same_imputations(frame):
 def test_invalid_n_estimators_is_refused(frame, n_estimators):
     with pytest.raises(InvalidParameterError, match="n_estimators"):
         VAEImputer(VAETransformer(**SMALL), n_estimators=n_estimators).fit(frame)
+
+
+def test_an_imputer_saved_before_the_ensemble_loads_as_one_model(frame):
+    # Its state had no estimators_, n_estimators or n_jobs: it loads as the
+    # one-model imputer it was, and imputes exactly as before.
+    vae = VAETransformer(**SMALL)
+    imputer = VAEImputer(vae, n_estimators=1, n_importance_samples=K, random_state=0).fit(frame)
+    state = dict(imputer.__getstate__())
+    for name in ("estimators_", "n_estimators", "n_jobs"):
+        del state[name]
+    restored = VAEImputer.__new__(VAEImputer)
+    restored.__setstate__(state)
+    assert restored.n_estimators == 1 and restored.n_jobs is None
+    assert restored.estimators_ == [restored.estimator_]
+    pd.testing.assert_frame_equal(restored.transform(frame), imputer.transform(frame))
