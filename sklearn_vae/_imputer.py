@@ -301,7 +301,7 @@ class VAEImputer(_BaseImputer):
         rows = ~mask[:, self._valid_mask].all(axis=1)
         data = self._subset(X, mask, rows)
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit)(estimator, data) for estimator in estimators
+            delayed(estimator.fit)(data) for estimator in estimators
         )
         self.estimator_ = self.estimators_[0]
         self._fit_indicator(mask)
@@ -432,8 +432,3 @@ class VAEImputer(_BaseImputer):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-def _fit(estimator, X):
-    """``estimator.fit(X)``, for joblib."""
-    return estimator.fit(X)

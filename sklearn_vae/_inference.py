@@ -371,17 +371,17 @@ def impute_encoded(vaes, X, *, sample, n_samples, random_state):
         block = model_input[:, columns]
         model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
     if sample:
-        vae = vaes[rng.randint(len(vaes))] if len(vaes) > 1 else first
+        vae = vaes[rng.randint(len(vaes))]
         filled = _infer(vae, model_input, conditional_draw, n_samples, seed, unstandardise=True)
     elif len(vaes) == 1:
         filled = _infer(first, model_input, conditional_mean, n_samples, seed, unstandardise=True)
     else:
         total, blocks = 0.0, []
+
+        def expectation(module, x, proposal, n_samples, chunk_size):
+            return conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks)
+
         for vae in vaes:
-
-            def expectation(module, x, proposal, n_samples, chunk_size):
-                return conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks)
-
             values = _infer(vae, model_input, expectation, n_samples, seed, unstandardise=False)
             numeric = values[:, : X.shape[1]]
             values[:, : X.shape[1]] = vae._standardisation.inverse_transform(numeric)
