@@ -1,6 +1,11 @@
-"""Whole-batch data access for skorch: rows are sliced, never indexed one by one."""
+"""Data access: row batches for skorch, one summary pass over the columns, standardisation.
+
+Rows are sliced, never indexed one by one, and every pass over ``X`` reads it
+in chunks of rows, so a ``numpy.memmap`` is never copied whole.
+"""
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +21,8 @@ __all__ = [
     "check_integer_valued",
     "column_mean_std",
     "column_statistics",
+    "ColumnSummary",
+    "summarise_columns",
     "Standardisation",
     "row_hashed_uniform",
     "row_keyed_normal",
@@ -247,50 +254,136 @@ def integer_valued_columns(X):
     return integer
 
 
-def check_integer_valued(X, requirement, remedy, names=None):
+def check_integer_valued(X, requirement, remedy, names=None, summary=None):
     """Raise ``ValueError`` naming the first non-integer entry of ``X``, if any.
 
     The message reads "``requirement`` requires integer-valued X, but
     X[row, col] = value. ``remedy``", where ``col`` is the column's position,
-    or its name in ``names`` when given.
+    or its name in ``names`` when given. With ``summary``, the
+    :class:`ColumnSummary` of ``X``, ``X`` itself is not read (it may be None).
     """
-    position = first_non_integer(X)
+    position = first_non_integer(X) if summary is None else summary.first_non_integer()
     if position is not None:
         row, col = position
+        value = X[row, col] if summary is None else summary.fraction_value[col]
         column = col if names is None else repr(names[col])
         raise ValueError(
-            f"{requirement} requires integer-valued X, but X[{row}, {column}] = "
-            f"{X[row, col]:g}. {remedy}"
+            f"{requirement} requires integer-valued X, but X[{row}, {column}] = {value:g}. {remedy}"
         )
 
 
-def _column_range(X, chunk_rows):
-    """Per column, the smallest and largest observed values (0 for an all-missing column)."""
-    low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
-    for _, chunk in iter_row_chunks(X, chunk_rows):
+@dataclass(frozen=True)
+class ColumnSummary:
+    """What one pass over the rows of ``X`` learns of each column.
+
+    Every check, warning and statistic of a fit reads it, so the training
+    data is read once for all of them (the exact moments of
+    :func:`column_statistics` need the range first, and take two more).
+
+    Attributes
+    ----------
+    low, high : ndarray of shape (n_features,)
+        Smallest and largest observed values; 0 for a column with no
+        observed entry.
+    n_observed : ndarray of shape (n_features,)
+        Number of observed (not NaN) entries.
+    fraction_row : ndarray of shape (n_features,)
+        Row of the first entry that is not an integer, -1 where every
+        observed entry is one.
+    fraction_value : ndarray of shape (n_features,)
+        That entry's value (NaN where there is none).
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    n_observed: np.ndarray
+    fraction_row: np.ndarray
+    fraction_value: np.ndarray
+
+    @property
+    def integer(self):
+        """Boolean mask of the columns whose observed entries are all integers."""
+        return self.fraction_row < 0
+
+    @property
+    def largest_magnitude(self):
+        """Per column, the largest absolute observed value."""
+        return np.maximum(np.abs(self.low), np.abs(self.high))
+
+    def select(self, columns):
+        """The summary of the columns ``columns`` (a mask or positions)."""
+        return ColumnSummary(
+            self.low[columns],
+            self.high[columns],
+            self.n_observed[columns],
+            self.fraction_row[columns],
+            self.fraction_value[columns],
+        )
+
+    def first_non_integer(self):
+        """``(row, column)`` of the first non-integer entry in row-major order, or None."""
+        if self.integer.all():
+            return None
+        rows = np.where(self.integer, np.iinfo(np.int64).max, self.fraction_row)
+        col = int(np.argmin(rows))  # the first column of the smallest row
+        return int(rows[col]), col
+
+    def support_bounds(self, columns):
+        """``(2, n_features)``: the training range of ``columns``, -inf and inf elsewhere.
+
+        Inferred values of a dequantised integer column are clipped to it.
+        """
+        return np.where(columns, np.stack([self.low, self.high]), np.array([[-np.inf], [np.inf]]))
+
+
+def summarise_columns(X, chunk_rows=8192):
+    """The :class:`ColumnSummary` of ``X``, from one pass over its rows in chunks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Validated float data; NaN marks a missing entry.
+    chunk_rows : int, default=8192
+        Rows read at a time.
+
+    Returns
+    -------
+    summary : ColumnSummary
+    """
+    n_features = X.shape[1]
+    low, high = np.full(n_features, np.inf), np.full(n_features, -np.inf)
+    n_observed = np.zeros(n_features, dtype=np.int64)
+    fraction_row = np.full(n_features, -1, dtype=np.int64)
+    fraction_value = np.full(n_features, np.nan)
+    for start, chunk in iter_row_chunks(X, chunk_rows):
+        missing = np.isnan(chunk)
+        n_observed += len(chunk) - missing.sum(axis=0)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing chunk column
             np.fmin(low, np.nanmin(chunk, axis=0), out=low)
             np.fmax(high, np.nanmax(chunk, axis=0), out=high)
+            fractional = (chunk != np.round(chunk)) & ~missing
+        new = fractional.any(axis=0) & (fraction_row < 0)
+        if new.any():
+            rows = np.argmax(fractional[:, new], axis=0)
+            fraction_row[new] = start + rows
+            fraction_value[new] = chunk[rows, np.flatnonzero(new)]
     seen = low <= high
-    return np.where(seen, low, 0.0), np.where(seen, high, 0.0)
+    return ColumnSummary(
+        np.where(seen, low, 0.0),
+        np.where(seen, high, 0.0),
+        n_observed,
+        fraction_row,
+        fraction_value,
+    )
 
 
-def support_bounds(X, columns, chunk_rows=8192):
-    """The smallest and largest training values of ``columns``, -inf and inf elsewhere.
-
-    Shape ``(2, n_features)``. Inferred values of a dequantised integer column
-    are clipped to its training range (see ``impute_encoded``).
-    """
-    low, high = _column_range(X, chunk_rows)
-    return np.where(columns, np.stack([low, high]), np.array([[-np.inf], [np.inf]]))
-
-
-def column_statistics(X, chunk_rows=8192, *, dequantized=False):
+def column_statistics(X, chunk_rows=8192, *, dequantized=False, summary=None):
     """Per-column mean and standard deviation of ``X``, computed without overflow.
 
     Three passes in float64 over row chunks, so a ``numpy.memmap`` is never
-    copied whole: the columns' ranges, then the mean and the variance of
+    copied whole: the columns' ranges (read from ``summary``, a
+    :class:`ColumnSummary` of ``X``, when given), then the mean and the variance of
     ``X / d``, where the divisor ``d`` is the power of two with ``1 <= max |x|
     / d < 2``. Dividing by a power of two is exact, so the statistics are
     those of ``X`` to the last bit, and no sum overflows: finite data give
@@ -318,7 +411,9 @@ def column_statistics(X, chunk_rows=8192, *, dequantized=False):
         one): :class:`Standardisation` computes ``(x / d - mean) / std``,
         which does not overflow for any training value.
     """
-    low, high = _column_range(X, chunk_rows)
+    if summary is None:
+        summary = summarise_columns(X, chunk_rows)
+    low, high = summary.low, summary.high
     _, exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))
     divisor = np.ldexp(1.0, exponent - 1)
     total = np.zeros(X.shape[1])
@@ -387,6 +482,15 @@ class Standardisation:
         self.divisor = np.where(keep, 1.0, divisor)
         self.column_log_jacobian = -(np.log(self._scale) + np.log(self.divisor))
         self.log_jacobian_total = float(self.column_log_jacobian.sum())
+
+    def arguments(self):
+        """The constructor's arguments that rebuild this map exactly (a saved model's)."""
+        return {
+            "loc": self._loc,
+            "scale": self._scale,
+            "divisor": self.divisor,
+            "columns": self.columns,
+        }
 
     @property
     def loc(self):

@@ -21,7 +21,7 @@ from sklearn.utils.validation import (
 
 from ._data import is_integer_array
 from ._inference import impute_encoded
-from ._schema import _is_dataframe
+from ._schema import is_dataframe
 from ._vae import VAETransformer
 
 __all__ = ["VAEImputer"]
@@ -234,7 +234,7 @@ class VAEImputer(_BaseImputer):
 
     def _validate_input(self, X, reset):
         """``X`` (a DataFrame, or a float64 array with NaN for missing) and its mask."""
-        if _is_dataframe(X):
+        if is_dataframe(X):
             _check_feature_names(self, X, reset=reset)
             _check_n_features(self, X, reset=reset)
             if X.shape[0] < 1 or X.shape[1] < 1:
@@ -262,7 +262,7 @@ class VAEImputer(_BaseImputer):
 
     def _subset(self, X, mask, rows=slice(None)):
         """The fitted features of ``X`` (and ``rows``), missing entries as NaN."""
-        if not _is_dataframe(X):
+        if not is_dataframe(X):
             return X[rows][:, self._valid_mask]
         frame = X.iloc[rows, self._valid_mask]
         if is_scalar_nan(self.missing_values) or self.missing_values is None:
@@ -355,15 +355,16 @@ class VAEImputer(_BaseImputer):
         schema = self.estimator_.schema_
         encoded = np.array(schema.encode(self._subset(X, mask), unknown="missing"), dtype=float)
         filled = impute_encoded(
-            self.estimators_,
+            [estimator._fitted_model() for estimator in self.estimators_],
             encoded,
+            schema,
             sample=self.sample_posterior,
             n_samples=self.n_importance_samples,
             random_state=self.random_state,
         )
         valid = self._valid_mask
         indicator = self._transform_indicator(mask)
-        if _is_dataframe(X):
+        if is_dataframe(X):
             return self._fill_frame(X, mask, schema.decode(filled), indicator)
         out = X.copy()
         out[:, valid] = np.where(mask[:, valid], filled, X[:, valid])

@@ -20,17 +20,18 @@ proposal ``q`` adapted to each row first (:func:`adapted_proposal`): the
 same weights, with ``q`` the adapted Gaussian in place of the encoder's
 posterior. Proposals are drawn ``chunk_size`` at a time and combined with
 running log-sum-exps, so memory does not grow with K. Randomness comes from
-torch's global generator, which the callers seed from ``random_state``.
+torch's global generator, seeded from ``random_state`` in a scope (:mod:`._random`).
 """
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 from torch.distributions import Independent, Normal
 
+from ._evaluation import IWAE_BATCH_SIZE, IWAE_BUDGET
 from ._likelihoods import CategoricalLikelihood, TableLikelihood
 from ._module import MIN_POSTERIOR_SCALE
+from ._random import draw_seed, torch_seed
 
 __all__ = [
     "adapted_proposal",
@@ -51,7 +52,7 @@ def _parts(likelihood, params):
     """``(part, part_params, columns)`` of a likelihood; ``columns`` None means all."""
     if isinstance(likelihood, TableLikelihood):
         return [
-            (part, part_params, likelihood._columns(i))
+            (part, part_params, likelihood.part_columns(i))
             for i, (part, part_params) in enumerate(zip(likelihood.parts, params, strict=True))
         ]
     return [(likelihood, params, None)]
@@ -71,7 +72,7 @@ def _point_statistics(likelihood, params):
         device = (part_params if torch.is_tensor(part_params) else part_params[0]).device
         everything = torch.arange(part.n_features, device=device)
         if isinstance(part, CategoricalLikelihood) and part.one_hot:
-            for local, distribution in part._groups(part_params):
+            for local, distribution in part.groups(part_params):
                 local = everything if local is None else local
                 where = local if columns is None else columns[local]
                 statistics.append((where, part.offsets[local], distribution.probs))
@@ -311,20 +312,23 @@ def conditional_draw(module, x, proposal, n_samples, chunk_size):
     return torch.where(torch.isnan(x), draw, x)
 
 
-def impute_encoded(vaes, X, *, sample, n_samples, random_state):
-    """Fill the NaN entries of an encoded matrix with fitted ``VAETransformer`` models.
+def impute_encoded(models, X, schema, *, sample, n_samples, random_state):
+    """Fill the NaN entries of an encoded matrix with fitted VAEs.
 
     Parameters
     ----------
-    vaes : sequence of VAETransformer
-        Fitted estimators: one model, or an ensemble of models fitted on the
-        same data (the same schema). An ensemble's conditional distribution
-        is the equal-weight mixture of its members' conditionals.
+    models : sequence of FittedModel
+        Fitted models (``VAETransformer._fitted_model()``): one model, or an
+        ensemble of models fitted on the same data (the same schema). An
+        ensemble's conditional distribution is the equal-weight mixture of
+        its members' conditionals.
     X : ndarray of shape (n_rows, n_features)
-        Encoded rows (``vaes[0].schema_`` codes); NaN marks the entries to
+        Encoded rows (``schema`` codes); NaN marks the entries to
         infer. A row may have no observed entry: its weights are then
         ``p(z) / q(z)`` and the result is the model's marginal mean or a
         draw from it.
+    schema : TableSchema
+        The models' schema.
     sample : bool
         Draw by sampling-importance-resampling (True) or take the
         conditional mean (False).
@@ -358,22 +362,20 @@ def impute_encoded(vaes, X, *, sample, n_samples, random_state):
     values are uniform on [0, 1), it puts 4% of its draws below 0 and 4%
     above 1, and unclipped those would be fills of -1.
     """
-    from ._vae import _draw_seed
-
-    vaes = list(vaes)
+    models = list(models)
     rng = check_random_state(random_state)
-    seed = _draw_seed(rng)
-    first = vaes[0]
-    columns = np.array([column.dequantize for column in first.schema_.columns_])
+    seed = draw_seed(rng)
+    first = models[0]
+    columns = np.array([column.dequantize for column in schema.columns_])
     model_input = X
     if columns.any():
         model_input = X.astype(np.float64, copy=True)
         block = model_input[:, columns]
         model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
     if sample:
-        vae = vaes[rng.randint(len(vaes))]
-        filled = _infer(vae, model_input, conditional_draw, n_samples, seed, unstandardise=True)
-    elif len(vaes) == 1:
+        model = models[rng.randint(len(models))]
+        filled = _infer(model, model_input, conditional_draw, n_samples, seed, unstandardise=True)
+    elif len(models) == 1:
         filled = _infer(first, model_input, conditional_mean, n_samples, seed, unstandardise=True)
     else:
         total, blocks = 0.0, []
@@ -381,80 +383,37 @@ def impute_encoded(vaes, X, *, sample, n_samples, random_state):
         def expectation(module, x, proposal, n_samples, chunk_size):
             return conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks)
 
-        for vae in vaes:
-            values = _infer(vae, model_input, expectation, n_samples, seed, unstandardise=False)
+        for model in models:
+            values = _infer(model, model_input, expectation, n_samples, seed, unstandardise=False)
             numeric = values[:, : X.shape[1]]
-            values[:, : X.shape[1]] = vae._standardisation.inverse_transform(numeric)
+            values[:, : X.shape[1]] = model.standardisation.inverse_transform(numeric)
             total = total + values
-        filled = pick_categories(total / len(vaes), blocks, X.shape[1])
+        filled = pick_categories(total / len(models), blocks, X.shape[1])
     if columns.any():
         filled[:, columns] = np.floor(filled[:, columns])
-        if first._support is not None:
-            low, high = first._support[:, columns]
+        if first.support is not None:
+            low, high = first.support[:, columns]
             filled[:, columns] = np.clip(filled[:, columns], low, high)
     observed = ~np.isnan(X)
     filled[observed] = X[observed]
     return filled
 
 
-def _infer(vae, model_input, infer, n_samples, seed, unstandardise):
+def _infer(model, model_input, infer, n_samples, seed, unstandardise):
     """``infer(module, x, proposal, ...)`` on every row, the proposal adapted first."""
-    from ._vae import _IWAE_BUDGET, _torch_seed
-
-    width = vae.net_.module_.widest_layer()
-    batch_size = 256
-    chunk_size = max(1, _IWAE_BUDGET // (batch_size * max(width, model_input.shape[1])))
+    width = model.module.widest_layer()
+    batch_size = IWAE_BATCH_SIZE
+    chunk_size = max(1, IWAE_BUDGET // (batch_size * max(width, model_input.shape[1])))
 
     def adapted_inference(module, x):
         proposal = adapted_proposal(module, x, n_samples, chunk_size)
         return infer(module, x, proposal, n_samples, chunk_size)
 
-    with _torch_seed(seed, vae.net_.device):
-        return vae._evaluate(
+    with torch_seed(seed, model.device):
+        return model.evaluate(
             adapted_inference,
             model_input,
             batch_size=batch_size,
             dtype=torch.float32,
             unstandardise=unstandardise,
         )
-
-
-def encode_given(vae, given):
-    """The encoded one-row matrix of ``given``, NaN where a column is free.
-
-    ``given`` is a dict ``{column: value}`` (column names when fitted on a
-    DataFrame, positions otherwise), or a one-row DataFrame or array with
-    NaN (or None) in the free columns.
-    """
-    from ._schema import validate_table
-
-    schema = vae.schema_
-    if isinstance(given, dict):
-        unknown = [key for key in given if key not in schema.names]
-        if unknown:
-            what = "column names" if schema.is_frame_ else "column positions"
-            raise ValueError(
-                f"given names {unknown!r}, which are not {what} seen in fit: {schema.names!r}."
-            )
-        values = [[given.get(name, None) for name in schema.names]]
-        if schema.is_frame_:
-            given = pd.DataFrame(values, columns=pd.Index(schema.names), dtype=object)
-        elif schema._encoder is None:
-            given = np.array([[np.nan if v is None else v for v in values[0]]], dtype=np.float64)
-        else:
-            given = np.array(values, dtype=object)
-    elif not hasattr(given, "iloc"):
-        given = np.asarray(given)
-        given = given.reshape(1, -1) if given.ndim == 1 else given
-    if given.shape[0] != 1:
-        raise ValueError(f"given must describe one row, got {given.shape[0]} rows.")
-    try:
-        encoded = validate_table(vae, given, reset=False)
-    except ValueError as exc:
-        if "no observed entry" not in str(exc):
-            raise
-        raise ValueError(
-            "given fixes no column; pass at least one {column: value}, or given=None "
-            "for unconditional samples."
-        ) from None
-    return np.asarray(encoded, dtype=np.float64)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Categorical, Normal, Poisson
 
-from ._data import check_integer_valued, iter_row_chunks
+from ._data import check_integer_valued, iter_row_chunks, summarise_columns
 
 __all__ = [
     "Likelihood",
@@ -55,27 +55,27 @@ class Likelihood(nn.Module):
         self.n_features = n_features
         self.column_names = list(range(n_features)) if column_names is None else column_names
 
-    def check_support(self, X):
+    def check_support(self, X, summary=None):
         """Raise ``ValueError`` if ``X`` has values outside the support.
 
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
-            Validated input data; NaN marks a missing entry.
+            Validated input data; NaN marks a missing entry. Read only to
+            name the offending entry when ``summary`` shows one.
+        summary : ColumnSummary, default=None
+            The summary of ``X`` (:func:`~._data.summarise_columns`), which
+            decides; computed from ``X`` when None.
         """
 
-    def fit(self, X, loc, scale):
-        """Learn data statistics (for example a scaling) from ``X``.
+    def fit(self, summary):
+        """Learn what the model needs of the training data (for example its levels).
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_features)
-            Training data, already checked with :meth:`check_support`, in
-            the units of ``X`` (the estimator standardises Gaussian columns
-            only on their way to the module).
-        loc, scale : ndarray of shape (n_features,)
-            Column means and standard deviations of ``X`` (constant columns
-            have a unit scale).
+        summary : ColumnSummary
+            The :func:`~._data.summarise_columns` of the training data, in
+            its own units, already checked with :meth:`check_support`.
 
         Returns
         -------
@@ -209,10 +209,12 @@ class BernoulliLikelihood(Likelihood):
 
     name = "bernoulli"
 
-    def check_support(self, X):
-        if np.isnan(X).all():
+    def check_support(self, X, summary=None):
+        summary = summarise_columns(X) if summary is None else summary
+        observed = summary.n_observed > 0
+        if not observed.any():
             return
-        low, high = np.nanmin(X), np.nanmax(X)
+        low, high = summary.low[observed].min(), summary.high[observed].max()
         if low < 0 or high > 1:
             raise ValueError(
                 f"likelihood='bernoulli' requires X in [0, 1]{self._columns_note()}; got values in "
@@ -231,12 +233,13 @@ class BernoulliLikelihood(Likelihood):
 MAX_LEVELS = 1024
 
 
-def _check_integer_valued(X, likelihood):
+def _check_integer_valued(summary, likelihood):
     check_integer_valued(
-        X,
+        None,
         f"likelihood={likelihood.name!r}",
         "Round or bin X first, or use likelihood='gaussian'.",
         names=likelihood.column_names,
+        summary=summary,
     )
 
 
@@ -286,12 +289,17 @@ class CategoricalLikelihood(Likelihood):
         """The shared levels (shared mode), as float32 values."""
         return torch.arange(int(self.n_levels[0]), device=self.offsets.device) + self.offsets[0]
 
-    def check_support(self, X):
-        _check_integer_valued(X, self)
+    def check_support(self, X, summary=None):
+        summary = summarise_columns(X) if summary is None else summary
+        _check_integer_valued(summary, self)
         if not self.n_levels.any():
             return
         low = self.offsets.double().numpy()
         high = low + self.n_levels.double().numpy() - 1
+        observed = summary.n_observed > 0
+        if not ((summary.low < low) | (summary.high > high))[observed].any():
+            return
+        # Only an error reads X again, to name the first entry outside the levels.
         for start, chunk in iter_row_chunks(X):
             with np.errstate(invalid="ignore"):
                 outside = (chunk < low) | (chunk > high)
@@ -304,10 +312,8 @@ class CategoricalLikelihood(Likelihood):
                 "it no probability. Refit on data that covers every level."
             )
 
-    def fit(self, X, loc, scale):
-        with np.errstate(invalid="ignore"):
-            low = np.nanmin(X, axis=0) if len(X) else np.zeros(X.shape[1])
-            high = np.nanmax(X, axis=0) if len(X) else np.zeros(X.shape[1])
+    def fit(self, summary):
+        low, high = summary.low.copy(), summary.high.copy()
         known = np.array([k is not None for k in self.n_categories])
         if self.shared_levels and not known.all():
             # One range for the numeric features: the matrix meaning of "categorical".
@@ -324,10 +330,10 @@ class CategoricalLikelihood(Likelihood):
             )
         self.offsets = torch.as_tensor(low, dtype=torch.float32)
         self.n_levels = torch.as_tensor(high - low + 1).long()
-        self._register_groups()
+        self.register_groups()
         return self
 
-    def _register_groups(self):
+    def register_groups(self):
         """Index buffers: features with the same number of levels share one Categorical."""
         ends = torch.cumsum(self.n_levels, 0)
         starts = ends - self.n_levels
@@ -338,7 +344,7 @@ class CategoricalLikelihood(Likelihood):
             self.register_buffer(f"group{g}_columns", columns)
             self.register_buffer(f"group{g}_logits", logits)
 
-    def _groups(self, params):
+    def groups(self, params):
         """Yield ``(columns, Categorical)`` for each group of features with equal levels."""
         if len(self.group_sizes) == 1:
             # Every feature in order: the logits reshape without a copy.
@@ -364,7 +370,7 @@ class CategoricalLikelihood(Likelihood):
         holds every feature in order.
         """
         out = None
-        for columns, distribution in self._groups(params):
+        for columns, distribution in self.groups(params):
             result = value(distribution, columns)
             if columns is None:
                 return result
@@ -417,18 +423,23 @@ class PoissonLikelihood(Likelihood):
 
     name = "poisson"
 
-    def check_support(self, X):
-        _check_integer_valued(X, self)
-        if np.nanmin(X) < 0:
+    def check_support(self, X, summary=None):
+        summary = summarise_columns(X) if summary is None else summary
+        _check_integer_valued(summary, self)
+        observed = summary.n_observed > 0
+        if not observed.any():
+            return
+        low, high = summary.low[observed].min(), summary.high[observed].max()
+        if low < 0:
             raise ValueError(
                 f"likelihood='poisson' requires non-negative counts{self._columns_note()}; got "
                 "a minimum of "
-                f"{np.nanmin(X):g}. Use likelihood='gaussian' for signed data."
+                f"{low:g}. Use likelihood='gaussian' for signed data."
             )
-        if np.nanmax(X) > MAX_COUNT:
+        if high > MAX_COUNT:
             raise ValueError(
                 f"likelihood='poisson' models counts up to {MAX_COUNT:,}{self._columns_note()}, "
-                f"the integers float32 holds exactly; got {np.nanmax(X):g}. Use "
+                f"the integers float32 holds exactly; got {high:g}. Use "
                 "likelihood='gaussian' with dequantize=True for counts this large."
             )
 
@@ -448,6 +459,17 @@ class _TableHead(nn.Module):
 
     def forward(self, h):
         return [head(h) for head in self.heads]
+
+
+class _ColumnSubset:
+    """Some columns of ``X``, read only when a chunk of rows is asked for (error messages)."""
+
+    def __init__(self, X, columns):
+        self.X, self.columns = X, columns
+        self.shape = (X.shape[0], len(columns))
+
+    def __getitem__(self, rows):
+        return self.X[rows][:, self.columns]
 
 
 class TableLikelihood(Likelihood):
@@ -472,17 +494,19 @@ class TableLikelihood(Likelihood):
         for i, (_, columns) in enumerate(parts):
             self.register_buffer(f"part{i}_columns", torch.as_tensor(columns, dtype=torch.long))
 
-    def _columns(self, i):
+    def part_columns(self, i):
+        """The positions of the columns that part ``i`` models, a long tensor."""
         return getattr(self, f"part{i}_columns")
 
-    def check_support(self, X):
+    def check_support(self, X, summary=None):
+        summary = summarise_columns(X) if summary is None else summary
         for i, part in enumerate(self.parts):
-            part.check_support(X[:, self._columns(i).numpy()])
+            columns = self.part_columns(i).numpy()
+            part.check_support(_ColumnSubset(X, columns), summary.select(columns))
 
-    def fit(self, X, loc, scale):
+    def fit(self, summary):
         for i, part in enumerate(self.parts):
-            columns = self._columns(i).numpy()
-            part.fit(X[:, columns], loc[columns], scale[columns])
+            part.fit(summary.select(self.part_columns(i).numpy()))
         return self
 
     def make_head(self, n_inputs, heteroscedastic):
@@ -490,7 +514,7 @@ class TableLikelihood(Likelihood):
 
     def log_prob(self, params, x):
         return sum(
-            part.log_prob(part_params, x[..., self._columns(i)])
+            part.log_prob(part_params, x[..., self.part_columns(i)])
             for i, (part, part_params) in enumerate(zip(self.parts, params, strict=True))
         )
 
@@ -500,7 +524,7 @@ class TableLikelihood(Likelihood):
             values = getattr(part, method)(part_params)
             if out is None:
                 out = values.new_empty((*values.shape[:-1], self.n_features))
-            out[..., self._columns(i)] = values.to(out.dtype)
+            out[..., self.part_columns(i)] = values.to(out.dtype)
         return out
 
     def mean(self, params):
@@ -549,7 +573,9 @@ def make_likelihood(columns):
 def one_hot_columns(likelihood):
     """``(column, offset, n_levels)`` of every feature the encoder should see one-hot."""
     if isinstance(likelihood, TableLikelihood):
-        parts = [(part, likelihood._columns(i).tolist()) for i, part in enumerate(likelihood.parts)]
+        parts = [
+            (part, likelihood.part_columns(i).tolist()) for i, part in enumerate(likelihood.parts)
+        ]
     else:
         parts = [(likelihood, list(range(likelihood.n_features)))]
     found = []

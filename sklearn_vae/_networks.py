@@ -6,7 +6,7 @@ import inspect
 import torch
 from torch import nn
 
-__all__ = ["UserTrunk", "build_trunk", "route_network_params"]
+__all__ = ["NETWORKS", "NetworkParamsMixin", "UserTrunk", "build_trunk", "route_network_params"]
 
 # Estimator parameters that take a user network, and the size each is built with.
 NETWORKS = {"encoder": "n_inputs", "decoder": "n_components"}
@@ -118,3 +118,62 @@ class UserTrunk(nn.Module):
         rows = x.reshape(-1, x.shape[-1])
         h = self._check(self.network(rows), rows)
         return h.reshape(*x.shape[:-1], h.shape[1])
+
+
+class NetworkParamsMixin:
+    """``get_params`` and ``set_params`` that expose a custom network's keyword arguments.
+
+    For an estimator with ``encoder``/``encoder_params`` and
+    ``decoder``/``decoder_params`` parameters: each entry of a ``*_params``
+    dict is also the nested parameter ``encoder__<name>`` (or
+    ``decoder__<name>``), so ``GridSearchCV`` can search it.
+    """
+
+    def get_params(self, deep=True):
+        """Get parameters for this estimator.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            If True, also return the keyword arguments of a custom
+            ``encoder`` and ``decoder`` as ``encoder__<name>`` and
+            ``decoder__<name>``.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        if deep:
+            for network in NETWORKS:
+                kwargs = params[f"{network}_params"]
+                if isinstance(kwargs, dict):
+                    params.update({f"{network}__{key}": v for key, v in kwargs.items()})
+        return params
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        ``encoder__<name>`` and ``decoder__<name>`` set one keyword argument
+        of a custom network, an entry of ``encoder_params`` or
+        ``decoder_params`` (a new dict; the one passed in is not modified).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+            The estimator.
+        """
+        params, routed = route_network_params(params)
+        super().set_params(**params)
+        for network, kwargs in routed.items():
+            if kwargs:
+                current = getattr(self, f"{network}_params")
+                current = current if isinstance(current, dict) else {}
+                setattr(self, f"{network}_params", {**current, **kwargs})
+        return self

@@ -11,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._data import is_integer_array
 from ._histogram import HistogramDensity
-from ._vae import VAETransformer, _draw_seed
+from ._random import draw_seed
+from ._vae import VAETransformer
 
 __all__ = ["DensityOutlierDetector"]
 
@@ -248,7 +249,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         estimator, background = self._make_estimators(X)
         self.estimator_ = estimator.fit(X)
         self.background_ = None if background is None else background.fit(X)
-        self._seed = _draw_seed(self.random_state)
+        self._seed = draw_seed(self.random_state)
         for name in ("n_features_in_", "feature_names_in_"):
             if hasattr(self.estimator_, name):
                 setattr(self, name, getattr(self.estimator_, name))

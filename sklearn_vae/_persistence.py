@@ -1,7 +1,7 @@
 """The saved state of the estimators: numpy arrays and builtins, loadable by ``skops.io``.
 
-``__getstate__`` of :class:`~._vae.VAETransformer` and
-:class:`~._histogram.HistogramDensity` returns the estimator's attributes with
+``__getstate__`` of ``VAETransformer`` and
+``HistogramDensity`` returns the estimator's attributes with
 every torch, skorch and pandas object replaced by plain values: the torch
 module's ``state_dict`` and Adam's state as CPU numpy arrays, the training
 history as lists and dicts of numbers, the table schema with its dtypes as
@@ -32,6 +32,8 @@ from ._averaging import AveragingState
 from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood
 from ._schema import ColumnSpec, TableSchema
+from ._training import build_module, make_net
+from ._version import __version__
 
 __all__ = ["LAYOUT", "restore_state", "saved_state"]
 
@@ -43,8 +45,6 @@ _VERSION_KEY = "_sklearn_vae_version"
 
 def saved_state(state):
     """``state`` (an estimator's attributes) with plain values in place of library objects."""
-    from . import __version__
-
     state = dict(state)
     if isinstance(state.get("device"), torch.device):
         # Saved as its string, which the parameter accepts as well.
@@ -52,7 +52,7 @@ def saved_state(state):
     if isinstance(state.get("schema_"), TableSchema):
         state["schema_"] = _schema_state(state["schema_"])
     if isinstance(state.get("_standardisation"), Standardisation):
-        state["_standardisation"] = _standardisation_state(state["_standardisation"])
+        state["_standardisation"] = state["_standardisation"].arguments()
     if "net_" in state:
         state["net_"] = _net_state(state["net_"])
     state[_LAYOUT_KEY] = LAYOUT
@@ -75,8 +75,6 @@ def restore_state(estimator, state, set_attributes):
     saved_by = state.pop(_VERSION_KEY, "an unknown version")
     name = type(estimator).__name__
     if layout != LAYOUT:
-        from . import __version__
-
         raise ValueError(
             f"This {name} was saved by sklearn_vae {saved_by} with state layout {layout!r}; "
             f"sklearn_vae {__version__} reads layout {LAYOUT} only. Load it with the version "
@@ -99,19 +97,6 @@ def restore_state(estimator, state, set_attributes):
             "parameters were changed with set_params after fit and before it was saved; refit "
             "the model."
         ) from exc
-
-
-# ------------------------------------------------------------ standardisation
-
-
-def _standardisation_state(standardisation):
-    """The arguments that rebuild a :class:`~._data.Standardisation` exactly."""
-    return {
-        "loc": standardisation._loc,
-        "scale": standardisation._scale,
-        "divisor": standardisation.divisor,
-        "columns": standardisation.columns,
-    }
 
 
 # ------------------------------------------------------------------ schema
@@ -280,7 +265,7 @@ def _restore_levels(likelihood, weights):
         if isinstance(part, CategoricalLikelihood):
             part.offsets = weights[f"{name}.offsets"].float()
             part.n_levels = weights[f"{name}.n_levels"].long()
-            part._register_groups()
+            part.register_groups()
 
 
 def _net_from_state(estimator, state):
@@ -291,9 +276,10 @@ def _net_from_state(estimator, state):
     with torch.random.fork_rng(devices=[]):
         likelihood = make_likelihood(estimator.schema_.columns_)
         _restore_levels(likelihood, weights)
-        module = estimator._make_module(likelihood)
+        params = estimator.get_params(deep=False)
+        module = build_module(likelihood, params)
         module.load_state_dict(weights, strict=True)
-        net = estimator._make_net(module, device).initialize()
+        net = make_net(module, device, params).initialize()
     net.optimizer_.load_state_dict(_map_tensors(state["optimizer"], _tensor, np.ndarray))
     net.history = History(json.loads(state["history"]))
     # Absent from files saved before ``average`` existed; None when it was off.

@@ -24,6 +24,8 @@ __all__ = [
     "LIKELIHOOD_NAMES",
     "validate_table",
     "check_observed",
+    "encode_given",
+    "is_dataframe",
 ]
 
 #: Likelihood names a column can be given.
@@ -70,7 +72,7 @@ class ColumnSpec:
     shared_levels: bool = False
 
 
-def _is_dataframe(X):
+def is_dataframe(X):
     return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
 
 
@@ -207,7 +209,7 @@ class TableSchema:
 
     def fit(self, X):
         """Learn the columns of ``X`` (a DataFrame or a 2-D array); returns self."""
-        self.is_frame_ = _is_dataframe(X)
+        self.is_frame_ = is_dataframe(X)
         frame = X if self.is_frame_ else None
         if frame is None and np.asarray(X).dtype.kind in "OUS":
             frame = pd.DataFrame(np.asarray(X, dtype=object))
@@ -343,7 +345,7 @@ class TableSchema:
         -------
         encoded : ndarray of shape (n_samples, n_columns)
         """
-        if not _is_dataframe(X):
+        if not is_dataframe(X):
             array = X if isinstance(X, np.ndarray) else np.asarray(X)
             if array.dtype.kind in "fiu" and self._encoder is None:
                 return array
@@ -427,7 +429,7 @@ def validate_table(estimator, X, *, reset, unknown="error"):
     -------
     encoded : ndarray of shape (n_samples, n_features), float32 or float64
     """
-    if _is_dataframe(X):
+    if is_dataframe(X):
         _check_feature_names(estimator, X, reset=reset)
         _check_n_features(estimator, X, reset=reset)
         if X.shape[0] < 1 or X.shape[1] < 1:
@@ -476,3 +478,42 @@ def check_observed(X, names):
                 "so the model has nothing to score or learn from. Drop such rows first (for "
                 "example with X.dropna(how='all'))."
             )
+
+
+def encode_given(estimator, given):
+    """The encoded one-row matrix of ``given``, NaN where a column is free.
+
+    ``given`` is a dict ``{column: value}`` (column names when fitted on a
+    DataFrame, positions otherwise), or a one-row DataFrame or array with
+    NaN (or None) in the free columns.
+    """
+    schema = estimator.schema_
+    if isinstance(given, dict):
+        unknown = [key for key in given if key not in schema.names]
+        if unknown:
+            what = "column names" if schema.is_frame_ else "column positions"
+            raise ValueError(
+                f"given names {unknown!r}, which are not {what} seen in fit: {schema.names!r}."
+            )
+        values = [[given.get(name, None) for name in schema.names]]
+        if schema.is_frame_:
+            given = pd.DataFrame(values, columns=pd.Index(schema.names), dtype=object)
+        elif schema._encoder is None:
+            given = np.array([[np.nan if v is None else v for v in values[0]]], dtype=np.float64)
+        else:
+            given = np.array(values, dtype=object)
+    elif not hasattr(given, "iloc"):
+        given = np.asarray(given)
+        given = given.reshape(1, -1) if given.ndim == 1 else given
+    if given.shape[0] != 1:
+        raise ValueError(f"given must describe one row, got {given.shape[0]} rows.")
+    try:
+        encoded = validate_table(estimator, given, reset=False)
+    except ValueError as exc:
+        if "no observed entry" not in str(exc):
+            raise
+        raise ValueError(
+            "given fixes no column; pass at least one {column: value}, or given=None "
+            "for unconditional samples."
+        ) from None
+    return np.asarray(encoded, dtype=np.float64)

@@ -537,9 +537,15 @@ def test_an_observed_integer_is_conditioned_on_as_its_bin_centre():
     assert [c.dequantize for c in vae.schema_.columns_] == [True, False]
     for sample in (False, True):
         kwargs = dict(sample=sample, n_samples=20, random_state=0)
-        at_integer = impute_encoded([vae], np.array([[1.0, np.nan]]), **kwargs)
-        at_centre = impute_encoded([vae], np.array([[1.5, np.nan]]), **kwargs)
-        at_next = impute_encoded([vae], np.array([[2.0, np.nan]]), **kwargs)
+        at_integer = impute_encoded(
+            [vae._fitted_model()], np.array([[1.0, np.nan]]), vae.schema_, **kwargs
+        )
+        at_centre = impute_encoded(
+            [vae._fitted_model()], np.array([[1.5, np.nan]]), vae.schema_, **kwargs
+        )
+        at_next = impute_encoded(
+            [vae._fitted_model()], np.array([[2.0, np.nan]]), vae.schema_, **kwargs
+        )
         assert at_integer[0, 0] == 1.0
         assert at_integer[0, 1] == at_centre[0, 1]
         assert at_integer[0, 1] != at_next[0, 1]
@@ -602,7 +608,9 @@ def test_models_saved_before_the_range_was_kept_still_impute():
 
     X = np.array([[np.nan, 0.0, np.nan]])
     kwargs = dict(sample=True, n_samples=5, random_state=0)
-    assert np.isfinite(impute_encoded([restored], X, **kwargs)).all()
+    assert np.isfinite(
+        impute_encoded([restored._fitted_model()], X, restored.schema_, **kwargs)
+    ).all()
 
 
 @pytest.mark.parametrize(
@@ -638,6 +646,8 @@ def test_imputation_work_in_flight_stays_within_the_importance_sampling_budget(
 
     monkeypatch.setattr(inference, name, spy)
     X[:, 1] = np.nan
-    filled = inference.impute_encoded([vae], X, sample=sample, n_samples=n_samples, random_state=0)
+    filled = inference.impute_encoded(
+        [vae._fitted_model()], X, vae.schema_, sample=sample, n_samples=n_samples, random_state=0
+    )
     assert np.isfinite(filled).all()
     assert 0 < max(in_flight) <= 2**22

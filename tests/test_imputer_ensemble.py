@@ -95,11 +95,11 @@ def test_category_is_the_most_probable_level_of_the_averaged_probabilities(ensem
     # "level" from its own importance-sampling estimate (same proposals as the
     # ensemble draws: every member uses the same seed), averaged, then argmax.
     from sklearn_vae import _inference as inference
-    from sklearn_vae._vae import _draw_seed
+    from sklearn_vae._random import draw_seed
 
     schema = ensemble.estimator_.schema_
     encoded = np.array(schema.encode(frame, unknown="missing"), dtype=float)
-    seed = _draw_seed(np.random.RandomState(0))
+    seed = draw_seed(np.random.RandomState(0))
     probabilities, votes = 0.0, []
     for member in ensemble.estimators_:
         blocks = []
@@ -107,7 +107,9 @@ def test_category_is_the_most_probable_level_of_the_averaged_probabilities(ensem
         def expectation(module, x, proposal, n, chunk, blocks=blocks):
             return inference.conditional_expectation(module, x, proposal, n, chunk, blocks)
 
-        values = inference._infer(member, encoded, expectation, K, seed, unstandardise=False)
+        values = inference._infer(
+            member._fitted_model(), encoded, expectation, K, seed, unstandardise=False
+        )
         probabilities = probabilities + values[:, encoded.shape[1] :]
         votes.append(values[:, encoded.shape[1] :])
     filled = ensemble.transform(frame)

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 from skorch.exceptions import DeviceWarning
 
-import sklearn_vae._vae
+import sklearn_vae._training
 from sklearn_vae import VAETransformer
 
 
@@ -206,13 +206,13 @@ def test_returned_model_has_the_best_validation_score(X_small, monkeypatch):
     # the module's fixed validation draws, eval mode) for the returned weights.
     # It must be the best epoch's, not the last epoch's.
     validation_sets = []
-    original = sklearn_vae._vae.predefined_split
+    original = sklearn_vae._training.predefined_split
 
     def spy(dataset):
         validation_sets.append(dataset)
         return original(dataset)
 
-    monkeypatch.setattr(sklearn_vae._vae, "predefined_split", spy)
+    monkeypatch.setattr(sklearn_vae._training, "predefined_split", spy)
     vae = VAETransformer(**{**FAST, "max_iter": 2000, "n_iter_no_change": 5}).fit(X_small)
     (validation,) = validation_sets
     # The last epoch is measurably worse than the best one, so keeping the

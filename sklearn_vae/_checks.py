@@ -1,0 +1,178 @@
+"""Checks of parameters and data that ``_parameter_constraints`` cannot express.
+
+Each raises a scikit-learn-style ``ValueError`` (or warns) naming the
+parameter or column and saying what to do.
+"""
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+import torch
+
+from ._data import check_integer_valued
+
+__all__ = [
+    "FLOAT32_LIMIT",
+    "check_device",
+    "check_float32_range",
+    "check_hidden_layer_sizes",
+    "check_network_params",
+    "check_no_nan",
+    "check_positive_integer",
+    "check_training_data",
+    "warn_if_lattice",
+]
+
+# Training computes in float32, in which the columns the model does not
+# standardise (labels, counts, levels) are held as they are.
+FLOAT32_LIMIT = float(np.finfo(np.float32).max) / 2
+
+
+def check_positive_integer(name, value):
+    """Raise ``ValueError`` unless ``value`` (the parameter ``name``) is an int >= 1."""
+    if not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def check_hidden_layer_sizes(sizes):
+    """``hidden_layer_sizes`` as a tuple of positive ints, or a ``ValueError``."""
+    given = sizes
+    sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+    if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must contain positive integers, got {given!r}.")
+    return sizes
+
+
+def check_network_params(network, value, kwargs):
+    """Refuse keyword arguments for a custom ``network`` ("encoder", "decoder") that is None."""
+    if value is None and kwargs:
+        raise ValueError(
+            f"{network}_params={kwargs!r} are keyword arguments for a custom "
+            f"{network}, but {network}=None uses the MLP of hidden_layer_sizes. "
+            f"Pass a torch.nn.Module class as {network}, or set {network}_params=None."
+        )
+
+
+def check_device(device):
+    """The ``device`` parameter as a ``torch.device`` this process can allocate on."""
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device string ({exc}). "
+            "Use for example device='cpu' or device='cuda'."
+        ) from None
+    try:
+        torch.empty(0, device=resolved)
+    except (AssertionError, RuntimeError, NotImplementedError) as exc:
+        reason = "CUDA is not available" if resolved.type == "cuda" else "it is not available"
+        raise ValueError(
+            f"device={device!r} was requested but {reason} in this torch "
+            f"installation ({str(exc).splitlines()[0]}); use device='cpu', or "
+            "install a torch build that supports this device."
+        ) from None
+    return resolved
+
+
+def check_float32_range(summary, columns):
+    """Raise ``ValueError`` before training when a column held as it is overflows float32.
+
+    Gaussian columns are standardised in float64 first and are not checked:
+    they train at any finite magnitude.
+
+    Parameters
+    ----------
+    summary : ColumnSummary
+        The training data's summary.
+    columns : list of ColumnSpec
+        The schema's columns, with their resolved likelihoods.
+    """
+    held = np.array([column.likelihood != "gaussian" for column in columns])
+    largest = np.where(held & (summary.n_observed > 0), summary.largest_magnitude, 0.0)
+    if (largest > FLOAT32_LIMIT).any():
+        j = int(np.argmax(largest))
+        raise ValueError(
+            f"Column {columns[j].name!r} holds values up to {largest[j]:.3g} in magnitude, "
+            f"beyond half of float32's range ({FLOAT32_LIMIT:.2g}), in which "
+            f"likelihood={columns[j].likelihood!r} holds them. Subtract a reference value "
+            "from it first (for example its minimum), or model it with "
+            "likelihood='gaussian', which standardises it."
+        )
+
+
+def warn_if_lattice(summary, columns, stacklevel):
+    """Warn when every Gaussian column of the data models integers as a continuous density.
+
+    A density fitted to integer-valued data can concentrate on the integers,
+    so its scores are not comparable with log-probabilities and can grow
+    without bound. Columns already dequantised, and label codes, are exempt;
+    a table with at least one real-valued column is not warned.
+    """
+    lattice = [c.name for c in columns if c.likelihood == "gaussian" and not c.dequantize]
+    if lattice and summary.integer.all():
+        shown = ", ".join(map(repr, lattice[:3])) + (", ..." if len(lattice) > 3 else "")
+        columns = f"its columns {shown} are" if len(lattice) > 1 else f"its column {shown} is"
+        warnings.warn(
+            f"X is integer-valued, but {columns} modelled with a continuous "
+            "Gaussian likelihood of the raw integers: such a density is measured on a "
+            "lattice, so its scores are not comparable with other models' and can be made "
+            "arbitrarily large. Set dequantize=True (a density of x + U(0, 1), in the units "
+            "of discrete models), or likelihood='categorical' or 'poisson' to model the "
+            "integers as they are.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def check_training_data(X, summary, likelihood, columns, dequantized, params):
+    """Every check of training data against the model: support, range, integrality.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The encoded training data (read only to name an offending entry).
+    summary : ColumnSummary
+        Its summary, which every check reads.
+    likelihood : Likelihood
+        The model's observation model.
+    columns : list of ColumnSpec
+        The schema's columns.
+    dequantized : ndarray of bool of shape (n_features,)
+        The columns modelled as ``x + U(0, 1)``.
+    params : dict
+        The estimator's parameters (``get_params(deep=False)``).
+    """
+    if params["objective"] == "iwae" and params["beta"] != 1:
+        raise ValueError(
+            f"beta={params['beta']} weights the KL term of the ELBO, which objective='iwae' "
+            "does not have. Set beta=1.0, or objective='elbo' to train a beta-VAE."
+        )
+    likelihood.check_support(X, summary)
+    check_float32_range(summary, columns)
+    if not dequantized.any():
+        if params["dequantize"]:
+            raise ValueError(
+                f"dequantize=True applies to likelihood='gaussian' only; "
+                f"likelihood={params['likelihood']!r} models the data as they are. "
+                "Set dequantize=False."
+            )
+        return
+    check_integer_valued(
+        None,
+        "dequantize=True" if params["dequantize"] else "A dequantised integer column",
+        "Pass the raw integers, or set dequantize=False for data that are already continuous.",
+        summary=summary.select(dequantized),
+    )
+
+
+def check_no_nan(scores):
+    """``scores``, or a ``ValueError`` naming the first row whose score is NaN."""
+    nan = np.flatnonzero(np.isnan(scores))
+    if len(nan):
+        raise ValueError(
+            f"The model's log-density of row {nan[0]} of X is NaN ({len(nan)} rows in all): "
+            "the computation overflowed on extreme values. Rescale X, or use a likelihood "
+            "that fits its range."
+        )
+    return scores

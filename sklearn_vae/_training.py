@@ -1,0 +1,294 @@
+"""The model builder and the training driver: the skorch net, its callbacks, one training call.
+
+The estimator hands its parameters over as ``get_params(deep=False)`` returns
+them; :mod:`._persistence` rebuilds a saved model through the same builders.
+"""
+
+from functools import partial
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
+
+from ._averaging import WeightAveraging, average_decay
+from ._checks import (
+    check_device,
+    check_hidden_layer_sizes,
+    check_network_params,
+    check_training_data,
+    warn_if_lattice,
+)
+from ._data import BatchIterator, RowDataset, Standardisation, column_statistics
+from ._evaluation import noise_columns
+from ._likelihoods import make_likelihood, one_hot_columns
+from ._linear_start import standardised_moments, start_at_factor_analysis
+from ._module import VAEModule
+from ._moments import ZeroNegligibleMoments
+from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
+from ._networks import NETWORKS, build_trunk
+from ._random import draw_seed, torch_seed
+from ._threads import n_threads, torch_threads
+
+__all__ = [
+    "batch_size",
+    "build_module",
+    "fitted_curves",
+    "initialise",
+    "make_net",
+    "split_rows",
+    "start_linear_gaussian",
+    "train",
+]
+
+
+def _noop(*args, **kwargs):
+    pass
+
+
+def network_builders(params):
+    """``build(size) -> UserTrunk`` for the custom encoder and decoder, or None each."""
+    builders = []
+    for network in NETWORKS:
+        value, kwargs = params[network], params[f"{network}_params"]
+        check_network_params(network, value, kwargs)
+        builders.append(None if value is None else partial(build_trunk, network, value, kwargs))
+    return builders
+
+
+def build_module(likelihood, params):
+    """The untrained torch model for a fitted ``likelihood`` (also used to load a model)."""
+    encoder, decoder = network_builders(params)
+    return VAEModule(
+        likelihood,
+        params["n_components"],
+        check_hidden_layer_sizes(params["hidden_layer_sizes"]),
+        one_hot_columns(likelihood),
+        encoder=encoder,
+        decoder=decoder,
+        heteroscedastic=params["decoder_variance"] == "heteroscedastic",
+    )
+
+
+def stopping_callback(params, validation):
+    """skorch's EarlyStopping on the validation loss, or on the training loss."""
+    return EarlyStopping(
+        monitor="valid_loss" if validation else "train_loss",
+        patience=params["n_iter_no_change"],
+        threshold=params["tol"],
+        threshold_mode="abs",
+        load_best=validation,
+        sink=print if params["verbose"] else _noop,
+    )
+
+
+def make_net(module, device, params):
+    """The skorch net that trains ``module`` with Adam and the library's callbacks."""
+    callbacks = [
+        ("stop_on_non_finite_loss", StopOnNonFiniteLoss()),
+        ("early_stopping", stopping_callback(params, params["early_stopping"])),
+        ("weight_averaging", WeightAveraging(average_decay(params["average"]))),
+        ("zero_negligible_moments", ZeroNegligibleMoments()),
+    ]
+    if params["verbose"] >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    return VAENet(
+        module=module,
+        criterion=NegativeELBO,
+        criterion__beta=params["beta"],
+        optimizer=torch.optim.Adam,
+        lr=params["learning_rate_init"],
+        dataset=RowDataset,
+        iterator_train=BatchIterator,
+        iterator_train__shuffle=True,
+        iterator_valid=BatchIterator,
+        train_split=None,
+        callbacks=callbacks,
+        verbose=int(params["verbose"]),
+        device=device,
+        torch_load_kwargs={"weights_only": False},
+    )
+
+
+def initialise(X, summary, columns, params):
+    """Check the training data and build the likelihood, the module and the skorch net.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The encoded training data.
+    summary : ColumnSummary
+        Its :func:`~._data.summarise_columns`, which every check and statistic reads.
+    columns : list of ColumnSpec
+        The schema's columns.
+    params : dict
+        The estimator's ``get_params(deep=False)``.
+
+    Returns
+    -------
+    net : VAENet
+        The initialised skorch net.
+    standardisation : Standardisation
+        The float64 map of the Gaussian columns to the module's units.
+    dequantized : ndarray of bool of shape (n_features,)
+        The columns modelled as ``x + U(0, 1)``.
+    support : ndarray of shape (2, n_features) or None
+        The training range of the dequantised columns; None when there are none.
+    rng : RandomState
+        The fit's random stream (validation split, seeds of each training call).
+    """
+    check_hidden_layer_sizes(params["hidden_layer_sizes"])
+    network_builders(params)  # checks the networks' parameters before any work
+    device = check_device(params["device"])
+    likelihood = make_likelihood(columns)
+    dequantized = np.array([column.dequantize for column in columns])
+    # Only dequantised columns are clipped.
+    support = summary.support_bounds(dequantized) if dequantized.any() else None
+    check_training_data(X, summary, likelihood, columns, dequantized, params)
+    warn_if_lattice(summary, columns, stacklevel=5)
+    loc, scale, divisor = column_statistics(X, dequantized=dequantized, summary=summary)
+    # Gaussian columns reach the model standardised (in float64, at the
+    # batch boundary); the encoder standardises the others itself.
+    gaussian = np.array([column.likelihood == "gaussian" for column in columns])
+    standardisation = Standardisation(loc, scale, divisor, gaussian)
+    loc, scale = loc * divisor, scale * divisor
+    likelihood.fit(summary)
+    rng = check_random_state(params["random_state"])
+    with torch_seed(draw_seed(rng), device):
+        module = build_module(likelihood, params)
+        module.set_input_scaling(np.where(gaussian, 0.0, loc), np.where(gaussian, 1.0, scale))
+        net = make_net(module, device, params).initialize()
+    return net, standardisation, dequantized, support, rng
+
+
+def start_linear_gaussian(module, X, rows, standardisation, dequantized, params):
+    """Start a linear-Gaussian model at the factor-analysis fit of its training rows.
+
+    Such a model is factor analysis (see :mod:`._linear_start`); on small
+    tables the epochs of ``max_iter`` are too few Adam steps to get there
+    from random weights. Other models keep their random initialisation.
+    """
+    n_rows = X.shape[0] if rows is None else len(rows)
+    # Quadratic: the default affine decoder and a Gaussian likelihood; the
+    # encoder must be the default linear one too, as the start sets its weights.
+    linear_gaussian = module.elbo_is_quadratic and params["encoder"] is None
+    if linear_gaussian and not dequantized.any() and n_rows > 1:
+        mean, covariance = standardised_moments(X, rows, standardisation)
+        start_at_factor_analysis(module, mean, covariance)
+
+
+def split_rows(n_samples, params, rng):
+    """Training and validation row indices (sorted), or all rows and None."""
+    if not params["early_stopping"]:
+        return None, None
+    n_valid = int(np.ceil(params["validation_fraction"] * n_samples))
+    if n_valid >= n_samples:
+        raise ValueError(
+            f"n_samples={n_samples} is too few to hold out validation_fraction="
+            f"{params['validation_fraction']} for early stopping: no training row "
+            "would be left. Pass more samples or set early_stopping=False."
+        )
+    order = rng.permutation(n_samples)
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def batch_size(n_samples, params):
+    """The minibatch size: ``params["batch_size"]``, or ``min(128, n_samples)`` for "auto"."""
+    size = params["batch_size"]
+    return min(128, n_samples) if size == "auto" else size
+
+
+def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequantized, rng):
+    """Run up to ``epochs`` epochs of ``net`` on the rows ``train_rows`` of ``X``.
+
+    ``standardisation``, ``dequantized`` and ``rng`` are the fit's, as
+    :func:`initialise` returned them; each call draws its torch seed from ``rng``.
+
+    Returns
+    -------
+    train_losses : list of float
+        The new epochs' training losses (negative beta-ELBO), in nats of ``X``.
+    valid_scores : list of float
+        Their validation objectives in nats of ``X``; empty without validation rows.
+    """
+    noisy = dequantized.any()
+    columns = noise_columns(dequantized)
+    validation = None
+    if valid_rows is not None:
+        validation = RowDataset(
+            X,
+            valid_rows,
+            dequantize="hashed" if noisy else None,
+            columns=columns,
+            standardisation=standardisation,
+        )
+    # beta is a plain float of the criterion: set it in place, since a
+    # skorch criterion re-initialisation would also reset Adam's state.
+    net.criterion_.beta = params["beta"]
+    net.module_.objective, net.module_.n_draws = params["objective"], params["n_draws"]
+    size = batch_size(X.shape[0] if train_rows is None else len(train_rows), params)
+    n_weights = sum(weights.numel() for weights in net.module_.parameters())
+    threads = n_threads(params["n_jobs"], n_weights, size)
+    net.set_params(
+        # lr updates the existing optimiser's param groups; Adam's state is kept.
+        lr=params["learning_rate_init"],
+        max_epochs=epochs,
+        batch_size=size,
+        train_split=None if validation is None else predefined_split(validation),
+        callbacks__early_stopping=stopping_callback(params, validation is not None),
+        callbacks__weight_averaging__decay=average_decay(params["average"]),
+        callbacks__print_log__sink=print_log_sink if params["verbose"] else _noop,
+    )
+    n_before = len(net.history)
+    try:
+        with torch_seed(draw_seed(rng), net.device), torch_threads(threads):
+            net.partial_fit(
+                RowDataset(
+                    X,
+                    train_rows,
+                    dequantize="fresh" if noisy else None,
+                    columns=columns,
+                    standardisation=standardisation,
+                )
+            )
+    finally:
+        # The validation split holds a reference to X: never keep it.
+        net.train_split = None
+    # The net trains on standardised values: each epoch's mean loss is moved
+    # by the mean log-Jacobian of the rows it averaged over.
+    new = net.history[n_before:]
+    train_jacobian = standardisation.mean_log_jacobian(X, train_rows)
+    losses = [epoch["train_loss"] - train_jacobian for epoch in new]
+    scores = []
+    if valid_rows is not None:
+        valid_jacobian = standardisation.mean_log_jacobian(X, valid_rows)
+        scores = [-epoch["valid_loss"] + valid_jacobian for epoch in new if "valid_loss" in epoch]
+    return losses, scores
+
+
+def fitted_curves(previous, losses, scores):
+    """The estimator's loss and validation curves after a training call.
+
+    Parameters
+    ----------
+    previous : dict
+        The estimator's attributes before the call, or an empty dict when the
+        call started a new history.
+    losses, scores : list of float
+        The new epochs' training losses and validation scores (:func:`train`).
+
+    Returns
+    -------
+    dict
+        ``loss_curve_``, ``validation_scores_`` (None without validation),
+        ``best_validation_score_`` and ``best_loss_`` (one of them None).
+    """
+    loss_curve = previous.get("loss_curve_", []) + losses
+    validation = (previous.get("validation_scores_") or []) + scores
+    return {
+        "loss_curve_": loss_curve,
+        "validation_scores_": validation or None,
+        "best_validation_score_": max(validation) if validation else None,
+        "best_loss_": None if validation else min(loss_curve),
+    }
