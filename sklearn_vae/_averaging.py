@@ -22,8 +22,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 __all__ = ["DEFAULT_DECAY", "AveragingState", "WeightAveraging", "average_decay"]
 
 #: The decay per step of ``average=True``: an average over about the last
-#: 1 / (1 - decay) = 500 steps. Chosen on digits among decays from 0.99 to
-#: 0.999 (the README's section on the training objective).
+#: 1 / (1 - decay) = 500 steps, chosen on digits among decays from 0.99 to
+#: 0.999 (the objectives benchmark).
 DEFAULT_DECAY = 0.998
 
 
@@ -88,8 +88,8 @@ class WeightAveraging(Callback):
         average = net.weight_averaging_.average
         # Set at every call, so that set_params(average=...) between calls takes effect.
         average.multi_avg_fn = get_ema_multi_avg_fn(self.decay)
-        # Both parameter lists once per call: AveragedModel.update_parameters walks both
-        # module trees at every step, which took 12% of a default digits fit.
+        # Both parameter lists once per call: AveragedModel.update_parameters would walk
+        # both module trees at every step.
         self.parameter_lists_ = (list(average.module.parameters()), list(net.module_.parameters()))
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):

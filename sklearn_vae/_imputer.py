@@ -54,9 +54,8 @@ class VAEImputer(_BaseImputer):
     [4]_): the equal-weight mixture of the members' conditionals. The mean
     averages the members' conditional means (and category probabilities).
     The members differ where the data do not pin the model down, and
-    averaging them removes that part of the error: on the README's
-    imputation benchmark (20% of the entries missing), five models lowered
-    the RMSE by 1.5% (penguins) to 6.3% (breast cancer) against one. A call
+    averaging them removes that part of the error (the imputation
+    benchmark measures it against one model). A call
     with ``sample_posterior=True`` draws every row from one member, picked
     at random: each member stands for one draw of the model's parameters,
     and multiple imputation draws the parameters once for each imputed data
@@ -86,8 +85,8 @@ class VAEImputer(_BaseImputer):
         single training rows (the likelihood of such a model is unbounded
         but for its floor, Mattei and Frellsen [3]_); with one variance per
         feature the conditional means generalise better on most tables.
-        The README's imputation benchmark has what each choice buys, and
-        its cost: the bound's 10 draws make a fit 3 to 4 times slower than
+        The imputation benchmark measures what each choice buys, and its
+        cost: the bound's 10 draws make each training step costlier than
         the ELBO's one.
 
     n_estimators : int, default=5
@@ -164,7 +163,7 @@ class VAEImputer(_BaseImputer):
     imputed as the floor of the model's value (for the mean, ``rint(E[x +
     U] - 1/2)``), clipped to the column's range in fit: the Gaussian's
     tails reach past it (fitted to a column that is almost always 0, whose
-    dequantised values are uniform on [0, 1), it puts 4% of its draws below
+    dequantised values are uniform on [0, 1), some of its mass lies below
     0), which unclipped would give fills such as -1 for pixel intensities.
     A label not seen in fit is treated as missing when conditioning, and
     returned unchanged.

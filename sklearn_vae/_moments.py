@@ -5,9 +5,8 @@ A weight whose gradient is zero (a ReLU unit that no longer fires) or tiny
 down) keeps an Adam first moment that decays by ``beta1 = 0.9`` per step,
 into float32's subnormal range (below 1.2e-38) and through it for about 150
 steps. CPUs compute on subnormal operands many times slower than on normal
-ones: in the averaged categorical digits fit, Adam's ``lerp_`` and
-``addcdiv_`` took 3.4 s of a 14.8 s fit instead of 1.0 s (torch's profiler,
-one thread). Flushing subnormals in the CPU's floating-point mode
+ones, and Adam's ``lerp_`` and ``addcdiv_`` then dominate a fit's profile.
+Flushing subnormals in the CPU's floating-point mode
 (``torch.set_flush_denormal``) is a per-thread setting that worker threads
 created earlier do not share, which would make the last bits of a fit depend
 on the thread count. Setting the negligible moments to zero is elementwise
@@ -21,10 +20,10 @@ larger than about ``lr * 3e-18`` in magnitude. A second moment ``v < 1e-34``
 adds less than ``31.7 * 1e-17`` to ``eps`` (``v_hat <= 1000 v``), below half
 its float32 ulp (4.4e-16), so the denominator keeps its bits. The same holds,
 a few orders of magnitude later, for the moments of the next steps, which
-differ by less than 1e-34. Fits of the default network on digits, averaged
-or not, kept every bit. A moment decays from 1e-34 to the subnormal range
-in about 86 steps of ``beta1 = 0.9`` and 9,000 of ``beta2 = 0.999``, and the
-moments are cleared every 16 steps, so none reaches it by decay.
+differ by less than 1e-34, so a fit keeps every bit (the tests check it).
+A moment decays from 1e-34 to the subnormal range in about 86 steps of
+``beta1 = 0.9`` and 9,000 of ``beta2 = 0.999``, and the moments are cleared
+every 16 steps, so none reaches it by decay.
 """
 
 import torch
@@ -36,8 +35,7 @@ __all__ = ["NEGLIGIBLE_MOMENT", "ZERO_EVERY_N_STEPS", "ZeroNegligibleMoments", "
 NEGLIGIBLE_MOMENT = 1e-34
 
 #: Steps between two passes over the optimiser's state: each pass reads every
-#: moment once (about 1.5 ms for the 430,000 weights of the default digits
-#: network, one thread), under 2% of the 16 training steps between passes.
+#: moment once, a small share of the cost of the steps between passes.
 ZERO_EVERY_N_STEPS = 16
 
 _MOMENT_KEYS = ("exp_avg", "exp_avg_sq")

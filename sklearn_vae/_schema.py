@@ -205,6 +205,20 @@ class TableSchema:
         self.likelihood = likelihood
         self.dequantize = dequantize
 
+    def __repr__(self):
+        if not hasattr(self, "columns_"):
+            return f"TableSchema(likelihood={self.likelihood!r}, dequantize={self.dequantize!r})"
+        lines = [f"TableSchema of {len(self.columns_)} columns:"]
+        for column in self.columns_[:20]:
+            levels = "" if column.categories is None else f", {len(column.categories)} levels"
+            lines.append(
+                f"  {str(column.name)[:40]!r}: {column.kind}, {column.dtype}, "
+                f"likelihood={column.likelihood!r}{levels}"
+            )
+        if len(self.columns_) > 20:
+            lines.append(f"  ... and {len(self.columns_) - 20} more columns")
+        return "\n".join(lines)
+
     # ------------------------------------------------------------- learn
 
     def fit(self, X):
