@@ -23,6 +23,7 @@ from sklearn_vae._data import (
     iter_row_chunks,
     row_hashed_uniform,
     row_keyed_normal,
+    summarise_columns,
 )
 
 
@@ -120,6 +121,42 @@ def test_check_integer_valued_names_the_entry_and_the_remedy():
     ):
         check_integer_valued(X, "needs", "Do.")
     check_integer_valued(np.round(X), "needs", "Do.")
+
+
+def test_one_summary_pass_agrees_with_each_check_across_chunks():
+    rng = np.random.default_rng(0)
+    X = rng.integers(-5, 9, size=(20_000, 4)).astype(float)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[:, 3] = np.nan  # no observed entry
+    X[15000, 0], X[9000, 2], X[12000, 2] = 0.5, -1.25, 7.5
+    summary = summarise_columns(X, chunk_rows=4096)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert_array_equal(summary.low[:3], np.nanmin(X[:, :3], axis=0))
+        assert_array_equal(summary.high[:3], np.nanmax(X[:, :3], axis=0))
+    assert (summary.low[3], summary.high[3], summary.n_observed[3]) == (0.0, 0.0, 0)
+    assert_array_equal(summary.n_observed, (~np.isnan(X)).sum(axis=0))
+    assert_array_equal(summary.integer, integer_valued_columns(X))
+    assert summary.first_non_integer() == first_non_integer(X) == (9000, 2)
+    assert summary.fraction_value[2] == -1.25 and summary.fraction_row[0] == 15000
+    assert_array_equal(summary.largest_magnitude[:3], np.nanmax(np.abs(X[:, :3]), axis=0))
+    assert summary.select([0, 1]).first_non_integer() == (15000, 0)
+    assert summary.select(np.array([False, True, False, True])).first_non_integer() is None
+    bounds = summary.support_bounds(np.array([True, False, True, False]))
+    assert_array_equal(bounds[:, 1], [-np.inf, np.inf])
+    assert_array_equal(bounds[:, 0], [summary.low[0], summary.high[0]])
+    with pytest.raises(ValueError, match=r"X\[9000, 2\] = -1.25\. Do"):
+        check_integer_valued(None, "needs", "Do.", summary=summary)
+
+
+def test_the_summary_gives_the_statistics_the_passes_give():
+    X = np.random.default_rng(1).normal(size=(3000, 3)) * [1.0, 1e300, 1e-300]
+    for got, expected in zip(
+        column_statistics(X, 97, summary=summarise_columns(X, 97)),
+        column_statistics(X, 97),
+        strict=True,
+    ):
+        assert_array_equal(got, expected)
 
 
 _MASK = 2**64 - 1

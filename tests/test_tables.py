@@ -745,3 +745,12 @@ def test_a_categorical_matrix_marks_its_numeric_columns_as_sharing_levels():
     assert [column.shared_levels for column in shared] == [True, True]
     own = TableSchema({0: "categorical", 1: "categorical"}, False).fit(X).columns_
     assert [column.shared_levels for column in own] == [False, False]
+
+
+def test_the_fitted_schema_prints_its_columns():
+    frame = pd.DataFrame({"size": [1.0, 2.0, 3.0] * 10, "colour": ["red", "blue", "red"] * 10})
+    vae = VAETransformer(n_components=1, hidden_layer_sizes=(4,), max_iter=1).fit(frame)
+    text = repr(vae.schema_)
+    assert "object at 0x" not in text
+    assert "'size': float" in text and "likelihood='gaussian'" in text
+    assert "'colour': label" in text and "2 levels" in text
