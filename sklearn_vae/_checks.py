@@ -5,6 +5,7 @@ parameter or column and saying what to do.
 """
 
 import warnings
+from itertools import islice
 from numbers import Integral
 
 import numpy as np
@@ -21,12 +22,33 @@ __all__ = [
     "check_no_nan",
     "check_positive_integer",
     "check_training_data",
+    "short_list",
+    "short_repr",
     "warn_if_lattice",
 ]
 
 # Training computes in float32, in which the columns the model does not
 # standardise (labels, counts, levels) are held as they are.
 FLOAT32_LIMIT = float(np.finfo(np.float32).max) / 2
+
+
+def short_repr(value, limit=80):
+    """``repr(value)`` for a message, cut to ``limit`` characters with an ellipsis.
+
+    Messages quote user values (labels, column names) this way, so that a
+    label of a million characters does not make a message of a million.
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return text[: limit - 3] + "..."
+
+
+def short_list(values, count=5, limit=80):
+    """A list of at most ``count`` values for a message, each :func:`short_repr`, then "..."."""
+    values = list(islice(values, count + 1))
+    shown = [short_repr(value, limit) for value in values[:count]]
+    return "[" + ", ".join(shown + (["..."] if len(values) > count else [])) + "]"
 
 
 def check_positive_integer(name, value):
