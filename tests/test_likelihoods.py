@@ -10,6 +10,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_vae import VAETransformer
+from sklearn_vae._data import summarise_columns
 from sklearn_vae._likelihoods import (
     LIKELIHOODS,
     MAX_LEVELS,
@@ -156,7 +157,7 @@ def test_categorical_names_the_first_value_outside_its_levels_across_chunks():
     likelihood = CategoricalLikelihood(2)
     X = np.full((10_000, 2), 3.0)
     X[0] = [2.0, 5.0]  # both bounds are levels
-    likelihood.fit(X, None, None)
+    likelihood.fit(summarise_columns(X))
     likelihood.check_support(X)
     X[9000, 1] = 6.0
     X[9500, 0] = 1.0
@@ -171,7 +172,7 @@ def test_categorical_names_the_first_value_outside_its_levels_across_chunks():
 
 def test_categorical_supports_at_most_max_levels():
     X = np.array([[5.0], [5.0 + MAX_LEVELS - 1]])
-    assert len(CategoricalLikelihood(1).fit(X, None, None).levels) == MAX_LEVELS
+    assert len(CategoricalLikelihood(1).fit(summarise_columns(X)).levels) == MAX_LEVELS
     X[1] += 1
     message = (
         rf"^likelihood='categorical' would need {MAX_LEVELS + 1} levels \(X ranges from 5 "
@@ -179,7 +180,7 @@ def test_categorical_supports_at_most_max_levels():
         r"likelihood='poisson' or 'gaussian'\.$"
     )
     with pytest.raises(ValueError, match=message):
-        CategoricalLikelihood(1).fit(X, None, None)
+        CategoricalLikelihood(1).fit(summarise_columns(X))
 
 
 @pytest.mark.parametrize("cls", [GaussianLikelihood, PoissonLikelihood, BernoulliLikelihood])
@@ -220,7 +221,7 @@ def test_label_levels_come_from_the_category_count_even_without_rows(n_rows):
     # (here codes 0 and 1 only, or no rows at all); an integer feature's are its range.
     X = np.array([[0.0, 2.0], [1.0, 5.0]])[:n_rows]
     likelihood = CategoricalLikelihood(2, shared_levels=False, n_categories=[3, None])
-    likelihood.fit(X, None, None)
+    likelihood.fit(summarise_columns(X))
     low, high = (2.0, 5.0) if n_rows else (0.0, 0.0)  # no rows: one level, 0
     assert_array_equal(likelihood.offsets, [0.0, low])
     assert_array_equal(likelihood.n_levels, [3, high - low + 1])
@@ -230,7 +231,7 @@ def test_each_head_output_is_the_logit_of_one_level_of_one_feature():
     # Features with different level counts (groups of 2 and 3 levels) read the
     # head's outputs in order: feature 0 the first two, feature 1 the next three.
     likelihood = CategoricalLikelihood(2, shared_levels=False, n_categories=[2, 3])
-    likelihood.fit(np.zeros((1, 2)), None, None)
+    likelihood.fit(summarise_columns(np.zeros((1, 2))))
     params = torch.tensor([0.0, 1.0, 0.0, 2.0, 4.0])
     levels = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 2.0]])
     expected = torch.stack(
@@ -246,7 +247,7 @@ def test_shared_levels_span_every_feature_and_per_feature_levels_their_own_range
     shared_levels, offsets, n_levels
 ):
     X = np.array([[0.0, 1.0], [3.0, 5.0]])
-    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(X, None, None)
+    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(summarise_columns(X))
     assert_array_equal(likelihood.offsets, offsets)
     assert_array_equal(likelihood.n_levels, n_levels)
 
@@ -256,11 +257,13 @@ def test_the_level_limit_is_checked_on_the_widest_feature_wherever_it_is():
     X = np.array([[2000.0, 0.0], [2001.0, MAX_LEVELS]])
     message = rf"^likelihood='categorical' would need {MAX_LEVELS + 1} levels \(X ranges from 0 "
     with pytest.raises(ValueError, match=message):
-        CategoricalLikelihood(2, shared_levels=False).fit(X, None, None)
+        CategoricalLikelihood(2, shared_levels=False).fit(summarise_columns(X))
 
 
 def test_categorical_messages_name_the_column():
-    likelihood = CategoricalLikelihood(1, ["colour"]).fit(np.array([[0.0], [2.0]]), None, None)
+    likelihood = CategoricalLikelihood(1, ["colour"]).fit(
+        summarise_columns(np.array([[0.0], [2.0]]))
+    )
     with pytest.raises(ValueError, match=r"^X\[0, 'colour'\] = 3 is outside the levels"):
         likelihood.check_support(np.array([[3.0]]))
 
@@ -268,7 +271,7 @@ def test_categorical_messages_name_the_column():
 @pytest.mark.parametrize("shared_levels", [True, False])
 def test_categorical_means_and_samples_are_float32_like_the_module(shared_levels):
     X = np.array([[0.0, 1.0], [3.0, 5.0]])
-    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(X, None, None)
+    likelihood = CategoricalLikelihood(2, shared_levels=shared_levels).fit(summarise_columns(X))
     params = torch.zeros(4, int(likelihood.n_levels.sum()))
     assert likelihood.mean(params).dtype == torch.float32
     assert likelihood.sample(params).dtype == torch.float32
@@ -280,7 +283,7 @@ def test_gaussian_log_density_of_a_row_with_a_missing_entry_is_its_observed_marg
     # gives each observed entry its own -log(sd), and a missing entry none.
     from sklearn_vae._data import Standardisation
 
-    likelihood = GaussianLikelihood(2).fit(None, np.zeros(2), np.ones(2))
+    likelihood = GaussianLikelihood(2).fit(summarise_columns(np.zeros((1, 2))))
     params = (torch.zeros(1, 2), torch.zeros(1, 2))
     normal = torch.distributions.Normal(0.0, likelihood.distribution(params).scale[0, 0])
     one = normal.log_prob(torch.tensor(1.0))
@@ -301,10 +304,7 @@ def _table_likelihood(frame, likelihood):
     from sklearn_vae._schema import TableSchema
 
     schema = TableSchema(likelihood, False).fit(frame)
-    n_columns = frame.shape[1]
-    return make_likelihood(schema.columns_).fit(
-        schema.encode(frame), np.zeros(n_columns), np.ones(n_columns)
-    )
+    return make_likelihood(schema.columns_).fit(summarise_columns(schema.encode(frame)))
 
 
 def test_table_parts_name_their_columns_in_messages():
@@ -330,7 +330,7 @@ def test_integer_columns_of_a_table_modelled_as_categories_have_their_own_levels
 
 def test_categorical_levels_are_buffers_that_follow_the_module_to_float64():
     X = np.array([[0.0, 1.0], [3.0, 5.0]])
-    likelihood = CategoricalLikelihood(2, shared_levels=False).fit(X, None, None).double()
+    likelihood = CategoricalLikelihood(2, shared_levels=False).fit(summarise_columns(X)).double()
     assert {"offsets", "n_levels"} <= set(likelihood.state_dict())
     params = torch.zeros(4, int(likelihood.n_levels.sum()), dtype=torch.float64)
     assert likelihood.sample(params).dtype == torch.float64
@@ -351,7 +351,7 @@ def test_a_matrix_modelled_as_categories_shares_one_range_of_levels():
 
     X = np.array([[0.0, 1.0], [3.0, 5.0]])
     likelihood = make_likelihood(TableSchema("categorical", False).fit(X).columns_)
-    likelihood.fit(X, None, None)
+    likelihood.fit(summarise_columns(X))
     assert_array_equal(likelihood.offsets, [0.0, 0.0])
     assert_array_equal(likelihood.n_levels, [6, 6])
 
@@ -359,7 +359,7 @@ def test_a_matrix_modelled_as_categories_shares_one_range_of_levels():
 def test_a_missing_entry_of_a_one_level_feature_scores_nothing():
     # The stand-in for a missing entry must be a level of every feature: here 0 only.
     likelihood = CategoricalLikelihood(2, shared_levels=False).fit(
-        np.array([[4.0, 0.0], [4.0, 2.0]]), None, None
+        summarise_columns(np.array([[4.0, 0.0], [4.0, 2.0]]))
     )
     params = torch.zeros(1, 4)  # one level, then three
     x = torch.tensor([[float("nan"), 2.0]])
