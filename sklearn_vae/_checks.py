@@ -51,21 +51,6 @@ def short_list(values, count=5, limit=80):
     return "[" + ", ".join(shown + (["..."] if len(values) > count else [])) + "]"
 
 
-def short_repr(value, limit=80):
-    """``repr(value)`` cut to at most ``limit`` characters, for quoting user values in messages.
-
-    A longer repr keeps its beginning and end around ``...``, and says how
-    long it was, so that a message stays readable whatever the value.
-    """
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    note = f"...[{len(text)} characters]..."
-    head = max(0, (limit - len(note)) * 2 // 3)
-    tail = max(0, limit - len(note) - head)
-    return text[:head] + note + (text[len(text) - tail :] if tail else "")
-
-
 def check_positive_integer(name, value):
     """Raise ``ValueError`` unless ``value`` (the parameter ``name``) is an int >= 1."""
     if not isinstance(value, Integral) or value < 1:
