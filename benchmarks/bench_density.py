@@ -1,103 +1,21 @@
 """Held-out log-likelihood of VAEs and classical density estimators.
 
-What is measured
-----------------
-For each dataset, the mean log-likelihood (nats per row, higher is better) of
-a fixed held-out split, ``train_test_split(X, test_size=0.25,
-random_state=0)``, under several density models. Every hyperparameter is
-chosen by ``GridSearchCV`` (3-fold ``KFold``, shuffled with seed 0) on the
-training part only, scored by the mean per-row log-density of the validation
-folds, then the best setting is refitted on the whole training part and
-scored once on the test part. Nothing about the test part is used for any
-choice.
-
-Models
-    ``VAETransformer`` with a categorical decoder (digits only), with a
-    Gaussian decoder, with a Gaussian decoder and ``dequantize=True``
-    (digits only: fitted, cross-validated and scored on the raw integers,
-    which it dequantises with fresh noise per training batch and with
-    row-hashed noise when scoring), and linear (``hidden_layer_sizes=()``, Gaussian; the
-    same model as factor analysis, a sanity check). Only ``n_components`` is
-    searched; every other parameter keeps its default (early stopping on 10%
-    of the rows it is given, ``max_iter=500`` epochs). The search scores a
-    VAE by the IWAE estimate with K=100 on the validation fold (the ELBO
-    would favour small latent spaces, its gap to log p(x) growing with
-    ``n_components``). The selected setting is then refitted with
-    ``--seeds`` values of ``random_state`` (0, 1, ...; seed 0 is the
-    search's own refit), and the table reports the mean and the standard deviation over seeds of the
-    held-out ``log_likelihood`` (IWAE bound, ``--n-importance-samples`` K,
-    default 1000, ``random_state=0``) and the mean held-out ELBO.
-
-    Baselines: ``HistogramDensity`` (bins and smoothing ``alpha`` by CV;
-    unit ``"integer"`` bins on the raw integers for digits, a discrete model),
-    ``KernelDensity`` (Gaussian kernel, bandwidth by CV over a log-spaced grid
-    scaled by the features' mean standard deviation), the same KDE on
-    standardised features with the log-Jacobian ``-sum(log scale)`` added back
-    (digits and the manifold only, see below), ``GaussianMixture``
-    (``n_components``, ``covariance_type`` and ``reg_covar`` by CV),
-    ``FactorAnalysis`` and probabilistic ``PCA`` (``n_components`` by CV; their
-    ``score_samples`` are exact Gaussian log-likelihoods).
-
-Datasets and units
-    ``digits`` (1797 x 64, integers 0..16). Discrete models (categorical VAE,
-    integer histogram) score the raw integers; every continuous model is
-    fitted and scored on ONE fixed dequantisation draw,
-    ``sklearn_vae.dequantize`` with ``random_state=1`` for the training part
-    and ``random_state=2`` for the test part. A discrete model's
-    log-probability equals its log-density on unit-width dequantised data, so
-    all rows are in the same units (nats per image).
-
-    ``breast_cancer`` (569 x 30) and ``wine`` (178 x 13): features span
-    orders of magnitude, which scale-sensitive baselines (KDE, the histogram's
-    bin rules, spherical kernels) handle badly. Decision: the data are
-    standardised ONCE, with a ``StandardScaler`` fitted on the training part
-    and applied to both parts, before any model sees them; the standardised
-    data are "the data" for every model, so all rows score the same ``X``.
-    Log-densities are per unit of standardised features; the constant that
-    converts any row to the original units (``-sum(log scale_)``) is printed
-    under the table, and adding it changes no ranking.
-
-    ``manifold`` (3000 x 50, synthetic, seed 0): a 2-D standard normal latent
-    pushed through a fixed random one-hidden-layer map
-    ``tanh(z A + b) B`` into 50-D, plus isotropic Gaussian noise with
-    standard deviation 0.1. Used raw. Because the generating density is known
-    up to a 2-D integral, its exact held-out log-likelihood (grid quadrature
-    over ``[-6, 6]^2``, spacing 0.01, checked against spacing 0.02) is shown
-    as a reference row: no model can beat it in expectation.
-
-Columns
-    ``test nats``: held-out mean log-likelihood; for VAEs the IWAE estimate,
-    mean ± std over seeds. ``ELBO``: held-out mean ELBO (VAEs only).
-    ``bits/dim``: ``-nats / (d ln 2)``. For continuous data these are
-    log-DENSITIES, which depend on the units and can be positive, so bits/dim
-    can be negative (the manifold's thin noise gives large positive densities).
-    ``fit s``: wall time of the whole CV search (all folds and candidates)
-    without its refit, plus one refit on the training part (for VAEs the mean
-    refit time over seeds). ``score s``: wall time of scoring the test part
-    (VAEs: one ``log_likelihood`` call, mean over seeds). A ``*`` after a
-    selected value means it lies at the edge of its grid.
-
-Targets (digits): the categorical VAE reaches -96 nats or better, the
-Gaussian VAE -108 or better, and both beat every classical baseline; a line
-per target says met or missed, with the number.
-
-A VAE fit that reaches ``max_iter`` is counted in its row's detail line (one
-summary ConvergenceWarning per model). ``--quick`` shrinks every grid, caps VAE
-training at a few epochs (the ConvergenceWarnings of those deliberately short
-fits are not reported), uses one seed, K=100 for the table and K=10 in the
-search: a smoke test of the script, not a measurement.
-
-Run with ``python benchmarks/bench_density.py --help`` for the options.
+Protocol: ``train_test_split(X, test_size=0.25, random_state=0)``; every
+hyperparameter chosen by ``GridSearchCV`` (3-fold, shuffled, seed 0) on the
+training part (VAEs: ``n_components`` only, scored by the IWAE, K=100), the
+best refitted and scored once on the test part; VAEs refitted with
+``--seeds`` seeds and scored by ``log_likelihood`` (K=1000). Datasets and
+units are explained in ``docs/benchmarks.md``. Command:
+``OMP_NUM_THREADS=1 python benchmarks/bench_density.py --threads 1``.
 """
 
-import argparse
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 
+import _harness as harness
 import numpy as np
-from _common import add_threads_argument, format_table, load_average, start_run
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
@@ -140,7 +58,8 @@ class Dataset:
     test: np.ndarray
     discrete_train: np.ndarray | None = None
     discrete_test: np.ndarray | None = None
-    notes: list = field(default_factory=list)
+    # -sum(log scale) of the standardisation: the shift of every row to the original units.
+    log_jacobian: float | None = None
     manifold: object = None
 
     @property
@@ -204,7 +123,7 @@ class RandomManifold:
 
 
 def load_dataset(name):
-    """Split one dataset and put it in the units every model scores; see the docstring."""
+    """Split one dataset and put it in the units every model scores."""
     if name == "digits":
         X = load_digits().data
         train, test = train_test_split(X, test_size=0.25, random_state=0)
@@ -229,10 +148,7 @@ def load_dataset(name):
             "training part",
             scaler.transform(train),
             scaler.transform(test),
-            notes=[
-                "nats are per unit of standardised features; in the original units every "
-                f"row shifts by the same {offset:+.2f} nats (-sum log scale)"
-            ],
+            log_jacobian=float(offset),
         )
     if name == "manifold":
         manifold = RandomManifold()
@@ -305,17 +221,10 @@ def vae_grid(dataset, quick):
 
 
 def gmm_grid(dataset, quick):
-    """Candidates for GaussianMixture, as a list of grids.
+    """Candidates for GaussianMixture: ``reg_covar`` as a fraction of the mean variance.
 
-    ``reg_covar`` is added to the diagonal of every covariance, in the data's
-    units; it is searched as a fraction of the mean feature variance. A full
-    covariance fitted to a component holding fewer rows than dimensions is
-    singular, and with the default 1e-6 its density on those rows is huge
-    and elsewhere tiny: on dequantised digits, full covariances with 20+
-    components score below -500 nats in CV without a larger ``reg_covar``.
-    Diagonal covariances need far less (on dequantised digits every pixel has a
-    variance of at least 1/12 within a component), so their grid is short.
-    Components are capped at 5 training rows per component in every CV fold.
+    Full covariances need a larger ``reg_covar`` than diagonal ones; components
+    are capped at 5 training rows each in every CV fold.
     """
     variance = float(np.mean(np.var(dataset.train, axis=0)))
     max_components = int(len(dataset.train) * (CV.n_splits - 1) / CV.n_splits) // 5
@@ -429,20 +338,6 @@ def make_specs(dataset, quick):
 # --------------------------------------------------------------------- evaluation
 
 
-@dataclass
-class Result:
-    """Measurements of one table row."""
-
-    name: str
-    selected: str
-    nats: list
-    elbo: list | None
-    fit_seconds: float
-    score_seconds: float
-    vae: bool = False
-    detail: str = ""
-
-
 def describe_selection(search):
     """Selected parameters as ``name=value``; ``*`` marks a value at its grid's edge."""
     grids = search.param_grid if isinstance(search.param_grid, list) else [search.param_grid]
@@ -465,17 +360,29 @@ def describe_selection(search):
 def run_search(spec, train):
     """GridSearchCV on the training part; returns the search and its time without the refit."""
     search = GridSearchCV(
-        spec.estimator,
-        spec.grid,
-        scoring=spec.scoring,
-        cv=CV,
-        refit=True,
-        error_score="raise",
+        spec.estimator, spec.grid, scoring=spec.scoring, cv=CV, refit=True, error_score="raise"
     )
     start = time.perf_counter()
     search.fit(train)
-    elapsed = time.perf_counter() - start
-    return search, elapsed - search.refit_time_
+    return search, time.perf_counter() - start - search.refit_time_
+
+
+def row(spec, dataset, search, nats, fit_s, score_s, **extra):
+    """One result row; ``nats`` holds one value per seed (one for a classical model)."""
+    mean = float(np.mean(nats))
+    return {
+        "dataset": dataset.name,
+        "model": spec.name,
+        "vae": spec.vae,
+        "selected": describe_selection(search),
+        "nats": nats,
+        "nats_mean": mean,
+        "nats_std": float(np.std(nats)) if spec.vae else None,
+        "bits_per_dim": -mean / (dataset.n_features * LOG2),
+        "fit_s": fit_s,
+        "score_s": score_s,
+        **extra,
+    }
 
 
 def evaluate_baseline(spec, dataset):
@@ -486,39 +393,33 @@ def evaluate_baseline(spec, dataset):
     start = time.perf_counter()
     nats = float(np.mean(search.best_estimator_.score_samples(test)))
     score_seconds = time.perf_counter() - start
-    return Result(
-        spec.name,
-        describe_selection(search),
-        [nats],
-        None,
-        search_seconds + search.refit_time_,
-        score_seconds,
-    )
+    return row(spec, dataset, search, [nats], search_seconds + search.refit_time_, score_seconds)
 
 
 def evaluate_vae(spec, dataset, seeds, n_importance_samples, quick):
     """CV for n_components, then one refit per seed; held-out IWAE and ELBO.
 
-    Fits that reach ``max_iter`` are counted in the row's detail line and
-    reported by one ConvergenceWarning per model instead of one per fit;
-    the quick run's deliberately short fits are not reported.
+    Fits that reach ``max_iter`` are counted in the row (one summary
+    ConvergenceWarning per model; none in a quick run).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _evaluate_vae(spec, dataset, seeds, n_importance_samples)
-    n_stopped = 0
+    stopped = 0
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning):
-            n_stopped += 1
+            stopped += 1
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    if n_stopped and not quick:
-        message = f"{n_stopped} fit(s) stopped at max_iter={spec.estimator.max_iter}"
-        result.detail += f"; {message}"
+    result["stopped_at_max_iter"] = stopped
+    if stopped and not quick:
         warnings.warn(
-            f"{spec.name} on {dataset.name}: {message}.", ConvergenceWarning, stacklevel=2
+            f"{spec.name} on {dataset.name}: {stopped} fit(s) stopped at "
+            f"max_iter={spec.estimator.max_iter}.",
+            ConvergenceWarning,
+            stacklevel=2,
         )
     return result
 
@@ -545,119 +446,83 @@ def _evaluate_vae(spec, dataset, seeds, n_importance_samples):
         elbo.append(vae.score(test))
         fit_seconds.append(seconds)
         epochs.append(vae.n_iter_)
-    detail = (
-        f"{spec.name}: per-seed IWAE {' '.join(f'{v:.2f}' for v in nats)}; "
-        f"ELBO {' '.join(f'{v:.2f}' for v in elbo)}; epochs {' '.join(map(str, epochs))}"
-    )
-    return Result(
-        spec.name,
-        describe_selection(search),
+    return row(
+        spec,
+        dataset,
+        search,
         nats,
-        elbo,
         search_seconds + float(np.mean(fit_seconds)),
         float(np.mean(score_seconds)),
-        vae=True,
-        detail=detail,
+        elbo=elbo,
+        elbo_mean=float(np.mean(elbo)),
+        epochs=epochs,
     )
 
 
-def evaluate_oracle(dataset):
+def evaluate_oracle(dataset, quick):
     """Exact held-out log-likelihood of the manifold's generating density."""
+    spacing = 0.1 if quick else 0.01
     start = time.perf_counter()
-    fine = dataset.manifold.log_density(dataset.test, spacing=0.01)
+    fine = dataset.manifold.log_density(dataset.test, spacing=spacing)
     seconds = time.perf_counter() - start
-    coarse = dataset.manifold.log_density(dataset.test, spacing=0.02)
-    change = float(np.max(np.abs(fine - coarse)))
-    return Result(
-        "true density (reference)",
-        "quadrature, spacing 0.01",
-        [float(np.mean(fine))],
-        None,
-        float("nan"),
-        seconds,
-        detail=(
-            "true density: largest per-row change from quadrature spacing 0.02 to 0.01: "
-            f"{change:.2e} nats"
-        ),
-    )
+    coarse = dataset.manifold.log_density(dataset.test, spacing=2 * spacing)
+    mean = float(np.mean(fine))
+    return {
+        "dataset": dataset.name,
+        "model": "true density (reference)",
+        "vae": False,
+        "selected": f"quadrature, spacing {spacing}",
+        "nats": [mean],
+        "nats_mean": mean,
+        "nats_std": None,
+        "bits_per_dim": -mean / (dataset.n_features * LOG2),
+        "fit_s": None,
+        "score_s": seconds,
+        # Largest per-row change from quadrature spacing 2 * spacing to spacing.
+        "quadrature_change": float(np.max(np.abs(fine - coarse))),
+    }
 
 
 # ------------------------------------------------------------------------- output
 
-
-def result_row(result, n_features):
-    mean = float(np.mean(result.nats))
-    if result.vae and len(result.nats) > 1:
-        nats = f"{mean:.2f} ± {np.std(result.nats):.2f}"
-    else:
-        nats = f"{mean:.2f}"
-    elbo = "—" if result.elbo is None else f"{np.mean(result.elbo):.2f}"
-    fit = "—" if np.isnan(result.fit_seconds) else f"{result.fit_seconds:.1f}"
-    return (
-        result.name,
-        result.selected,
-        nats,
-        elbo,
-        f"{-mean / (n_features * LOG2):.3f}",
-        fit,
-        f"{result.score_seconds:.2f}",
-    )
+COLUMNS = [
+    ("model", "model", ""),
+    ("selected", "selected by CV", ""),
+    ("nats_mean", "test nats", ".2f"),
+    ("nats_std", "± std", ".2f"),
+    ("elbo_mean", "ELBO", ".2f"),
+    ("bits_per_dim", "bits/dim", ".3f"),
+    ("fit_s", "fit s", ".1f"),
+    ("score_s", "score s", ".2f"),
+]
 
 
-def print_table(dataset, results, seeds, n_importance_samples):
-    header = ("model", "selected by CV", "test nats", "ELBO", "bits/dim", "fit s", "score s")
-    rows = [result_row(r, dataset.n_features) for r in results]
-    n_train, n_test = len(dataset.train), len(dataset.test)
-    print(f"\n=== {dataset.name}: {n_train} train / {n_test} test rows, d={dataset.n_features}")
-    print(f"    {dataset.description}")
-    print(format_table(header, rows, left=2))
-    print(
-        f"VAE rows: IWAE with K={n_importance_samples}, mean ± std over {seeds} seed(s); "
-        "'*' = selected value at the edge of its grid."
-    )
-    for note in dataset.notes:
-        print(f"note: {note}")
-    for result in results:
-        if result.detail:
-            print(f"  {result.detail}")
-
-
-def check_targets(results, quick):
+def check_targets(rows, quick):
     """One line per digits target: met or missed, with the number."""
-    by_name = {r.name: float(np.mean(r.nats)) for r in results}
-    baselines = {r.name: float(np.mean(r.nats)) for r in results if not r.vae}
+    by_name = {r["model"]: r["nats_mean"] for r in rows}
+    baselines = {r["model"]: r["nats_mean"] for r in rows if not r["vae"]}
     best_name = max(baselines, key=baselines.get)
-    best = baselines[best_name]
     suffix = " (quick run: not a measurement)" if quick else ""
     print("\ntargets (digits, held-out nats per image, VAE mean over seeds):")
     for name, target in TARGETS.items():
         value = by_name[name]
-        verdict = "met" if value >= target else "MISSED"
-        print(f"  {name} >= {target:.0f}: {verdict} ({value:.2f}){suffix}")
-        verdict = "met" if value > best else "MISSED"
+        print(f"  {name} >= {target:.0f}: {'met' if value >= target else 'MISSED'} ({value:.2f})")
+        verdict = "met" if value > baselines[best_name] else "MISSED"
         print(
             f"  {name} above every classical baseline: {verdict} "
-            f"({value:.2f} vs best baseline {best_name} {best:.2f}){suffix}"
+            f"({value:.2f} vs {best_name} {baselines[best_name]:.2f}){suffix}"
         )
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--datasets",
-        nargs="+",
-        choices=DATASETS,
-        default=list(DATASETS),
-        help="datasets to run (default: all)",
-    )
+    parser = harness.parser(__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument(
         "--seeds", type=int, default=None, help="VAE refits per variant (default 3, quick 1)"
     )
     parser.add_argument(
         "--n-importance-samples", type=int, default=None, help="IWAE K (default 1000, quick 100)"
     )
-    parser.add_argument("--quick", action="store_true", help="reduced grids: a smoke run")
-    add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
@@ -668,39 +533,35 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    start_run(args.threads)
-    print(f"load average before: {load_average()}")
-    mode = "QUICK (smoke run, reduced grids)" if args.quick else "full"
-    print(
-        f"mode: {mode}; CV: 3-fold KFold(shuffle, seed 0) on the training part; "
-        f"seeds: {args.seeds}; IWAE K={args.n_importance_samples}"
-    )
-    print(
-        "units: nats per row of held-out data, higher is better; continuous data give "
-        "log-densities, so bits/dim = -nats/(d ln 2) can be negative"
-    )
-
-    total_start = time.perf_counter()
-    for name in args.datasets:
-        dataset_start = time.perf_counter()
-        dataset = load_dataset(name)
-        results = []
-        for spec in make_specs(dataset, args.quick):
-            if spec.vae:
-                result = evaluate_vae(
-                    spec, dataset, args.seeds, args.n_importance_samples, args.quick
-                )
-            else:
-                result = evaluate_baseline(spec, dataset)
-            results.append(result)
-        if dataset.manifold is not None:
-            results.append(evaluate_oracle(dataset))
-        print_table(dataset, results, args.seeds, args.n_importance_samples)
-        print(f"dataset time: {time.perf_counter() - dataset_start:.0f} s")
-        if name == "digits":
-            check_targets(results, args.quick)
-    print(f"\nload average after: {load_average()}")
-    print(f"total time: {time.perf_counter() - total_start:.0f} s")
+    run = harness.Run("bench_density", args, units="nats per held-out row", datasets={})
+    with harness.thread_limit(args.threads):
+        for name in args.datasets:
+            start = time.perf_counter()
+            dataset = load_dataset(name)
+            rows = []
+            for spec in make_specs(dataset, args.quick):
+                if spec.vae:
+                    result = evaluate_vae(
+                        spec, dataset, args.seeds, args.n_importance_samples, args.quick
+                    )
+                else:
+                    result = evaluate_baseline(spec, dataset)
+                rows.append(run.add(**result))
+            if dataset.manifold is not None:
+                rows.append(run.add(**evaluate_oracle(dataset, args.quick)))
+            run.header["datasets"][name] = {
+                "description": dataset.description,
+                "n_train": len(dataset.train),
+                "n_test": len(dataset.test),
+                "n_features": dataset.n_features,
+                "log_jacobian": dataset.log_jacobian,
+                "seconds": time.perf_counter() - start,
+            }
+            print(f"\n=== {name}: {dataset.description}")
+            harness.print_rows(rows, COLUMNS, left=2)
+            if name == "digits":
+                check_targets(rows, args.quick)
+    run.write()
     return 0
 
 

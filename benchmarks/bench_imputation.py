@@ -1,75 +1,23 @@
 """Imputation quality of VAEImputer against scikit-learn's imputers.
 
-What is measured
-----------------
-For each complete table, a fraction (``--fractions``, default 20% and 50%) of
-ALL entries, labels included, is removed completely at random
-(``_tables.make_missing(df, fraction, seed)``, seeds 0, 1, ...). Each method
-imputes the incomplete table (fitted on it, no other data), and is scored on
-the removed entries only:
-
-- RMSE on the removed numeric entries, in standardised units: each column's
-  error is divided by the standard deviation of the complete column, and the
-  squared errors of all removed numeric entries are pooled (constant columns
-  are left out). Lower is better.
-- accuracy on the removed categorical (string) entries. Higher is better.
-- variance ratio: for each numeric column, the variance of the imputed
-  values over the removed entries divided by the variance of the true
-  removed values, averaged over columns. 1 reproduces the marginal spread;
-  mean imputation shrinks it (below 1). Its median over columns is reported
-  too: one column with a tiny spread (a digits pixel almost always 0, where
-  a single fill one level off is many standard deviations) can move the
-  mean far from what the other columns show.
-
-Each number is the median over ``--seeds`` seeds.
-
-Tables
-    ``breast_cancer`` (569 x 31) and ``wine`` (178 x 14): the 30 / 13 float
-    features plus the class as a string column (``_tables``' loaders with
-    ``missing=0``). ``digits`` (1797 x 64, pixels 0..16 as float columns).
-    ``penguins`` (Palmer penguins, complete rows only: 333 x 8; species,
-    island and sex as strings, four floats, year as an integer; year becomes
-    a float column once entries are removed, as for every method).
-
-Methods
-    ``VAEImputer(random_state=seed)``, its own default VAE (``--vae`` sets
-    a ``VAETransformer``'s parameters instead), with the defaults
-    ``n_estimators=5`` (``--n-estimators``) and ``n_importance_samples=1000``
-    (conditional mean). "VAE 1 model" is the first model of the same
-    ensemble imputing alone: what one model gives, without a fit of its own. Digits, all numeric,
-    reach it as an integer array, whose default VAE is the dequantised
-    Gaussian; the other tables as DataFrames (``likelihood="auto"``). And the
-    same fitted model with ``sample_posterior=True`` ("VAE draw", reported for
-    the variance ratio; a draw is not meant to minimise RMSE). Baselines, all
-    from scikit-learn, see numeric input: string columns are ordinal-encoded
-    (``OrdinalEncoder``, missing kept as NaN) and their imputed codes rounded
-    and clipped to a valid code; numeric columns are standardised with the
-    observed means and standard deviations first (KNN distances need it):
-    ``SimpleImputer`` (mean; most frequent code for strings), ``KNNImputer``
-    (5 neighbours), ``IterativeImputer`` (BayesianRidge, ``max_iter=10``) and
-    missForest as ``IterativeImputer(RandomForestRegressor(n_estimators=50,
-    max_features="sqrt"), max_iter=5)`` (regression on the codes of string
-    columns, then rounding: a simplification of missForest's classifiers).
-
-Command: all four tables in one run::
-
-    OMP_NUM_THREADS=1 python benchmarks/bench_imputation.py --threads 1
-
-The saved results come from two runs side by side, one per core:
-``--tables wine penguins breast_cancer`` (``benchmarks/results/bench_imputation.txt``)
-and ``--tables digits`` (``benchmarks/results/bench_imputation_digits.txt``).
+Protocol: a fraction (``--fractions``) of all entries of a complete table,
+labels included, is removed completely at random (seeds 0, 1, ...); each
+method imputes the incomplete table and is scored on the removed entries:
+RMSE of numeric entries in standardised units, accuracy of categorical ones,
+and the variance ratio imputed / true; medians over ``--seeds``. Methods and
+tables are described in ``docs/benchmarks.md``. Command:
+``OMP_NUM_THREADS=1 python benchmarks/bench_imputation.py --threads 1``.
 """
 
-import argparse
 import copy
 import sys
 import time
 import warnings
 
+import _harness as harness
 import numpy as np
 import pandas as pd
-from _common import add_threads_argument, format_table, load_average, start_run
-from _tables import load_breast_cancer_table, load_penguins_table, load_wine_table, make_missing
+from _harness import load_breast_cancer_table, load_penguins_table, load_wine_table, make_missing
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -96,7 +44,11 @@ def _is_label(series):
 
 
 def _baseline(make_imputer, incomplete, labels):
-    """Impute with a numeric scikit-learn imputer; see the module docstring."""
+    """Impute with a numeric scikit-learn imputer.
+
+    String columns are ordinal-encoded (missing kept as NaN), their imputed
+    codes rounded and clipped; numeric columns are standardised first.
+    """
     numeric = [c for c in incomplete.columns if c not in labels]
     X = pd.DataFrame(index=incomplete.index)
     loc = incomplete[numeric].mean()
@@ -216,7 +168,11 @@ def run_vae(incomplete, seed, args):
     return imputations, fit_time, imputer.estimator_.n_iter_
 
 
+MEASURES = ("rmse", "accuracy", "variance_ratio", "variance_ratio_median", "seconds")
+
+
 def evaluate(name, complete, fraction, seed, args, results):
+    """Impute one incomplete copy of ``complete``; append each method's scores to ``results``."""
     labels = [c for c in complete.columns if _is_label(complete[c])]
     incomplete = make_missing(complete, fraction, seed)
     imputations, fit_time, epochs = run_vae(incomplete, seed, args)
@@ -226,10 +182,12 @@ def evaluate(name, complete, fraction, seed, args, results):
         imputations[method] = _baseline(make, incomplete, labels)
         times[method] = time.perf_counter() - start
     for method, imputed in imputations.items():
-        key = (name, fraction, method)
-        results.setdefault(key, []).append(
-            (*score(complete, incomplete, imputed, labels), times.get(method, np.nan))
-        )
+        scores = (*score(complete, incomplete, imputed, labels), times.get(method))
+        seeds = results.setdefault((name, fraction, method), {m: [] for m in MEASURES})
+        for measure, value in zip(MEASURES, scores, strict=True):
+            seeds[measure].append(value)
+        if method == "VAE":
+            seeds.setdefault("epochs", []).append(epochs)
     print(
         f"  {name} {fraction:.0%} seed {seed}: VAE {epochs} epochs, "
         + ", ".join(f"{m} {t:.1f}s" for m, t in times.items())
@@ -239,46 +197,47 @@ def evaluate(name, complete, fraction, seed, args, results):
 METHODS = ("VAE", "Simple", "KNN", "Iterative", "missForest", "VAE 1 model", "VAE draw")
 
 
-def report(results, names, fractions):
-    for index, (measure, form) in enumerate(
-        (
-            ("RMSE on removed numeric entries, standardised units (lower is better)", ".3f"),
-            ("accuracy on removed categorical entries (higher is better)", ".3f"),
-            ("variance ratio imputed / true on removed numeric entries (1 is faithful)", ".2f"),
-            ("the same variance ratio, median over columns instead of mean", ".2f"),
-            ("wall seconds (VAE: fit + mean imputation)", ".1f"),
-        )
+def median(values):
+    """Median of the numbers in ``values`` (None and NaN left out), or None."""
+    numbers = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.median(numbers)) if numbers else None
+
+
+def report(rows):
+    """Print one table per measure, then the 20% target."""
+    for measure, title, fmt in (
+        ("rmse", "RMSE on removed numeric entries, standardised units (lower is better)", ".3f"),
+        ("accuracy", "accuracy on removed categorical entries (higher is better)", ".3f"),
+        ("variance_ratio", "variance ratio imputed / true, mean over columns", ".2f"),
+        ("variance_ratio_median", "the same variance ratio, median over columns", ".2f"),
+        ("seconds", "wall seconds (VAE: fit + mean imputation)", ".1f"),
     ):
-        print(f"\n=== {measure}; median over seeds")
-        rows = []
-        for name in names:
-            for fraction in fractions:
-                cells = []
-                for method in METHODS:
-                    values = [r[index] for r in results.get((name, fraction, method), [])]
-                    value = np.median(values) if values else np.nan
-                    cells.append("-" if np.isnan(value) else format(value, form))
-                rows.append((name, f"{fraction:.0%}", *cells))
-        print(format_table(("table", "missing", *METHODS), rows, left=2))
+        print(f"\n=== {title}; median over seeds")
+        cells = {(r["table"], r["missing"], r["method"]): r[measure] for r in rows}
+        keys = dict.fromkeys((r["table"], r["missing"]) for r in rows)
+        body = [
+            (
+                table,
+                f"{fraction:.0%}",
+                *(harness.cell(cells.get((table, fraction, m)), fmt) for m in METHODS),
+            )
+            for table, fraction in keys
+        ]
+        print(harness.format_table(("table", "missing", *METHODS), body, left=2))
     print("\n=== target: VAE has the best RMSE (among VAE and the 4 baselines) at 20% missing")
-    wins = 0
-    for name in names:
-        medians = {
-            m: np.median([r[0] for r in results[(name, 0.2, m)]])
-            for m in METHODS
-            if m not in ("VAE 1 model", "VAE draw") and (name, 0.2, m) in results
-        }
-        if not medians:
-            continue
-        best = min(medians, key=medians.get)
-        wins += best == "VAE"
-        print(f"  {name}: best {best} ({medians[best]:.3f}); VAE {medians['VAE']:.3f}")
-    print(f"  VAE best on {wins} of {len(names)} tables (target: at least 3 of 4)")
-    print("  (--- results so far: a partial report, printed as each table completes)")
+    best = {}
+    for r in rows:
+        if r["missing"] == 0.2 and r["method"] not in ("VAE 1 model", "VAE draw"):
+            if r["table"] not in best or r["rmse"] < best[r["table"]]["rmse"]:
+                best[r["table"]] = r
+    for table, r in best.items():
+        print(f"  {table}: best {r['method']} ({r['rmse']:.3f})")
+    wins = sum(r["method"] == "VAE" for r in best.values())
+    print(f"  VAE best on {wins} of {len(best)} tables (target: at least 3 of 4)")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.parser(__doc__.split("\n")[0])
     parser.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.2, 0.5])
     parser.add_argument("--seeds", type=int, default=None, help="seeds (default 3, quick 1)")
@@ -291,8 +250,6 @@ def parse_args(argv=None):
         metavar="PARAM=VALUE",
         help="VAETransformer parameters other than the defaults, e.g. n_components=16",
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
-    add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
@@ -305,32 +262,27 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    start_run(args.threads)
-    print(f"load average before: {load_average()}")
-    mode = "QUICK (smoke run)" if args.quick else "full"
-    print(
-        f"mode: {mode}; seeds: {args.seeds}; fractions: {args.fractions}; K = "
-        f"{args.n_importance_samples}; n_estimators = {args.n_estimators}; "
-        f"VAE parameters: {args.vae_params or 'defaults'}"
-    )
-    start = time.perf_counter()
+    run = harness.Run("bench_imputation", args, shapes={})
     results = {}
-    with warnings.catch_warnings():
+    with harness.thread_limit(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in args.tables:
             complete = TABLES[name]()
+            run.header["shapes"][name] = list(complete.shape)
             print(f"{name}: {complete.shape[0]} x {complete.shape[1]}")
             for fraction in args.fractions:
                 for seed in range(args.seeds):
                     evaluate(name, complete, fraction, seed, args, results)
-            done = args.tables[: args.tables.index(name) + 1]
-            if name != args.tables[-1]:
-                print(f"\n--- results so far ({', '.join(done)})")
-                report(results, done, args.fractions)
-    print("\n--- final results")
-    report(results, args.tables, args.fractions)
-    print(f"\nload average after: {load_average()}")
-    print(f"total time: {time.perf_counter() - start:.0f} s")
+    for (name, fraction, method), seeds in results.items():
+        run.add(
+            table=name,
+            missing=fraction,
+            method=method,
+            **{measure: median(values) for measure, values in seeds.items()},
+            per_seed=seeds,
+        )
+    report(run.rows)
+    run.write()
     return 0
 
 

@@ -1,62 +1,21 @@
 """Novelty detection: DensityOutlierDetector against scikit-learn's and PyOD's detectors.
 
-What is measured
-----------------
-ROC AUC of each detector's score (inliers positive, higher score = more
-normal; PyOD's outlier score is negated) on two novelty tasks. Every detector
-is fitted on inliers only and scores a held-out test part that mixes inliers
-and novelties; no label of the test part is used for any choice.
-
-``digits``, leave one class out: ``load_digits`` (1797 x 64, integers 0..16)
-is split once, ``train_test_split(test_size=0.25, stratify=y,
-random_state=0)``. For each class c, every detector is fitted on the training
-rows of the other nine classes and scores all 450 test rows; the test rows of
-class c are the novelties. The table reports the mean AUC over the ten
-classes and the smallest.
-
-``breast_cancer``: ``load_breast_cancer`` (569 x 30) split the same way;
-detectors are fitted on the benign training rows and score all test rows,
-malignant rows being the novelties.
-
-Detectors (one run, same splits)
-    ``DensityOutlierDetector(random_state=0)`` with its default settings
-    (``VAE default``: a dequantised Gaussian VAE on digits, a Gaussian VAE on
-    breast cancer, each scored by its IWAE estimate, K=100, minus the
-    log-density of a ``HistogramDensity`` background), and, indented under
-    it, other scores of the same fitted VAE and histogram: the ELBO alone,
-    the IWAE alone, the ELBO minus the background. ``IsolationForest(random_state=0)``,
-    ``LocalOutlierFactor(novelty=True)``, ``OneClassSVM()``,
-    ``KernelDensity`` (digits: bandwidth 4, since CV of the log-likelihood
-    on integers picks spikes at the integers; breast cancer: bandwidth by
-    3-fold CV of the log-likelihood of the training rows, log-spaced grid), ``GaussianMixture``
-    (``n_components`` in 1, 2, 4, 8 by BIC on the training rows,
-    ``reg_covar=1e-3``, ``random_state=0``) and PyOD's ``VAE`` with its
-    defaults (``verbose=0``). On breast cancer every baseline sees the
-    features standardised by a ``StandardScaler`` fitted on its training rows
-    (in a ``Pipeline``); PyOD standardises internally. VAEs see the raw
-    features (``VAETransformer`` standardises internally).
-
-Columns: AUC per task (digits: mean over the ten classes and the minimum) and
-the fit time per task (digits: the sum over the ten fits), in seconds, on
-``--threads`` threads. Targets: the default VAE detector reaches 0.95 mean
-AUC on digits, and beats PyOD's VAE and IsolationForest on both tasks; a line
-per target says PASS or FAIL.
-
-``--quick`` fits three digits classes, caps VAE training at a few epochs and
-skips the variants: a smoke run of the script, not a measurement.
-
-Command::
-
-    OMP_NUM_THREADS=1 python benchmarks/bench_novelty.py --threads 1
+Protocol: ROC AUC of each detector's score (inliers positive) on held-out
+rows mixing inliers and novelties, every detector fitted on inliers only:
+digits with one class left out (``train_test_split(test_size=0.25,
+stratify=y, random_state=0)``, each of the ten classes in turn) and breast
+cancer with the malignant rows as novelties. Detectors are described in
+``docs/benchmarks.md``. Command:
+``OMP_NUM_THREADS=1 python benchmarks/bench_novelty.py --threads 1``.
 """
 
-import argparse
+import importlib.util
 import sys
 import time
 import warnings
 
+import _harness as harness
 import numpy as np
-from _common import add_threads_argument, format_table, load_average, start_run
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
@@ -205,8 +164,11 @@ def make_detectors(task, quick):
             (lambda: KDEByCV(scaled)) if scaled else (lambda: KernelDensity(bandwidth=4.0)),
         ),
         ("GaussianMixture (BIC)", lambda: GMMByBIC(scaled)),
-        ("PyOD VAE", pyod_vae),
     ]
+    if importlib.util.find_spec("pyod") is not None:
+        detectors.append(("PyOD VAE", pyod_vae))
+    else:
+        print("pyod is not installed: no PyOD VAE row (pip install 'sklearn-vae[benchmarks]')")
     return detectors
 
 
@@ -236,77 +198,72 @@ def variant_scores(detector, X):
     vae, background = detector.estimator_, detector.background_
     elbo = vae.score_samples(X)
     iwae = vae.log_likelihood(X, n_importance_samples=detector.n_importance_samples, random_state=0)
-    scores = {"  ELBO alone": elbo, "  IWAE alone": iwae}
+    scores = {"ELBO alone": elbo, "IWAE alone": iwae}
     if background is not None:
-        scores["  ELBO - background"] = elbo - background.score_samples(X)
+        scores["ELBO - background"] = elbo - background.score_samples(X)
     return scores
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.parser(__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
-    add_threads_argument(parser)
     return parser.parse_args(argv)
+
+
+def check_targets(rows, tasks, quick):
+    """Print one line per target: PASS or FAIL, with the numbers."""
+    auc = {(r["task"], r["detector"]): r["auc_mean"] for r in rows}
+    suffix = " (quick run: not a measurement)" if quick else ""
+    print("\ntargets:")
+    if "digits" in tasks:
+        value = auc[("digits", "VAE default")]
+        verdict = "PASS" if value >= TARGET_DIGITS else "FAIL"
+        print(f"  VAE default digits mean AUC >= {TARGET_DIGITS}: {verdict} ({value:.3f}){suffix}")
+    for task in tasks:
+        value = auc[(task, "VAE default")]
+        for rival in ("PyOD VAE", "IsolationForest"):
+            if (task, rival) not in auc:
+                continue
+            other = auc[(task, rival)]
+            verdict = "PASS" if value > other else "FAIL"
+            print(f"  VAE default above {rival} on {task}: {verdict} ({value:.3f} vs {other:.3f})")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    start_run(args.threads)
-    print(f"load average before: {load_average()}")
-    print(f"mode: {'QUICK (smoke run)' if args.quick else 'full'}")
-    total_start = time.perf_counter()
-    results = {}
-    for task in args.tasks:
-        for name, factory in make_detectors(task, args.quick):
-            aucs, seconds, variants = evaluate(factory, task, args.quick)
-            results.setdefault(name, {})[task] = (aucs, seconds)
-            for variant, variant_aucs in variants.items():
-                results.setdefault(variant, {})[task] = (variant_aucs, float("nan"))
-            detail = " ".join(f"{auc:.3f}" for auc in aucs)
-            print(f"  {task:13s} {name:28s} AUC {np.mean(aucs):.3f} ({detail}) fit {seconds:.1f} s")
-
-    header = ["detector"]
-    for task in args.tasks:
-        header += (
-            ["digits mean AUC", "digits min", "digits fit s"]
-            if task == "digits"
-            else ["breast cancer AUC", "bc fit s"]
-        )
-    rows = []
-    for name, by_task in results.items():
-        row = [name]
+    run = harness.Run("bench_novelty", args)
+    with harness.thread_limit(args.threads):
         for task in args.tasks:
-            if task not in by_task:  # a variant that does not apply to this task
-                row += ["—"] * (3 if task == "digits" else 2)
-                continue
-            aucs, seconds = by_task[task]
-            row += [f"{np.mean(aucs):.3f}"]
-            if task == "digits":
-                row += [f"{min(aucs):.3f}"]
-            row += ["—" if np.isnan(seconds) else f"{seconds:.1f}"]
-        rows.append(row)
+            for name, factory in make_detectors(task, args.quick):
+                aucs, seconds, variants = evaluate(factory, task, args.quick)
+                for detector, values, fit_s in [(name, aucs, seconds)] + [
+                    (variant, values, None) for variant, values in variants.items()
+                ]:
+                    run.add(
+                        task=task,
+                        detector=detector.strip(),
+                        variant_of=None if fit_s is not None else name,
+                        aucs=values,
+                        auc_mean=float(np.mean(values)),
+                        auc_min=float(np.min(values)),
+                        fit_s=fit_s,
+                    )
+                detail = " ".join(f"{auc:.3f}" for auc in aucs)
+                print(f"  {task} {name}: AUC {np.mean(aucs):.3f} ({detail}), fit {seconds:.1f} s")
     print()
-    print(format_table(header, rows))
-
-    suffix = " (quick run: not a measurement)" if args.quick else ""
-    print("\ntargets:")
-    ours = results["VAE default"]
-    if "digits" in args.tasks:
-        value = float(np.mean(ours["digits"][0]))
-        verdict = "PASS" if value >= TARGET_DIGITS else "FAIL"
-        print(f"  VAE default digits mean AUC >= {TARGET_DIGITS}: {verdict} ({value:.3f}){suffix}")
-    for task in args.tasks:
-        value = float(np.mean(ours[task][0]))
-        for rival in ("PyOD VAE", "IsolationForest"):
-            other = float(np.mean(results[rival][task][0]))
-            verdict = "PASS" if value > other else "FAIL"
-            print(
-                f"  VAE default above {rival} on {task}: {verdict} "
-                f"({value:.3f} vs {other:.3f}){suffix}"
-            )
-    print(f"\nload average after: {load_average()}")
-    print(f"total time: {time.perf_counter() - total_start:.0f} s")
+    harness.print_rows(
+        run.rows,
+        [
+            ("task", "task", ""),
+            ("detector", "detector", ""),
+            ("auc_mean", "mean AUC", ".3f"),
+            ("auc_min", "min AUC", ".3f"),
+            ("fit_s", "fit s", ".1f"),
+        ],
+        left=2,
+    )
+    check_targets(run.rows, args.tasks, args.quick)
+    run.write()
     return 0
 
 

@@ -1,57 +1,63 @@
 """Training-set log-density of 3-d standard normal data multiplied by a scale.
 
-What is measured
-----------------
-``X = s * N(0, I_3)`` (500 rows, seed 0) for each scale ``s``. Each model is
-fitted on ``X`` and the table gives its mean training-set log-density per row,
-plus ``3 log s``: a model whose scores are exact log-densities of ``X`` in its
-own units gives the same number at every scale (the log-Jacobian of the
-scaling is ``-3 log s`` per row), close to the true ``-3/2 (1 + log 2 pi)
-= -4.257``. A failed fit prints the exception's first words.
-
-- ``GaussianMixture(1, covariance_type="diag", random_state=0)``,
-- ``HistogramDensity()``,
-- ``VAETransformer(n_components=2, hidden_layer_sizes=(), max_iter=200,
-  random_state=0)``, a linear-Gaussian VAE (factor analysis).
-
-Run with ``python benchmarks/bench_scale_invariance.py``.
+Protocol: ``X = s * N(0, I_3)`` (500 rows, seed 0) for each scale ``s``; each
+model's mean training-set log-density per row plus ``3 log s``, which an exact
+log-density gives the same at every scale (true value ``-3/2 (1 + log 2 pi)
+= -4.257``); a failed fit reports its exception. Command:
+``python benchmarks/bench_scale_invariance.py --threads 1``.
 """
 
+import sys
 import warnings
 
+import _harness as harness
 import numpy as np
-from _common import format_table
 from sklearn.mixture import GaussianMixture
 
 from sklearn_vae import HistogramDensity, VAETransformer
 
 SCALES = (1.0, 1e-20, 1e-30, 1e39, 1e300)
-MODELS = {
-    "GaussianMixture(1, diag)": lambda: GaussianMixture(1, covariance_type="diag", random_state=0),
-    "HistogramDensity": HistogramDensity,
-    "VAETransformer": lambda: VAETransformer(
-        n_components=2, hidden_layer_sizes=(), max_iter=200, random_state=0
-    ),
-}
+
+
+def models(max_iter):
+    return {
+        "GaussianMixture(1, diag)": lambda: GaussianMixture(
+            1, covariance_type="diag", random_state=0
+        ),
+        "HistogramDensity": HistogramDensity,
+        "VAETransformer": lambda: VAETransformer(
+            n_components=2, hidden_layer_sizes=(), max_iter=max_iter, random_state=0
+        ),
+    }
 
 
 def mean_log_density(make, X, scale):
+    """``(score + d log scale, None)``, or ``(None, the exception's first words)``."""
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            return f"{make().fit(X).score(X) + X.shape[1] * np.log(scale):.4f}"
+            value = make().fit(X).score(X) + X.shape[1] * np.log(scale)
+            return (value, None) if np.isfinite(value) else (None, "NaN")
     except Exception as error:  # noqa: BLE001 - the table reports any failure
-        return f"{type(error).__name__}: {' '.join(str(error).split()[:4])}"
+        return None, f"{type(error).__name__}: {' '.join(str(error).split()[:4])}"
 
 
-def main():
+def main(argv=None):
+    args = harness.parser(__doc__.splitlines()[0]).parse_args(argv)
+    run = harness.Run("bench_scale_invariance", args, true_value=-1.5 * (1 + np.log(2 * np.pi)))
     X = np.random.default_rng(0).normal(size=(500, 3))
-    rows = [
-        [f"{scale:g}", *(mean_log_density(make, X * scale, scale) for make in MODELS.values())]
-        for scale in SCALES
-    ]
-    print(format_table(["scale", *MODELS], rows))
+    with harness.thread_limit(args.threads):
+        for scale in SCALES:
+            for name, make in models(5 if args.quick else 200).items():
+                nats, error = mean_log_density(make, X * scale, scale)
+                run.add(scale=scale, model=name, nats=nats, error=error)
+    printed = [{**row, "text": row["error"] or f"{row['nats']:.4f}"} for row in run.rows]
+    harness.print_rows(
+        printed, [("scale", "scale", "g"), ("model", "model", ""), ("text", "nats + 3 log s", "")]
+    )
+    run.write()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,137 +1,35 @@
 """Mixed-type tables with missing entries: likelihood, sample fidelity and speed.
 
-The quality bars of issue #8 for ``VAETransformer`` and ``HistogramDensity``
-fitted on raw pandas DataFrames (string, int and float columns, NaN anywhere).
-
-What is measured
-----------------
-Tables (loaders in ``_tables.py``)
-    ``penguins``: ``palmerpenguins.load_penguins()``, 344 x 8, three string
-    columns, four floats, int ``year``; NaN in six columns.
-    ``cars``: auto-mpg, ``vega_datasets.local_data.cars()`` without ``Name``
-    (an identifier), ``Year`` converted to an int year; 406 x 8.
-    ``wine`` and ``breast_cancer``: ``load_wine`` / ``load_breast_cancer``
-    features as float columns plus the class as a string column
-    (``"class_0"``, ...), then 20% of ALL entries (label included) removed
-    completely at random (``make_missing``, seed 0; the same table for every
-    seed).
-
-Protocol
-    For each table and each seed (``--seeds``, default 3: 0, 1, 2):
-    ``train_test_split(df, test_size=0.25, random_state=seed)`` (no
-    stratification). Every number in a table is the median over seeds; the
-    per-seed values are printed under it.
-
-Held-out log-likelihood (nats per row, higher is better)
-    Mean over test rows of ``score_samples(test)``: for the VAE
-    (``VAETransformer(random_state=seed)``, every other parameter at its
-    default, so ``likelihood="auto"`` once it exists) the per-row
-    log-probability of the OBSERVED entries with NaN entries marginalised;
-    for ``HistogramDensity()`` (independent columns, defaults) the same units
-    with NaN entries skipped. Continuous columns contribute log-densities in
-    the table's own units, string columns log-probabilities; both models score
-    the same entries, so the numbers are comparable. On the 20%-missing tables
-    the same VAE is also fitted on the complete training rows only
-    (listwise deletion, ``train.dropna()``) and scored on the same held-out
-    observed entries. With 20% MCAR in every column, few rows are complete
-    (``0.8 ** 14`` = 4% of wine's rows, ``0.8 ** 31`` = 0.1% of breast
-    cancer's): a fit on fewer than 10 complete rows is reported as ``n/a``.
-
-Fidelity of samples: classifier two-sample test (C2ST)
-    ``classifier_two_sample_auc(real, synthetic, seed)``: the held-out real
-    rows (label 0) against as many sampled rows (label 1);
-    ``HistGradientBoostingClassifier(categorical_features="from_dtype",
-    random_state=seed)`` with string columns cast to ``category`` over the
-    union of both sources' values, mean 5-fold ROC AUC
-    (``StratifiedKFold(5, shuffle=True, random_state=seed)``). 0.5 means the
-    classifier cannot tell samples from real rows; lower is better.
-
-    Missingness mask: the held-out rows have NaN, samples of a model of the
-    observed entries are complete, so a classifier could win on the NaN
-    pattern alone. To test the joint distribution of the values and not the
-    missingness, n = len(test) rows are sampled and then, row by row, the
-    entries that are NaN in the i-th real held-out row are set to NaN in the
-    i-th sampled row (``apply_missing_mask``) before the classifier sees them.
-    TVAE samples get the same mask.
-
-    Models: the VAE above (``vae.sample(n, random_state=seed)``); ctgan's
-    ``TVAE`` (default settings, ``epochs=300``, ``set_random_state(seed)``),
-    which needs complete rows, so it is fitted on ``train.dropna()`` with
-    ``discrete_columns`` = the string columns ("TVAE listwise"; ``n/a`` below
-    10 complete rows, ``failed`` if ctgan raises); on the 20%-missing tables
-    also TVAE fitted on the training part with NaN filled by the column
-    median (numbers) or mode (strings) from the training part ("TVAE
-    imputed"), so that TVAE has a number on every table. It is a reference,
-    not a tuned baseline: the fill puts ~20% of each column's mass on one
-    value, TVAE reproduces that spike, and the classifier can see it in the
-    observed entries of the samples. The real-vs-real
-    floor: the same test of the held-out rows against as many training rows
-    drawn without replacement (``train.sample(len(test),
-    random_state=seed)``), the AUC of two samples of the same distribution
-    (about 0.5, its spread is the test's noise at this size).
-
-Fit time
-    Wall seconds of ``fit`` (VAE: the whole call, early stopping included;
-    TVAE: ``fit`` on the rows it is given).
-
-Speed (``--parts speed``)
-    A synthetic 100,000-row table (``--speed-rows``) with 10 float and 5
-    string columns (3, 8, 15, 30 and 50 categories; labels like ``"c3_17"``)
-    and 10% of entries missing completely at random, against a 15-column
-    all-float complete table with as many rows. Both come from the same
-    4-factor latent model (floats: linear maps of the factors plus noise, at
-    different scales and offsets; categories: quantile bins of noisy linear
-    projections of the factors), so they have structure. Each run fits
-    ``VAETransformer(max_iter=3, early_stopping=False, random_state=0)`` on
-    both, alternating which goes first; speed is rows x epochs / fit wall
-    seconds, median of 3 runs, and the ratio mixed / numeric (target >= 0.5).
-
-Estimators that do not accept a table yet
-    A ``ValueError`` or ``TypeError`` raised by a ``VAETransformer`` or
-    ``HistogramDensity`` call is reported as ``not supported`` (with the first
-    message under the table), so the script runs end to end before those
-    estimators take DataFrames and fills in the rows once they do. Any other
-    exception is a bug and stops the script.
-
-Targets (summary at the end): VAE median AUC <= 0.65 on penguins; VAE AUC <
-TVAE AUC on every table (TVAE listwise where it could be fitted, else TVAE
-imputed); VAE fit time < TVAE fit time on every table (same choice); VAE
-log-likelihood > histogram on every table; all-rows VAE > listwise VAE on the
-20%-missing tables; speed ratio >= 0.5. Each is FAIL when a measured table
-fails it, PASS when every table was measured and passes, and ``—`` otherwise
-(not measurable yet, or a table without a number: listwise deletion leaves
-wine and breast_cancer with fewer than 10 complete rows, so that target stays
-``—`` at 20% missing).
-
-``--quick``: one seed, TVAE for 30 epochs, a 10,000-row speed table: a smoke
-run, not a measurement.
-
-Run with ``python benchmarks/bench_tables.py --help`` for the options, e.g.
+Protocol: each table split ``train_test_split(df, test_size=0.25,
+random_state=seed)`` for ``--seeds`` seeds; ``VAETransformer`` and
+``HistogramDensity`` fitted on the raw DataFrame, scored by held-out
+log-likelihood of the observed entries; samples compared with held-out rows by
+a classifier two-sample test (C2ST ROC AUC, with the real rows' NaN mask),
+against ctgan's TVAE; fit times; and the fit speed of a 100,000-row mixed
+table against an all-float one. Medians over seeds. Details in
+``docs/benchmarks.md``. Command:
 ``OMP_NUM_THREADS=1 python benchmarks/bench_tables.py --threads 1``.
 """
 
-import argparse
 import os
 import sys
 import time
 import warnings
 from collections import Counter, defaultdict
 
+import _harness as harness
 import numpy as np
 import pandas as pd
-from _common import add_threads_argument, format_table, load_average, start_run
-from _tables import (
-    apply_missing_mask,
-    categorical_columns,
-    classifier_two_sample_auc,
+from _harness import (
     load_breast_cancer_table,
     load_cars_table,
     load_penguins_table,
     load_wine_table,
     make_missing,
 )
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 
 from sklearn_vae import HistogramDensity, VAETransformer
 
@@ -155,6 +53,75 @@ TARGET_PENGUINS_AUC = 0.65
 TARGET_SPEED_RATIO = 0.5
 
 NOT_SUPPORTED = "not supported"
+
+
+# ---------------------------------------------------------------- two-sample test
+
+
+def categorical_columns(df):
+    """Names of the columns that are not numeric (strings, categories, bools, objects)."""
+    return [
+        column
+        for column in df.columns
+        if not pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(df[column])
+    ]
+
+
+def apply_missing_mask(synthetic, real):
+    """``synthetic`` with NaN exactly where ``real`` has NaN, row by row.
+
+    Both must have the same shape and columns; the result has ``real``'s index.
+    Used so that a two-sample test compares the distribution of the observed
+    entries and not the missingness pattern (a model of the observed entries
+    samples complete rows).
+    """
+    synthetic = synthetic[list(real.columns)].set_axis(real.index, axis=0)
+    return synthetic.mask(real.isna().to_numpy())
+
+
+def _as_classifier_input(real, synthetic):
+    """Stack ``real`` over ``synthetic``; non-numeric columns become one shared category."""
+    columns = list(real.columns)
+    categorical = set(categorical_columns(real)) | set(categorical_columns(synthetic[columns]))
+    parts = []
+    for frame in (real, synthetic):
+        frame = frame[columns].reset_index(drop=True).copy()
+        for column in columns:
+            if column in categorical:
+                frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+                frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+            else:
+                frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        parts.append(frame)
+    X = pd.concat(parts, ignore_index=True)
+    for column in categorical:
+        categories = sorted(X[column].dropna().unique())
+        X[column] = pd.Categorical(X[column], categories=categories)
+    y = np.r_[np.zeros(len(real), dtype=int), np.ones(len(synthetic), dtype=int)]
+    return X, y
+
+
+def classifier_two_sample_auc(real, synthetic, random_state):
+    """Cross-validated ROC AUC of a classifier telling ``real`` rows from ``synthetic`` rows.
+
+    ``real`` (label 0) and ``synthetic`` (label 1) are DataFrames with the same
+    columns. Non-numeric columns are cast to ``category`` with the union of
+    both sources' values, so both use the same codes; NaN stays NaN (handled
+    natively by the classifier). The classifier is
+    ``HistGradientBoostingClassifier(categorical_features="from_dtype")``,
+    scored by 5-fold ``StratifiedKFold(shuffle=True)`` ROC AUC, both seeded
+    with ``random_state``. Returns the mean AUC over folds: 0.5 means the
+    classifier cannot tell the sources apart, 1.0 that it always can.
+    """
+    X, y = _as_classifier_input(real, synthetic)
+    classifier = HistGradientBoostingClassifier(
+        categorical_features="from_dtype", random_state=random_state
+    )
+    cv = StratifiedKFold(5, shuffle=True, random_state=random_state)
+    return float(np.mean(cross_val_score(classifier, X, y, scoring="roc_auc", cv=cv)))
+
+
+# ------------------------------------------------------------------------ results
 
 
 class Unavailable:
@@ -214,12 +181,6 @@ def guarded(call):
         return Unavailable(NOT_SUPPORTED, f"{type(error).__name__}: {message[:160]}")
 
 
-def timed(call):
-    start = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - start
-
-
 def as_frame(samples, like):
     """Samples as a DataFrame with ``like``'s columns (the estimator may return an array)."""
     if isinstance(samples, pd.DataFrame):
@@ -246,7 +207,7 @@ def fill_missing(train):
 
 def evaluate_vae(results, name, train, test, seed, model="VAE", sample=True):
     """Fit the default VAE; held-out log-likelihood, and C2ST AUC and fit time."""
-    fitted = guarded(lambda: timed(lambda: VAETransformer(random_state=seed).fit(train)))
+    fitted = guarded(lambda: harness.timed(lambda: VAETransformer(random_state=seed).fit(train)))
     if isinstance(fitted, Unavailable):
         results.add("loglik", name, model, fitted)
         if sample:
@@ -284,10 +245,12 @@ def evaluate_vae(results, name, train, test, seed, model="VAE", sample=True):
 
 def evaluate_tvae(results, name, fit_rows, test, seed, epochs, model):
     """ctgan TVAE on ``fit_rows`` (complete): C2ST AUC of its masked samples, fit time."""
-    from ctgan import TVAE
-
-    if len(fit_rows) < MIN_COMPLETE_ROWS:
-        cell = Unavailable(f"n/a ({len(fit_rows)} rows)")
+    try:
+        from ctgan import TVAE
+    except ImportError:
+        TVAE = None
+    if TVAE is None or len(fit_rows) < MIN_COMPLETE_ROWS:
+        cell = Unavailable("ctgan not installed" if TVAE is None else f"n/a ({len(fit_rows)} rows)")
         results.add("auc", name, model, cell)
         results.add("fit", name, model, cell)
         return
@@ -295,7 +258,7 @@ def evaluate_tvae(results, name, fit_rows, test, seed, epochs, model):
     tvae.set_random_state(seed)
     discrete = categorical_columns(fit_rows)
     try:
-        _, seconds = timed(lambda: tvae.fit(fit_rows, discrete_columns=discrete))
+        _, seconds = harness.timed(lambda: tvae.fit(fit_rows, discrete_columns=discrete))
         samples = as_frame(tvae.sample(len(test)), test)
     except Exception as error:  # ctgan's own failures are results, not bugs here
         message = str(error).strip().split("\n")[0][:160]
@@ -370,44 +333,31 @@ def speed_fit(X):
     vae = VAETransformer(max_iter=SPEED_EPOCHS, early_stopping=False, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, seconds = timed(lambda: vae.fit(X))
+        _, seconds = harness.timed(lambda: vae.fit(X))
     return len(X) * SPEED_EPOCHS / seconds
 
 
-def run_speed(n_rows):
+def run_speed(results, n_rows):
+    """Fit speed (rows x epochs / s) of the mixed and numeric tables; the ratio of medians."""
     mixed, numeric = make_speed_tables(n_rows)
     print(
         f"\n=== speed: {n_rows} rows; mixed = 10 floats + 5 strings (3/8/15/30/50 "
         f"categories), {mixed.isna().to_numpy().mean():.1%} missing; numeric = 15 floats, "
         f"complete; VAETransformer(max_iter={SPEED_EPOCHS}, early_stopping=False)"
     )
-    speeds = {"mixed": [], "numeric": []}
-    reason = None
     for repeat in range(SPEED_REPEATS):
         order = ("numeric", "mixed") if repeat % 2 == 0 else ("mixed", "numeric")
         for kind in order:
-            if kind == "mixed" and reason is not None:
-                continue
-            result = guarded(lambda kind=kind: speed_fit(mixed if kind == "mixed" else numeric))
-            if isinstance(result, Unavailable):
-                reason = result.reason
-            else:
-                speeds[kind].append(result)
-    rows = []
-    for kind in ("mixed", "numeric"):
-        values = speeds[kind]
-        median = f"{np.median(values):,.0f}" if values else NOT_SUPPORTED
-        runs = " ".join(f"{v:,.0f}" for v in values) if values else "—"
-        rows.append((kind, median, runs))
-    print(format_table(("table", "rows/s (median)", "runs"), rows))
-    if reason:
-        print(f"mixed: {NOT_SUPPORTED} ({reason})")
-    if speeds["mixed"] and speeds["numeric"]:
-        ratio = float(np.median(speeds["mixed"]) / np.median(speeds["numeric"]))
-        print(f"ratio mixed / numeric: {ratio:.2f} (target >= {TARGET_SPEED_RATIO})")
-        return ratio
-    print("ratio mixed / numeric: —")
-    return None
+            X = mixed if kind == "mixed" else numeric
+            results.add("speed", kind, "rows/s", guarded(lambda X=X: speed_fit(X)))
+    print_measure(results, ["mixed", "numeric"], "fit speed, rows/s", "speed", ["rows/s"], ",.0f")
+    mixed_speed = results.median("speed", "mixed", "rows/s")
+    numeric_speed = results.median("speed", "numeric", "rows/s")
+    if mixed_speed is None or numeric_speed is None:
+        return None
+    ratio = mixed_speed / numeric_speed
+    print(f"ratio mixed / numeric: {ratio:.2f} (target >= {TARGET_SPEED_RATIO})")
+    return ratio
 
 
 # ------------------------------------------------------------------------ output
@@ -417,7 +367,7 @@ def print_measure(results, names, title, measure, models, fmt, note=""):
     print(f"\n=== {title}")
     present = [m for m in models if any(results.values[measure][n].get(m) for n in names)]
     rows = [(n, *(results.cell(measure, n, m, fmt) for m in present)) for n in names]
-    print(format_table(("table", *present), rows))
+    print(harness.format_table(("table", *present), rows))
     if note:
         print(note)
     for n in names:
@@ -427,24 +377,33 @@ def print_measure(results, names, title, measure, models, fmt, note=""):
                 print(f"  {n} {m}: per seed {detail}")
 
 
-def print_data(names, frames, missing, results):
-    rows = []
+def describe_data(names, frames, missing, results):
+    """Shape, string columns, NaN fraction and complete training rows of each table."""
+    data = {}
     for n in names:
         df = frames[n]
-        complete = results.values["complete"][n].get("rows", [])
-        rows.append(
-            (
-                n,
-                f"{df.shape[0]} x {df.shape[1]}",
-                ", ".join(categorical_columns(df)),
-                f"{df.isna().to_numpy().mean():.1%}",
-                "20% MCAR" if missing[n] else "as loaded",
-                " ".join(str(int(c)) for c in complete),
-            )
+        data[n] = {
+            "shape": list(df.shape),
+            "string_columns": categorical_columns(df),
+            "nan_fraction": float(df.isna().to_numpy().mean()),
+            "missing": "20% MCAR" if missing[n] else "as loaded",
+            "complete_train_rows": results.values["complete"][n].get("rows", []),
+        }
+    rows = [
+        (
+            n,
+            f"{d['shape'][0]} x {d['shape'][1]}",
+            ", ".join(d["string_columns"]),
+            f"{d['nan_fraction']:.1%}",
+            d["missing"],
+            " ".join(f"{c:.0f}" for c in d["complete_train_rows"]),
         )
+        for n, d in data.items()
+    ]
     header = ("table", "shape", "string columns", "NaN", "missing", "complete train rows/seed")
     print("\n=== data")
-    print(format_table(header, rows))
+    print(harness.format_table(header, rows))
+    return data
 
 
 def verdict(pairs, better):
@@ -491,7 +450,8 @@ def tvae_reference(results, measure, name):
     return value
 
 
-def print_targets(results, names, missing, speed_ratio, quick):
+def check_targets(results, names, missing, speed_ratio, quick):
+    """Print the targets' verdicts and return them as dicts."""
     med = results.median
     lines = []
     if "penguins" in names:
@@ -519,8 +479,9 @@ def print_targets(results, names, missing, speed_ratio, quick):
             (f"speed ratio mixed/numeric >= {TARGET_SPEED_RATIO}", ok, f"{speed_ratio:.2f}")
         )
     print("\n=== targets" + (" (quick run: not a measurement)" if quick else ""))
-    print(format_table(("target", "verdict", "medians (VAE vs other)"), lines, left=3))
+    print(harness.format_table(("target", "verdict", "medians (VAE vs other)"), lines, left=3))
     print("TVAE: listwise where it could be fitted, else imputed.")
+    return [dict(zip(("target", "verdict", "detail"), line, strict=True)) for line in lines]
 
 
 def report_warnings(caught):
@@ -535,7 +496,7 @@ def report_warnings(caught):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.parser(__doc__.split("\n")[0])
     parser.add_argument(
         "--tables", nargs="+", choices=list(TABLES), default=list(TABLES), help="tables to run"
     )
@@ -553,8 +514,6 @@ def parse_args(argv=None):
     parser.add_argument(
         "--speed-rows", type=int, default=None, help=f"speed table rows (default {SPEED_ROWS})"
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run, not a measurement")
-    add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
@@ -565,29 +524,57 @@ def parse_args(argv=None):
     return args
 
 
+MEASURES = {
+    "loglik": (
+        "held-out log-likelihood of the observed entries, nats per row (higher is better)",
+        ("VAE", "Histogram", "VAE listwise"),
+        ".2f",
+    ),
+    "auc": (
+        "C2ST ROC AUC, held-out rows vs samples with their NaN mask (0.5 is best)",
+        ("VAE", "TVAE listwise", "TVAE imputed", "real vs real"),
+        ".3f",
+    ),
+    "fit": ("fit time, wall seconds", ("VAE", "TVAE listwise", "TVAE imputed"), ".1f"),
+}
+
+
+def result_rows(results):
+    """One row per measure, table and model: the median, and every seed's value or reason."""
+    rows = []
+    for measure in (*MEASURES, "speed"):
+        for table, models in results.values[measure].items():
+            for model, entries in models.items():
+                rows.append(
+                    {
+                        "measure": measure,
+                        "table": table,
+                        "model": model,
+                        "median": results.median(measure, table, model),
+                        "per_seed": [e if isinstance(e, float) else e.text for e in entries],
+                        # What the table shows when no seed has a number.
+                        "text": entries[0].text if isinstance(entries[0], Unavailable) else None,
+                    }
+                )
+    return rows
+
+
 def main(argv=None):
     args = parse_args(argv)
-    start_run(args.threads)
     try:
         import ctgan
 
-        print(f"ctgan {ctgan.__version__}, pandas {pd.__version__}")
+        versions = {"ctgan": ctgan.__version__, "pandas": pd.__version__}
     except ImportError:
-        print(f"ctgan not installed, pandas {pd.__version__}")
-    print(f"load average before: {load_average()}")
-    mode = "QUICK (smoke run)" if args.quick else "full"
-    print(
-        f"mode: {mode}; seeds: {args.seeds}; TVAE epochs: {args.tvae_epochs}; "
-        "split: train_test_split(test_size=0.25, random_state=seed); medians over seeds"
-    )
-
-    total_start = time.perf_counter()
+        versions = {"ctgan": None, "pandas": pd.__version__}
+    run = harness.Run("bench_tables", args)
+    run.header["versions"].update(versions)
     results = Results()
     speed_ratio = None
     names = args.tables if "quality" in args.parts else []
-    with warnings.catch_warnings(record=True) as caught:
+    frames, missing = {}, {}
+    with harness.thread_limit(args.threads), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frames, missing = {}, {}
         for name in names:
             start = time.perf_counter()
             loader, missing[name] = TABLES[name]
@@ -595,48 +582,20 @@ def main(argv=None):
             evaluate_table(results, name, frames[name], missing[name], args.seeds, args.tvae_epochs)
             print(f"{name}: done in {time.perf_counter() - start:.0f} s")
         if names:
-            print_data(names, frames, missing, results)
-            print_measure(
-                results,
-                names,
-                "held-out log-likelihood of the observed entries, nats per row (higher is better)",
-                "loglik",
-                ("VAE", "Histogram", "VAE listwise"),
-                ".2f",
-                "VAE listwise: fitted on train.dropna(), scored on the same held-out entries.",
-            )
-            print_measure(
-                results,
-                names,
-                "C2ST ROC AUC, held-out rows vs samples with their NaN mask (0.5 is best)",
-                "auc",
-                ("VAE", "TVAE listwise", "TVAE imputed", "real vs real"),
-                ".3f",
-                "TVAE listwise: fitted on train.dropna(); TVAE imputed: on train with NaN "
-                "filled by median/mode; real vs real: held-out vs as many training rows.",
-            )
-            print_measure(
-                results,
-                names,
-                f"fit time, wall seconds ({args.threads} thread(s))",
-                "fit",
-                ("VAE", "TVAE listwise", "TVAE imputed"),
-                ".1f",
-            )
-            if results.reasons:
-                print("\nwhy cells are empty (first message per model):")
-                for (model, text), reason in results.reasons.items():
-                    print(f"  {model}: {text}: {reason}")
+            run.header["tables"] = describe_data(names, frames, missing, results)
+            for measure, (title, models, fmt) in MEASURES.items():
+                print_measure(results, names, title, measure, models, fmt)
         if "speed" in args.parts:
-            speed_ratio = run_speed(args.speed_rows)
+            speed_ratio = run_speed(results, args.speed_rows)
     report_warnings([w for w in caught if not issubclass(w.category, ConvergenceWarning)])
-    n_convergence = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-    if n_convergence:
-        print(f"{n_convergence} ConvergenceWarning(s) (fits that reached max_iter)")
-    if names or speed_ratio is not None or "speed" in args.parts:
-        print_targets(results, names, missing if names else {}, speed_ratio, args.quick)
-    print(f"\nload average after: {load_average()}")
-    print(f"total time: {time.perf_counter() - total_start:.0f} s")
+    run.header["reasons"] = [
+        {"model": model, "text": text, "reason": reason}
+        for (model, text), reason in results.reasons.items()
+    ]
+    run.header["speed_ratio"] = speed_ratio
+    run.header["targets"] = check_targets(results, names, missing, speed_ratio, args.quick)
+    run.rows.extend(result_rows(results))
+    run.write()
     return 0
 
 
