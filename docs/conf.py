@@ -2,8 +2,10 @@
 
 ``make docs`` builds the whole site with the gallery executed; the test suite
 (``tests/test_docs.py``) builds it with ``-D plot_gallery=0``. Both run with
-``-W --keep-going``, so every warning fails the build. Nothing is fetched from
-the network: there is no intersphinx, and MathJax is served from the build.
+``-W --keep-going``, so every warning fails the build. ``tests/test_examples.py``
+runs the gallery's scripts through sphinx-gallery with this file's
+``sphinx_gallery_conf``. Nothing is fetched from the network: there is no
+intersphinx, and MathJax is served from the build.
 """
 
 import re
@@ -55,16 +57,12 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # The gallery: examples/plot_*.py, executed by `make docs`, figures captured
-# from matplotlib. The scripts run in their own folder and write PNGs there, so
-# they run from a copy under _build/: the committed figures of `make examples`
-# stay untouched. Unchanged scripts are not run again (sphinx-gallery's MD5s).
+# from matplotlib. sphinx-gallery runs each script's blocks with the script's
+# folder as working directory and without ``__file__``; the scripts write
+# their PNGs there, so they run from a copy under _build/ (made in ``setup``):
+# the committed figures of `make examples` stay untouched. Unchanged scripts
+# are not run again (sphinx-gallery's MD5s of the copies).
 EXAMPLES = DOCS / "_build" / "examples"
-shutil.copytree(
-    DOCS.parent / "examples",
-    EXAMPLES,
-    dirs_exist_ok=True,
-    ignore=shutil.ignore_patterns("*.png"),
-)
 sphinx_gallery_conf = {
     "examples_dirs": str(EXAMPLES),
     "gallery_dirs": str(DOCS / "auto_examples"),
@@ -130,5 +128,14 @@ def link_sklearn_references(app, what, name, obj, options, lines):
         lines[:] = [SKLEARN_REF.sub(_link_to_sklearn, line) for line in lines]
 
 
+def copy_examples():
+    """A fresh copy of examples/, without figures, for the gallery to run."""
+    shutil.rmtree(EXAMPLES, ignore_errors=True)
+    shutil.copytree(
+        DOCS.parent / "examples", EXAMPLES, ignore=shutil.ignore_patterns("*.png")
+    )
+
+
 def setup(app):
+    copy_examples()
     app.connect("autodoc-process-docstring", link_sklearn_references)

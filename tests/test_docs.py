@@ -4,6 +4,7 @@
 Here the same sources are built without running the gallery
 (``-D plot_gallery=0``): the API pages, the user guide and the gallery's text
 still build, so a broken docstring, reference or page fails the suite.
+``tests/test_examples.py`` runs the gallery's scripts through sphinx-gallery.
 """
 
 import ast
