@@ -45,8 +45,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -85,7 +83,7 @@ print(f"{X_train.shape[0]} training and {X_test.shape[0]} test images of {n_feat
 #   ``dequantize=True`` it is fitted on the raw integers and draws fresh
 #   uniform noise for every training batch: trained on one fixed draw
 #   (``X_train_deq``), its decoder would learn that draw's noise and score
-#   about 4 nats per image worse on new images.
+#   worse on new images.
 #
 # Training stops early when the ELBO of a held-out 10% of the training set
 # stops improving, and the best weights are kept.
@@ -185,7 +183,7 @@ print(f"GaussianMixture: {gmm.n_components} components, covariance_type={gmm.cov
 # plus diagonal covariance (isotropic for probabilistic PCA). PCA fits in
 # milliseconds, so we cross-validate its number of components.
 # FactorAnalysis is much slower to fit, so we fix it at 40 factors; its
-# held-out score moves by only about a nat between 20 and 40 factors.
+# held-out score changes little between 20 and 40 factors.
 pca = GridSearchCV(PCA(), {"n_components": [10, 20, 30, 40, 50, 60, 63]}, cv=3).fit(X_train_deq)
 pca = pca.best_estimator_
 fa = FactorAnalysis(n_components=40, random_state=0).fit(X_train_deq)
@@ -252,7 +250,7 @@ legend_handles = [
 ax.legend(handles=legend_handles, loc="upper left", fontsize=9)
 fig.tight_layout()
 fig.savefig("plot_digits_density_bars.png", dpi=100)
-print(f"Figure written to {Path('plot_digits_density_bars.png').resolve()}")
+print("Figure written to plot_digits_density_bars.png")
 
 # %%
 # Sampling new digits
@@ -295,29 +293,28 @@ for row, (name, images) in zip(axes, samples.items(), strict=True):
 fig.suptitle("Digits drawn from each density model")
 fig.tight_layout()
 fig.savefig("plot_digits_density_samples.png", dpi=100)
-print(f"Figure written to {Path('plot_digits_density_samples.png').resolve()}")
+print("Figure written to plot_digits_density_samples.png")
 
 # %%
 # Conclusion
 # ----------
 #
 # Measured in the same units, the categorical VAE is by far the best density
-# model of the digits here, about 10 nats per image ahead of the next one,
-# the Gaussian VAE. With the same networks, the Gaussian VAE is only about 5
-# nats better than the product of independent per-pixel histograms (fitted
-# on one fixed dequantisation draw instead of with ``dequantize=True``, it
-# scores about 4 nats lower still). The likely reason is the shape of each
-# pixel's distribution: many pixels are almost always 0, or 16, and
-# once dequantised they are uniform on a unit interval with hard edges, which
-# a normal distribution describes badly and a categorical one exactly. The
-# same reason puts the histograms, which ignore every dependency between
-# pixels, ahead of all the continuous classical models. Among those, the
-# diagonal Gaussian mixture is best, and standardising the pixels is worth
-# more than 15 nats to the KDE.
+# model of the digits here, well ahead of the next one, the Gaussian VAE.
+# With the same networks, the Gaussian VAE is only a few nats better than the
+# product of independent per-pixel histograms (and fitted on one fixed
+# dequantisation draw instead of with ``dequantize=True``, it would score
+# lower still). The likely reason is the shape of each pixel's distribution:
+# many pixels are almost always 0, or 16, and once dequantised they are
+# uniform on a unit interval with hard edges, which a normal distribution
+# describes badly and a categorical one exactly. The same reason puts the
+# histograms, which ignore every dependency between pixels, ahead of all the
+# continuous classical models. Among those, the diagonal Gaussian mixture is
+# best, and standardising the pixels is worth many nats to the KDE. The table
+# above gives every gap.
 #
 # The samples tell a different story: the Gaussian mixture's draws look about
-# as convincing as the VAEs', although it scores 10 to 25 nats per image
-# lower.
+# as convincing as the VAEs', although it scores far lower per image.
 # Sample quality and likelihood measure different things (Theis et al.,
 # 2016); the held-out log-likelihood is the one that compares models in
 # common units.

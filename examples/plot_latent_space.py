@@ -97,7 +97,7 @@ fig.savefig("plot_latent_space.png", dpi=100)
 # PCA and factor analysis are linear: with two components, the best they can
 # do is a projection, in which many classes overlap. The VAE's encoder is a
 # neural network, and its two latent coordinates put most digit classes in
-# regions of their own (5, 7 and 8 still meet in the centre), although it
+# regions of their own (a few still meet in the centre), although it
 # was never shown the labels; a nearest-neighbour classifier reads the digit
 # from them much more accurately. The VAE's axes have no particular meaning,
 # since its prior is rotation-invariant. And a 2-D latent space is far too

@@ -57,9 +57,8 @@ X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
 # ----------
 #
 # Thirty VAEs are trained (five latent sizes, two values of ``beta``, three
-# folds). To keep this example under two minutes on two CPU cores, every
-# candidate gets a one-hidden-layer network and a fixed budget of 40 epochs
-# without early stopping, so each fit takes a second or two. In a real
+# folds). To keep this example short, every candidate gets a one-hidden-layer
+# network and a fixed budget of 40 epochs without early stopping. In a real
 # search, keep the default early stopping (``early_stopping=True``), which
 # chooses the number of epochs on held-out data. With a fixed budget, the
 # VAE warns that it stopped at ``max_iter``; we silence that warning here.
@@ -175,9 +174,9 @@ fig.savefig("plot_model_selection.png", dpi=100)
 # Conclusion
 # ----------
 #
-# The held-out scores rise from two to about eight latent dimensions and then
-# fall again: with about 900 training images per fold and the same training
-# budget for everyone, more latent dimensions do not pay for themselves.
+# The held-out scores rise over the first few latent dimensions and then fall
+# again: with about 900 training images per fold and the same training budget
+# for everyone, more latent dimensions do not pay for themselves.
 # Training with the full KL weight, ``beta=1``, gives the better score at
 # every size under both criteria, as expected since ``beta=1`` is exactly the
 # objective being scored; down-weighting the KL term is a way to trade
@@ -185,10 +184,10 @@ fig.savefig("plot_model_selection.png", dpi=100)
 # likelihood.
 #
 # The two criteria pick the same model here, but they do not rank the others
-# alike. The gap between the log-likelihood and the ELBO (the ``gap`` column)
-# grows with the latent size, from under one nat with two latent dimensions
-# to about four with 32, so the ELBO penalises large latent spaces for the
-# looseness of the bound rather than for a worse density. When candidates
+# alike. The gap between the log-likelihood and the ELBO (the ``gap`` column
+# of the table above) grows with the latent size, so the ELBO penalises large
+# latent spaces for the looseness of the bound rather than for a worse
+# density. When candidates
 # differ in their latent size, rank them with
 # :func:`~sklearn_vae.make_log_likelihood_scorer`; the ELBO is the cheaper
 # criterion (no importance samples) and is fine for choices that leave the

@@ -99,5 +99,6 @@ fig.savefig("plot_novelty.png", dpi=100)
 # it was trained on: their simplicity outweighs their novelty. Subtracting
 # the histogram's log-probability, a measure of that simplicity, lifts the
 # VAE well above its plain likelihood and above IsolationForest on this
-# hardest class. Across all ten held-out classes (the novelty benchmark in
-# the README), the likelihood ratio is also the better score on average.
+# hardest class. Across all ten held-out classes (the novelty benchmark of
+# the benchmarks page), the likelihood ratio is also the better score on
+# average.
