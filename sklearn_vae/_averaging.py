@@ -19,7 +19,14 @@ import torch
 from skorch.callbacks import Callback
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-__all__ = ["DEFAULT_DECAY", "AveragingState", "WeightAveraging", "average_decay"]
+__all__ = [
+    "DEFAULT_DECAY",
+    "AveragingState",
+    "WeightAveraging",
+    "average_decay",
+    "capture_averaging",
+    "restore_averaging",
+]
 
 #: The decay per step of ``average=True``: an average over about the last
 #: 1 / (1 - decay) = 500 steps, chosen on digits among decays from 0.99 to
@@ -140,3 +147,29 @@ def use_raw_parameters(net):
     for parameter, value in zip(net.module_.parameters(), state.raw, strict=True):
         parameter.copy_(value)
     state.raw = None
+
+
+def capture_averaging(net):
+    """A copy of the net's averaging state, for :func:`restore_averaging`.
+
+    ``(state, average, raw)``: the :class:`AveragingState` object itself (the
+    callback replaces it when averaging is switched on or off), copies of its
+    average's parameters, buffers and count of steps, and of its raw
+    parameters (None when the module holds them); all None without averaging.
+    """
+    state = getattr(net, "weight_averaging_", None)
+    if state is None:
+        return None, None, None
+    average = {name: value.clone() for name, value in state.average.state_dict().items()}
+    raw = None if state.raw is None else [value.clone() for value in state.raw]
+    return state, average, raw
+
+
+@torch.no_grad()
+def restore_averaging(net, captured):
+    """Put back on ``net`` the averaging state that :func:`capture_averaging` copied."""
+    state, average, raw = captured
+    net.weight_averaging_ = state
+    if state is not None:
+        state.average.load_state_dict(average)
+        state.raw = raw

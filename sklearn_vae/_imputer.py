@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
 from ._data import is_integer_array
 from ._inference import impute_encoded
 from ._schema import is_dataframe
+from ._training import fit_raising_interrupts, restore_on_error
 from ._vae import VAETransformer
 
 __all__ = ["VAEImputer"]
@@ -290,20 +291,23 @@ class VAEImputer(_BaseImputer):
         self : VAEImputer
             The fitted imputer.
         """
-        X, mask = self._validate_input(X, reset=True)
-        estimators = self._make_estimators(X)
-        self._valid_mask = ~mask.all(axis=0)
-        if not self._valid_mask.any():
-            raise ValueError(
-                "Every feature of X is missing in every row: there is nothing to learn from."
+        # An error or an interrupt leaves the imputer as it was; an interrupt
+        # stops every member (fit_raising_interrupts), none keeps a part-trained model.
+        with restore_on_error(self):
+            X, mask = self._validate_input(X, reset=True)
+            estimators = self._make_estimators(X)
+            self._valid_mask = ~mask.all(axis=0)
+            if not self._valid_mask.any():
+                raise ValueError(
+                    "Every feature of X is missing in every row: there is nothing to learn from."
+                )
+            rows = ~mask[:, self._valid_mask].all(axis=1)
+            data = self._subset(X, mask, rows)
+            self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+                delayed(fit_raising_interrupts)(estimator, data) for estimator in estimators
             )
-        rows = ~mask[:, self._valid_mask].all(axis=1)
-        data = self._subset(X, mask, rows)
-        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(estimator.fit)(data) for estimator in estimators
-        )
-        self.estimator_ = self.estimators_[0]
-        self._fit_indicator(mask)
+            self.estimator_ = self.estimators_[0]
+            self._fit_indicator(mask)
         return self
 
     def _make_estimators(self, X):

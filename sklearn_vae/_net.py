@@ -3,13 +3,23 @@
 import os
 import re
 import sys
+from dataclasses import dataclass
 
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch import nn
 
-__all__ = ["NegativeELBO", "StopOnNonFiniteLoss", "VAENet", "print_log_sink"]
+from ._averaging import capture_averaging, restore_averaging, use_average
+
+__all__ = [
+    "CompletedEpochs",
+    "NegativeELBO",
+    "StopOnNonFiniteLoss",
+    "TrainingState",
+    "VAENet",
+    "print_log_sink",
+]
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -88,3 +98,113 @@ class StopOnNonFiniteLoss(Callback):
             f"learning rate that is too high (learning_rate_init={net.lr}; try a value 10 "
             "times smaller). No model was fitted."
         )
+
+
+def _clone_tensors(value):
+    """``value`` (a state dict) with every tensor replaced by a copy."""
+    if isinstance(value, dict):
+        return {key: _clone_tensors(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clone_tensors(item) for item in value)
+    return value.clone() if isinstance(value, torch.Tensor) else value
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """A copy of everything training changes in a net, to put back after an interrupt.
+
+    Attributes
+    ----------
+    n_epochs : int
+        The length of the training history.
+    module : dict
+        The module's ``state_dict``, copied.
+    optimizer : dict
+        Adam's ``state_dict`` (moments and step counts), copied.
+    averaging : tuple
+        :func:`~._averaging.capture_averaging` of the net.
+    best : dict or None
+        Early stopping's best weights where the module does not hold them
+        (taken at the end of an epoch: :class:`CompletedEpochs`), else None.
+    best_epoch : int or None
+        The epoch of ``best``, or of the module's weights; None for a state
+        taken before training.
+    """
+
+    n_epochs: int
+    module: dict
+    optimizer: dict
+    averaging: tuple
+    best: dict | None = None
+    best_epoch: int | None = None
+
+    @classmethod
+    def capture(cls, net, best=None, best_epoch=None):
+        """The state of ``net`` now (its tensors copied)."""
+        return cls(
+            len(net.history),
+            _clone_tensors(net.module_.state_dict()),
+            _clone_tensors(net.optimizer_.state_dict()),
+            capture_averaging(net),
+            best,
+            best_epoch,
+        )
+
+    @torch.no_grad()
+    def restore(self, net):
+        """Put this state back on ``net``: its weights, optimiser, average and history.
+
+        A state taken at the end of an epoch is then finished as the end of
+        training finishes a net: early stopping's best weights are loaded,
+        and the module takes the average of the weights where there is one.
+        """
+        del net.history[self.n_epochs :]
+        net.module_.load_state_dict(self.module)
+        net.optimizer_.load_state_dict(self.optimizer)
+        restore_averaging(net, self.averaging)
+        if self.best_epoch is None:
+            return
+        if self.best is not None:
+            net.module_.load_state_dict(self.best)
+        if net.weight_averaging_ is not None:
+            use_average(net)
+
+
+class CompletedEpochs(Callback):
+    """Keep a copy of the net's training state at the end of every epoch.
+
+    skorch ends training at a ``KeyboardInterrupt`` and keeps the epoch it
+    interrupted, half written; the copy of the last epoch that completed is
+    what the net goes back to. The callback must come after every other
+    callback that acts at the end of an epoch, so that its copy follows them.
+
+    Parameters
+    ----------
+    stopping : str, default="early_stopping"
+        The name of the net's ``EarlyStopping`` callback, whose best weights
+        (with ``load_best``) are the fitted ones.
+
+    Attributes
+    ----------
+    n_completed_ : int
+        The epochs completed since training began.
+    last_ : TrainingState or None
+        The state at the end of the last of them; None before the first.
+    """
+
+    def __init__(self, stopping="early_stopping"):
+        self.stopping = stopping
+
+    def on_train_begin(self, net, **kwargs):
+        self.n_completed_ = 0
+        self.last_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        stopper = dict(net.callbacks_)[self.stopping]
+        epoch = net.history[-1, "epoch"]
+        best, best_epoch = None, epoch
+        if stopper.load_best and stopper.best_epoch_ != epoch:
+            best, best_epoch = stopper.best_model_weights_, stopper.best_epoch_
+        # One assignment: an interrupt leaves either the old copy or the new one.
+        self.last_ = TrainingState.capture(net, best, best_epoch)
+        self.n_completed_ += 1

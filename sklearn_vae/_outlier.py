@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._data import is_integer_array
 from ._histogram import HistogramDensity
 from ._random import draw_seed
+from ._training import restore_on_error
 from ._vae import VAETransformer
 
 __all__ = ["DensityOutlierDetector"]
@@ -246,16 +247,21 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         self : DensityOutlierDetector
             The fitted detector.
         """
-        estimator, background = self._make_estimators(X)
-        self.estimator_ = estimator.fit(X)
-        self.background_ = None if background is None else background.fit(X)
-        self._seed = draw_seed(self.random_state)
-        for name in ("n_features_in_", "feature_names_in_"):
-            if hasattr(self.estimator_, name):
-                setattr(self, name, getattr(self.estimator_, name))
-            elif hasattr(self, name):
-                delattr(self, name)
-        self.offset_ = float(np.percentile(self._score(X), 100.0 * self.contamination))
+        # An error, or an interrupt before the VAE completed an epoch, leaves the
+        # detector as it was; an interrupt after one keeps that epoch, as the VAE does.
+        with restore_on_error(self):
+            estimator, background = self._make_estimators(X)
+            self.estimator_ = estimator.fit(X)
+            self.background_ = None if background is None else background.fit(X)
+            self._seed = draw_seed(self.random_state)
+            # Scores must stay those offset_ is a quantile of, whatever set_params changes.
+            self._n_importance_samples = self.n_importance_samples
+            for name in ("n_features_in_", "feature_names_in_"):
+                if hasattr(self.estimator_, name):
+                    setattr(self, name, getattr(self.estimator_, name))
+                elif hasattr(self, name):
+                    delattr(self, name)
+            self.offset_ = float(np.percentile(self._score(X), 100.0 * self.contamination))
         return self
 
     def _score(self, X):
@@ -266,8 +272,10 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
                 density = density[-1]
             else:
                 X_last = X
+            # Detectors saved before it was kept use the parameter.
+            n_samples = getattr(self, "_n_importance_samples", self.n_importance_samples)
             scores = density.log_likelihood(
-                X_last, n_importance_samples=self.n_importance_samples, random_state=self._seed
+                X_last, n_importance_samples=n_samples, random_state=self._seed
             )
         else:
             scores = self.estimator_.score_samples(X)

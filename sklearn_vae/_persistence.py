@@ -32,10 +32,10 @@ from ._averaging import AveragingState
 from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood
 from ._schema import ColumnSpec, TableSchema
-from ._training import build_module, make_net
+from ._training import build_module, fitted_params, make_net
 from ._version import __version__
 
-__all__ = ["LAYOUT", "restore_state", "saved_state"]
+__all__ = ["LAYOUT", "check_array", "restore_state", "saved_state"]
 
 #: Version of the saved state's layout; raise it when the layout changes.
 LAYOUT = 1
@@ -60,15 +60,22 @@ def saved_state(state):
     return state
 
 
-def restore_state(estimator, state, set_attributes):
+def restore_state(estimator, state, set_attributes, check=None):
     """Set the attributes of ``estimator`` from a :func:`saved_state`, rebuilding its net.
 
     ``set_attributes`` stores a dict of attributes (the parent class's
-    ``__setstate__``). A state without a layout version is the layout from
-    before versioning and is stored as it is.
+    ``__setstate__``). Every array of the state is checked against the model
+    it describes, its net against the parameters it was fitted with
+    (``_fitted_params``; the estimator's parameters in files saved before
+    they were kept), and ``check(estimator)``, when given, checks the
+    estimator's own arrays: a damaged state raises ``ValueError`` here, not
+    later. A state without a layout version is the layout from before
+    versioning and is stored as it is.
     """
     if _LAYOUT_KEY not in state:
         set_attributes(state)
+        if "net_" in state and "_fitted_params" not in state:
+            estimator._fitted_params = fitted_params(estimator.get_params(deep=False))
         return
     state = dict(state)
     layout = state.pop(_LAYOUT_KEY)
@@ -82,21 +89,112 @@ def restore_state(estimator, state, set_attributes):
         )
     net = state.pop("net_", None)
     try:
+        _check_fitted_arrays(state)
         if "schema_" in state:
             state["schema_"] = _schema_from_state(state["schema_"])
         if "_standardisation" in state:
             state["_standardisation"] = Standardisation(**state["_standardisation"])
         set_attributes(state)
         if net is not None:
+            if "_fitted_params" not in state:
+                estimator._fitted_params = fitted_params(estimator.get_params(deep=False))
             estimator.net_ = _net_from_state(estimator, net)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        if check is not None:
+            check(estimator)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        cause = "The file is damaged or was edited"
+        if net is not None and "_fitted_params" not in state:
+            cause += (
+                ", or the model's parameters were changed with set_params after fit and "
+                "before it was saved"
+            )
         raise ValueError(
             f"The saved state of this {name} (layout {LAYOUT}, sklearn_vae {saved_by}) is "
-            f"incomplete or does not match the model its parameters describe: "
-            f"{type(exc).__name__}: {exc}. The file is damaged or was edited, or the model's "
-            "parameters were changed with set_params after fit and before it was saved; refit "
-            "the model."
+            f"incomplete or does not match the model it describes: "
+            f"{type(exc).__name__}: {exc}. {cause}; refit the model."
         ) from exc
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_array(part, value, shape, dtype):
+    """Raise ``ValueError`` naming ``part`` unless ``value`` is an array of ``shape`` and ``dtype``.
+
+    ``dtype`` may be a numpy dtype or a dtype kind (``"i"`` for any integer).
+    """
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{part} is a {type(value).__name__}, not an array of shape {shape}")
+    shape = tuple(shape)
+    if isinstance(dtype, str) and len(dtype) == 1:
+        right_dtype, expected = value.dtype.kind == dtype, f"dtype kind {dtype!r}"
+    else:
+        right_dtype, expected = value.dtype == np.dtype(dtype), f"dtype {np.dtype(dtype)}"
+    if value.shape != shape or not right_dtype:
+        raise ValueError(
+            f"{part} has shape {value.shape} and dtype {value.dtype}; the model needs shape "
+            f"{shape} and {expected}"
+        )
+
+
+def _check_fitted_arrays(state):
+    """Check the fitted arrays of a VAE's state (those it has) against ``n_features_in_``."""
+    if "n_features_in_" not in state:
+        return
+    n_features = state["n_features_in_"]
+    if not isinstance(n_features, int | np.integer) or n_features < 1:
+        raise ValueError(f"n_features_in_ is {n_features!r}, not a positive integer")
+    schema = state.get("schema_")
+    columns = None if schema is None else schema.get("columns_")
+    if columns is not None and len(columns) != n_features:
+        raise ValueError(
+            f"schema_ describes {len(columns)} columns, but n_features_in_ is {n_features}"
+        )
+    if "_dequantized" in state:
+        check_array("_dequantized", state["_dequantized"], (n_features,), bool)
+    if state.get("_support") is not None:
+        check_array("_support", state["_support"], (2, n_features), np.float64)
+    standardisation = state.get("_standardisation")
+    if standardisation is not None:
+        if set(standardisation) != {"loc", "scale", "divisor", "columns"}:
+            raise ValueError(
+                f"_standardisation holds {sorted(standardisation)}, not loc, scale, divisor "
+                "and columns"
+            )
+        for key, value in standardisation.items():
+            dtype = bool if key == "columns" else np.float64
+            check_array(f"_standardisation[{key!r}]", value, (n_features,), dtype)
+
+
+def _check_like(part, saved, expected):
+    """Check the arrays ``saved`` (a dict) against the tensors ``expected`` (a state dict)."""
+    if not isinstance(saved, dict) or set(saved) != set(expected):
+        have = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        missing = sorted(set(expected) - set(saved)) if isinstance(saved, dict) else []
+        raise ValueError(f"{part} holds {have}; missing {missing}, expected {sorted(expected)}")
+    for key, tensor in expected.items():
+        check_array(f"{part}[{key!r}]", saved[key], tensor.shape, _numpy_dtype(tensor))
+
+
+def _numpy_dtype(tensor):
+    return torch.empty(0, dtype=tensor.dtype).numpy().dtype
+
+
+def _check_optimizer(saved, module):
+    """Check Adam's saved state against the module's parameters: moments and step counts."""
+    parameters = list(module.named_parameters())
+    groups = saved["param_groups"]
+    if len(groups) != 1 or list(groups[0]["params"]) != list(range(len(parameters))):
+        raise ValueError(
+            f"optimizer param_groups do not list the model's {len(parameters)} parameters"
+        )
+    for index, moments in saved["state"].items():
+        if not isinstance(index, int | np.integer) or not 0 <= index < len(parameters):
+            raise ValueError(f"optimizer state has an entry {index!r} for no parameter")
+        name, parameter = parameters[index]
+        step = {"step": torch.empty((), dtype=torch.float32)}
+        like = {"exp_avg": parameter, "exp_avg_sq": parameter, **step}
+        _check_like(f"optimizer state of {name!r}", moments, like)
 
 
 # ------------------------------------------------------------------ schema
@@ -233,12 +331,23 @@ def _averaging_state(net):
 def _averaging_from_state(net, saved):
     """The :class:`~._averaging.AveragingState` of :func:`_averaging_state`, on ``net``'s device."""
     average = AveragedModel(net.module_)
+    _check_like("averaging['average']", saved["average"], average.state_dict())
     average.load_state_dict({name: _tensor(value) for name, value in saved["average"].items()})
     raw = saved["raw"]
     if raw is not None:
+        parameters = list(net.module_.named_parameters())
+        if not isinstance(raw, list) or len(raw) != len(parameters):
+            raise ValueError(
+                f"averaging['raw'] holds {len(raw) if isinstance(raw, list) else raw!r} "
+                f"arrays, not the model's {len(parameters)} parameters"
+            )
+        for value, (name, parameter) in zip(raw, parameters, strict=True):
+            check_array(
+                f"averaging['raw'] of {name!r}", value, parameter.shape, _numpy_dtype(parameter)
+            )
         raw = [
             _tensor(value).to(parameter.device)
-            for parameter, value in zip(net.module_.parameters(), raw, strict=True)
+            for (_, parameter), value in zip(parameters, raw, strict=True)
         ]
     return AveragingState(average, raw)
 
@@ -269,20 +378,31 @@ def _restore_levels(likelihood, weights):
 
 
 def _net_from_state(estimator, state):
-    """The fitted skorch net of ``estimator``, rebuilt from its :func:`_net_state`."""
+    """The fitted skorch net of ``estimator``, rebuilt from its :func:`_net_state`.
+
+    It is built with the parameters of the fit (``_fitted_params``), and its
+    device is recorded there (the CPU where the saved one is absent).
+    """
     device = _usable_device(state["device"])
     weights = {name: _tensor(value) for name, value in state["module"].items()}
+    params = {**estimator._fitted_params, "device": str(device)}
     # Building the module draws initial weights: keep the caller's random streams.
     with torch.random.fork_rng(devices=[]):
         likelihood = make_likelihood(estimator.schema_.columns_)
         _restore_levels(likelihood, weights)
-        params = estimator.get_params(deep=False)
         module = build_module(likelihood, params)
+        _check_like("module", state["module"], module.state_dict())
         module.load_state_dict(weights, strict=True)
         net = make_net(module, device, params).initialize()
+    _check_optimizer(state["optimizer"], net.module_)
     net.optimizer_.load_state_dict(_map_tensors(state["optimizer"], _tensor, np.ndarray))
-    net.history = History(json.loads(state["history"]))
+    history = json.loads(state["history"])
+    n_iter = getattr(estimator, "n_iter_", len(history))
+    if not isinstance(history, list) or len(history) != n_iter:
+        raise ValueError(f"the training history does not hold n_iter_={n_iter} epochs")
+    net.history = History(history)
     # Absent from files saved before ``average`` existed; None when it was off.
     if state.get("averaging") is not None:
         net.weight_averaging_ = _averaging_from_state(net, state["averaging"])
+    estimator._fitted_params = params
     return net

@@ -4,6 +4,9 @@ The estimator hands its parameters over as ``get_params(deep=False)`` returns
 them; :mod:`._persistence` rebuilds a saved model through the same builders.
 """
 
+import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 
 import numpy as np
@@ -18,6 +21,7 @@ from ._checks import (
     check_hidden_layer_sizes,
     check_network_params,
     check_training_data,
+    short_repr,
     warn_if_lattice,
 )
 from ._data import BatchIterator, RowDataset, Standardisation, column_statistics
@@ -26,25 +30,163 @@ from ._likelihoods import make_likelihood, one_hot_columns
 from ._linear_start import standardised_moments, start_at_factor_analysis
 from ._module import VAEModule
 from ._moments import ZeroNegligibleMoments
-from ._net import NegativeELBO, StopOnNonFiniteLoss, VAENet, print_log_sink
+from ._net import (
+    CompletedEpochs,
+    NegativeELBO,
+    StopOnNonFiniteLoss,
+    TrainingState,
+    VAENet,
+    print_log_sink,
+)
 from ._networks import NETWORKS, build_trunk
 from ._random import draw_seed, torch_seed
 from ._threads import n_threads, torch_threads
 
 __all__ = [
+    "STRUCTURAL_PARAMS",
+    "TrainingInterruptedWarning",
     "batch_size",
     "build_module",
+    "check_unchanged_structure",
+    "fit_raising_interrupts",
     "fitted_curves",
+    "fitted_params",
     "initialise",
     "make_net",
+    "restore_on_error",
     "split_rows",
     "start_linear_gaussian",
     "train",
+    "widen_support",
 ]
+
+#: The parameters that make a fitted model what it is: ``warm_start`` and
+#: ``partial_fit`` continue that model, so they cannot change them.
+STRUCTURAL_PARAMS = (
+    "n_components",
+    "hidden_layer_sizes",
+    "encoder",
+    "encoder_params",
+    "decoder",
+    "decoder_params",
+    "likelihood",
+    "dequantize",
+    "decoder_variance",
+    "device",
+)
+
+# True where an interrupted fit must re-raise its KeyboardInterrupt even after
+# completed epochs (:func:`fit_raising_interrupts`): a context variable, so each
+# thread, and each joblib worker, has its own.
+_RAISE_INTERRUPTS = ContextVar("sklearn_vae_raise_interrupts", default=False)
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """A ``KeyboardInterrupt`` ended a fit; the model keeps its last completed epoch."""
 
 
 def _noop(*args, **kwargs):
     pass
+
+
+@contextmanager
+def restore_on_error(estimator):
+    """Leave ``estimator`` exactly as it was if the block raises (a failed refit loses nothing).
+
+    A ``KeyboardInterrupt`` too. The attributes are put back, and the random
+    streams among them rewound; the net a warm start trains in place is put
+    back by :func:`train` itself.
+    """
+    state = estimator.__dict__.copy()
+    streams = [
+        (value, value.get_state())
+        for value in state.values()
+        if isinstance(value, np.random.RandomState)
+    ]
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(state)
+        for stream, stream_state in streams:
+            stream.set_state(stream_state)
+        raise
+
+
+def fit_raising_interrupts(estimator, X):
+    """``estimator.fit(X)``, where an interrupt re-raises instead of keeping an epoch.
+
+    A fit interrupted after some epochs keeps the last one and warns; the
+    members of an ensemble are fitted through this function, so that an
+    interrupt stops the whole ensemble (and the fit of each member leaves it
+    as it was).
+    """
+    token = _RAISE_INTERRUPTS.set(True)
+    try:
+        return estimator.fit(X)
+    finally:
+        _RAISE_INTERRUPTS.reset(token)
+
+
+# --------------------------------------------------------- fitted parameters
+
+
+def fitted_params(params):
+    """The parameters a fit consumed (``get_params(deep=False)`` less ``random_state``).
+
+    The estimator keeps them as ``_fitted_params``, and its saved state with
+    them: the fitted model is rebuilt from them, whatever ``set_params``
+    changed since. ``device`` is kept as its string.
+    """
+    fitted = {name: value for name, value in params.items() if name != "random_state"}
+    fitted["device"] = str(torch.device(fitted["device"]))
+    return fitted
+
+
+def _comparable(name, value):
+    """``value`` of the parameter ``name`` in the form two equal settings share."""
+    try:
+        if name == "hidden_layer_sizes":
+            return check_hidden_layer_sizes(value)
+        if name == "device":
+            return str(torch.device(value))
+    except (TypeError, ValueError, RuntimeError):
+        pass
+    return value
+
+
+def _same(a, b):
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_unchanged_structure(fitted, params, method):
+    """Raise ``ValueError`` if ``params`` change a structural parameter of the fitted model.
+
+    Parameters
+    ----------
+    fitted : dict
+        The estimator's ``_fitted_params``.
+    params : dict
+        Its ``get_params(deep=False)`` now.
+    method : str
+        What continues the model, for the message: ``"warm_start=True"`` or
+        ``"partial_fit"``.
+    """
+    for name in STRUCTURAL_PARAMS:
+        before, now = _comparable(name, fitted[name]), _comparable(name, params[name])
+        if not _same(before, now):
+            raise ValueError(
+                f"{name} was changed from {short_repr(fitted[name])} to {short_repr(params[name])} "
+                f"after fit, but {method} continues the fitted model, whose {name} it cannot "
+                f"change. Call fit with warm_start=False to fit a new model with "
+                f"{name}={short_repr(params[name])}, or set it back to "
+                f"{short_repr(fitted[name])}."
+            )
 
 
 def network_builders(params):
@@ -93,6 +235,8 @@ def make_net(module, device, params):
     ]
     if params["verbose"] >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
+    # Last: its copy of each epoch's state follows every other callback.
+    callbacks.append(("completed_epochs", CompletedEpochs("early_stopping")))
     return VAENet(
         module=module,
         criterion=NegativeELBO,
@@ -178,6 +322,17 @@ def start_linear_gaussian(module, X, rows, standardisation, dequantized, params)
         start_at_factor_analysis(module, mean, covariance)
 
 
+def widen_support(support, summary, dequantized):
+    """The training range of the dequantised columns, widened to a new chunk's (``summary``).
+
+    None stays None: a model without dequantised columns has nothing to clip.
+    """
+    if support is None:
+        return None
+    chunk = summary.support_bounds(dequantized)
+    return np.stack([np.fmin(support[0], chunk[0]), np.fmax(support[1], chunk[1])])
+
+
 def split_rows(n_samples, params, rng):
     """Training and validation row indices (sorted), or all rows and None."""
     if not params["early_stopping"]:
@@ -205,6 +360,12 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
     ``standardisation``, ``dequantized`` and ``rng`` are the fit's, as
     :func:`initialise` returned them; each call draws its torch seed from ``rng``.
 
+    A ``KeyboardInterrupt`` after at least one epoch completed leaves the net
+    at the end of its last completed epoch and warns
+    (:class:`TrainingInterruptedWarning`); the epoch it cut short is not
+    kept. Any other exception, and an interrupt before the first epoch
+    completed, leaves the net as it was before the call and is raised.
+
     Returns
     -------
     train_losses : list of float
@@ -230,6 +391,8 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
     size = batch_size(X.shape[0] if train_rows is None else len(train_rows), params)
     n_weights = sum(weights.numel() for weights in net.module_.parameters())
     threads = n_threads(params["n_jobs"], n_weights, size)
+    # What an error or an interrupt that keeps no epoch puts back.
+    before = TrainingState.capture(net)
     net.set_params(
         # lr updates the existing optimiser's param groups; Adam's state is kept.
         lr=params["learning_rate_init"],
@@ -252,19 +415,56 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
                     standardisation=standardisation,
                 )
             )
+        _end_interrupted_training(net, epochs)
+        # The net trains on standardised values: each epoch's mean loss is moved
+        # by the mean log-Jacobian of the rows it averaged over.
+        new = net.history[n_before:]
+        train_jacobian = standardisation.mean_log_jacobian(X, train_rows)
+        losses = [epoch["train_loss"] - train_jacobian for epoch in new]
+        scores = []
+        if valid_rows is not None:
+            valid_jacobian = standardisation.mean_log_jacobian(X, valid_rows)
+            scores = [-epoch["valid_loss"] + valid_jacobian for epoch in new]
+    except BaseException:
+        # An error, or an interrupt that keeps no epoch: the net as it was.
+        before.restore(net)
+        raise
     finally:
         # The validation split holds a reference to X: never keep it.
         net.train_split = None
-    # The net trains on standardised values: each epoch's mean loss is moved
-    # by the mean log-Jacobian of the rows it averaged over.
-    new = net.history[n_before:]
-    train_jacobian = standardisation.mean_log_jacobian(X, train_rows)
-    losses = [epoch["train_loss"] - train_jacobian for epoch in new]
-    scores = []
-    if valid_rows is not None:
-        valid_jacobian = standardisation.mean_log_jacobian(X, valid_rows)
-        scores = [-epoch["valid_loss"] + valid_jacobian for epoch in new if "valid_loss" in epoch]
     return losses, scores
+
+
+def _end_interrupted_training(net, epochs):
+    """After an interrupt, put ``net`` back at its last completed epoch, and warn.
+
+    skorch ends training at a ``KeyboardInterrupt``, early stopping's or the
+    user's, and keeps the epoch it interrupted, half written. A run that
+    neither completed its ``epochs`` nor stopped early was interrupted: the
+    net goes back to its state at the end of the last completed epoch,
+    finished as the end of training finishes it (early stopping's best
+    weights, the average of the weights). Without a completed epoch, or
+    under :func:`fit_raising_interrupts`, the interrupt is raised again.
+    """
+    callbacks = dict(net.callbacks_)
+    stopper, completed = callbacks["early_stopping"], callbacks["completed_epochs"]
+    if stopper.misses_ >= stopper.patience or completed.n_completed_ >= epochs:
+        return
+    last = completed.last_
+    if last is None or _RAISE_INTERRUPTS.get():
+        raise KeyboardInterrupt
+    last.restore(net)
+    n_epochs = last.n_epochs
+    kept = f"epoch {n_epochs}, the last one completed"
+    if last.best is not None:
+        kept += f", with the weights of epoch {last.best_epoch}, the best one, as early stopping"
+    warnings.warn(
+        f"Training was interrupted (KeyboardInterrupt) in epoch {n_epochs + 1}. The model "
+        f"keeps {kept}: n_iter_={n_epochs}, loss_curve_ and the weights agree. To train on, "
+        "call partial_fit, or fit with warm_start=True; fit with warm_start=False starts afresh.",
+        TrainingInterruptedWarning,
+        stacklevel=6,
+    )
 
 
 def fitted_curves(previous, losses, scores):

@@ -6,7 +6,6 @@ the work is done below it: :mod:`._training` builds and trains the model,
 """
 
 import warnings
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,18 +34,6 @@ from ._random import draw_seed
 from ._schema import encode_given, validate_table
 
 __all__ = ["VAETransformer"]
-
-
-@contextmanager
-def _restore_on_error(estimator):
-    """Leave ``estimator`` exactly as it was if the block raises (a failed refit loses nothing)."""
-    state = estimator.__dict__.copy()
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(state)
-        raise
 
 
 class VAETransformer(
@@ -435,10 +422,10 @@ class VAETransformer(
         """
         warm = self.warm_start and hasattr(self, "net_")
         params = self.get_params(deep=False)
-        with _restore_on_error(self):
+        with training.restore_on_error(self):
             X = validate_table(self, X, reset=not warm)
             if warm:
-                self._check_more_data(X, params)
+                self._check_more_data(X, params, "warm_start=True")
             else:
                 self._initialize(X, params)
             train_rows, valid_rows = training.split_rows(X.shape[0], params, self._rng)
@@ -487,7 +474,7 @@ class VAETransformer(
         """
         first_call = not hasattr(self, "net_")
         params = self.get_params(deep=False)
-        with _restore_on_error(self):
+        with training.restore_on_error(self):
             X = validate_table(self, X, reset=first_call)
             if first_call:
                 self._initialize(X, params)
@@ -495,12 +482,8 @@ class VAETransformer(
                     self.net_.module_, X, None, self._standardisation, self._dequantized, params
                 )
             else:
-                summary = self._check_more_data(X, params)
-                if self._support is not None:
-                    chunk = summary.support_bounds(self._dequantized)
-                    self._support = np.stack(
-                        [np.fmin(self._support[0], chunk[0]), np.fmax(self._support[1], chunk[1])]
-                    )
+                summary = self._check_more_data(X, params, "partial_fit")
+                self._support = training.widen_support(self._support, summary, self._dequantized)
             self._train(X, None, None, 1, params)
         return self
 
@@ -514,9 +497,12 @@ class VAETransformer(
             self._support,
             self._rng,
         ) = training.initialise(X, summary, self.schema_.columns_, params)
+        self._fitted_params = training.fitted_params(params)
 
-    def _check_more_data(self, X, params):
-        """Check the data of a warm-started fit or a later ``partial_fit``; its summary."""
+    def _check_more_data(self, X, params, method):
+        """Check the parameters and data of a warm-started fit or a later ``partial_fit``."""
+        training.check_unchanged_structure(self._fitted_params, params, method)
+        self._fitted_params = training.fitted_params(params)
         summary = summarise_columns(X)
         likelihood, columns = self.net_.module_.likelihood, self.schema_.columns_
         check_training_data(X, summary, likelihood, columns, self._dequantized, params)
