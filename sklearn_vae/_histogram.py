@@ -9,8 +9,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._checks import short_repr
 from ._data import check_integer_valued, first_non_integer
-from ._persistence import restore_state, saved_state
+from ._persistence import check_array, restore_state, saved_state
 from ._schema import validate_table
 
 __all__ = ["HistogramDensity"]
@@ -483,7 +484,48 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
-        restore_state(self, state, super().__setstate__)
+        restore_state(self, state, super().__setstate__, check=_check_fitted_arrays)
+
+
+def _check_fitted_arrays(histogram):
+    """Raise ``ValueError`` naming the first fitted array of a loaded histogram that is damaged.
+
+    Each array must have the shape and dtype that ``fit`` gives it for the
+    columns of ``schema_``; an unfitted histogram has none to check.
+    """
+    if not hasattr(histogram, "n_features_in_"):
+        return
+    n = histogram.n_features_in_
+    columns = histogram.schema_.columns_
+    if len(columns) != n:
+        raise ValueError(f"schema_ describes {len(columns)} columns, but n_features_in_ is {n}")
+    check_array("n_bins_", histogram.n_bins_, (n,), "i")
+    check_array("tail_log_mass_", histogram.tail_log_mass_, (n, 2), np.float64)
+    check_array("_integer_bins", histogram._integer_bins, (n,), bool)
+    check_array("_divisor", histogram._divisor, (n,), np.float64)
+    lists = ("bin_edges_", "_scaled_edges", "bin_counts_", "log_density_")
+    for name in lists:
+        value = getattr(histogram, name)
+        if not isinstance(value, list) or len(value) != n:
+            raise ValueError(f"{name} is not a list of {n} entries, one per column")
+    for j, column in enumerate(columns):
+        n_bins = int(histogram.n_bins_[j])
+        labels = column.categories is not None
+        if labels and n_bins != len(column.categories):
+            raise ValueError(
+                f"n_bins_[{j}] is {n_bins}, but column {short_repr(column.name)} has "
+                f"{len(column.categories)} categories"
+            )
+        for name in lists[:2]:
+            edges = getattr(histogram, name)[j]
+            if labels and edges is not None:
+                raise ValueError(
+                    f"{name}[{j}] holds edges for the label column {short_repr(column.name)}"
+                )
+            if not labels:
+                check_array(f"{name}[{j}]", edges, (n_bins + 1,), np.float64)
+        check_array(f"bin_counts_[{j}]", histogram.bin_counts_[j], (n_bins,), "i")
+        check_array(f"log_density_[{j}]", histogram.log_density_[j], (n_bins,), np.float64)
 
 
 def _check_unit_bins(x, name):
