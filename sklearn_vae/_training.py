@@ -290,7 +290,7 @@ def initialise(X, summary, columns, params):
     # Only dequantised columns are clipped.
     support = summary.support_bounds(dequantized) if dequantized.any() else None
     check_training_data(X, summary, likelihood, columns, dequantized, params)
-    warn_if_lattice(summary, columns, stacklevel=5)
+    warn_if_lattice(summary, columns, stacklevel=6)
     loc, scale, divisor = column_statistics(X, dequantized=dequantized, summary=summary)
     # Gaussian columns reach the model standardised (in float64, at the
     # batch boundary); the encoder standardises the others itself.
