@@ -189,7 +189,8 @@ class CompletedEpochs(Callback):
     n_completed_ : int
         The epochs completed since training began.
     last_ : TrainingState or None
-        The state at the end of the last of them; None before the first.
+        The state at the end of the last of them (but the call's last epoch,
+        after which training ends anyway); None before the first.
     """
 
     def __init__(self, stopping="early_stopping"):
@@ -200,6 +201,10 @@ class CompletedEpochs(Callback):
         self.last_ = None
 
     def on_epoch_end(self, net, **kwargs):
+        if self.n_completed_ + 1 >= net.max_epochs:
+            # The call's last epoch: training ends with it, nothing to go back to.
+            self.n_completed_ += 1
+            return
         stopper = dict(net.callbacks_)[self.stopping]
         epoch = net.history[-1, "epoch"]
         best, best_epoch = None, epoch

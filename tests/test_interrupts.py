@@ -363,3 +363,10 @@ def test_the_fit_keeps_its_torch_threads_after_an_interrupt(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         VAETransformer(**TINY, n_jobs=2).fit(X)
     assert torch.get_num_threads() == threads
+
+
+def test_the_state_is_copied_at_every_epoch_end_but_the_calls_last():
+    # The last epoch's copy would never be used: training ends with it.
+    vae = VAETransformer(**TINY, max_iter=3, early_stopping=False).fit(X)
+    completed = dict(vae.net_.callbacks_)["completed_epochs"]
+    assert completed.n_completed_ == 3 and completed.last_.n_epochs == 2
