@@ -142,14 +142,22 @@ def load_average():
         return None
 
 
+def _relative(arg):
+    """A path of this checkout as written from its root (``benchmarks/...``); else ``arg``."""
+    path = Path(arg)
+    if not (path.is_absolute() or path.exists()):
+        return arg
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(ROOT))
+    parts = path.resolve().parts
+    return str(Path(*parts[parts.index("benchmarks") :])) if "benchmarks" in parts else arg
+
+
 def environment(argv=None):
     """The header of a result file: command, date, code, versions and machine."""
     argv = sys.argv if argv is None else argv
-    script = Path(argv[0])
-    with contextlib.suppress(ValueError):
-        script = script.resolve().relative_to(ROOT)
     return {
-        "command": shlex.join(["python", str(script), *argv[1:]]),
+        "command": shlex.join(["python", *(_relative(arg) for arg in argv)]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(),
         "versions": {
