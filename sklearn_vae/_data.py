@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._random import permutation, uniform
+
 __all__ = [
     "RowDataset",
     "BatchIterator",
@@ -44,8 +46,8 @@ class RowDataset(torch.utils.data.Dataset):
         Rows of ``X`` that make up the dataset; all rows when None.
     dequantize : None, "fresh" or "hashed", default=None
         Uniform noise ``U(0, 1)`` added to every batch of integer data: None
-        adds none, ``"fresh"`` draws new noise for every batch from torch's
-        global generator (training), and ``"hashed"`` adds
+        adds none, ``"fresh"`` draws new noise for every batch from the
+        seeded section's generator (training, :mod:`._random`), and ``"hashed"`` adds
         :func:`row_hashed_uniform` noise, a fixed function of each row's
         values (validation and scoring).
     columns : ndarray of bool of shape (n_features,), default=None
@@ -75,7 +77,7 @@ class RowDataset(torch.utils.data.Dataset):
         batch = np.asarray(self.X[rows], dtype=read)
         if self.dequantize == "fresh":
             # Drawn in float32, as many values as the batch holds, whatever ``read``.
-            noise = torch.rand(batch.shape, dtype=torch.float32).numpy()
+            noise = uniform(batch.shape).numpy()
             if self.columns is not None:
                 noise = noise * self.columns.astype(np.float32)
             batch = batch + noise
@@ -98,8 +100,8 @@ class BatchIterator:
     """Iterable over ``(X_batch, None)`` pairs, used as skorch's iterator.
 
     skorch calls it as ``iterator(dataset, batch_size=..., shuffle=...)``.
-    Shuffling draws a permutation from torch's global generator, which the
-    estimator seeds from ``random_state``.
+    Shuffling draws a permutation from the seeded section's generator
+    (:mod:`._random`), which the estimator seeds from ``random_state``.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False):
@@ -112,7 +114,7 @@ class BatchIterator:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = torch.randperm(n).numpy() if self.shuffle else None
+        order = permutation(n).numpy() if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
                 positions = slice(start, start + self.batch_size)

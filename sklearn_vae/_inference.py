@@ -19,19 +19,19 @@ This is the estimator of MIWAE (Mattei & Frellsen, ICML 2019), with the
 proposal ``q`` adapted to each row first (:func:`adapted_proposal`): the
 same weights, with ``q`` the adapted Gaussian in place of the encoder's
 posterior. Proposals are drawn ``chunk_size`` at a time and combined with
-running log-sum-exps, so memory does not grow with K. Randomness comes from
-torch's global generator, seeded from ``random_state`` in a scope (:mod:`._random`).
+running log-sum-exps, so memory does not grow with K. Every draw comes from
+the call's own generator, seeded from ``random_state`` (:mod:`._random`).
 """
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from torch.distributions import Independent, Normal
+from torch.distributions import Categorical, Independent, Normal
 
 from ._evaluation import IWAE_BATCH_SIZE, IWAE_BUDGET
 from ._likelihoods import CategoricalLikelihood, TableLikelihood
 from ._module import MIN_POSTERIOR_SCALE
-from ._random import draw_seed, torch_seed
+from ._random import draw, draw_seed, torch_seed, uniform
 
 __all__ = [
     "adapted_proposal",
@@ -95,7 +95,7 @@ def _weighted_sums(module, x, q, n_samples, chunk_size, statistics):
     """
     running_max = None
     for start in range(0, n_samples, chunk_size):
-        z = q.sample((min(chunk_size, n_samples - start),))
+        z = draw(q, (min(chunk_size, n_samples - start),))
         log_w = _log_weights(module, q, z, x)
         values = statistics(z)
         chunk_max = log_w.max(dim=0).values
@@ -295,19 +295,23 @@ def conditional_draw(module, x, proposal, n_samples, chunk_size):
     rows = torch.arange(x.shape[0], device=x.device)
     log_total = None
     for start in range(0, n_samples, chunk_size):
-        z = q.sample((min(chunk_size, n_samples - start),))
+        z = draw(q, (min(chunk_size, n_samples - start),))
         log_w = _log_weights(module, q, z, x)
-        pick = torch.distributions.Categorical(logits=log_w.T).sample()
-        z_pick = z[pick, rows]
+        # NaN for a row without finite weights; its draw is made NaN below.
+        pick = draw(Categorical(logits=log_w.T, validate_args=False))
+        z_pick = z[pick.nan_to_num(0.0).long(), rows]
         chunk_log_total = torch.logsumexp(log_w, dim=0)
         if log_total is None:
             log_total, chosen = chunk_log_total, z_pick
             continue
         log_total = torch.logaddexp(log_total, chunk_log_total)
-        replace = torch.rand_like(log_total) < torch.exp(chunk_log_total - log_total)
+        accept = uniform(log_total.shape, log_total.dtype, log_total.device)
+        replace = accept < torch.exp(chunk_log_total - log_total)
         chosen = torch.where(replace[:, None], z_pick, chosen)
-    draw = module.sample_given(chosen).to(x.dtype)
-    return torch.where(torch.isnan(x), draw, x)
+    # A row whose weights overflowed has no draw: NaN, which the caller finds.
+    chosen = chosen.masked_fill(~torch.isfinite(log_total)[:, None], torch.nan)
+    values = module.sample_given(chosen).to(x.dtype)
+    return torch.where(torch.isnan(x), values, x)
 
 
 def impute_encoded(models, X, schema, *, sample, n_samples, random_state):

@@ -6,6 +6,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Categorical, Normal, Poisson
 
 from ._data import check_integer_valued, iter_row_chunks, summarise_columns
+from ._random import draw
 
 __all__ = [
     "Likelihood",
@@ -136,8 +137,12 @@ class Likelihood(nn.Module):
         return torch.where(missing, 0.0, self.entry_log_prob(params, target)).sum(-1)
 
     def sample(self, params):
-        """Draw ``x ~ p(x | z)`` in the units of ``X`` (uses torch's global RNG)."""
-        return self.from_target(self.distribution(params).sample())
+        """Draw ``x ~ p(x | z)`` in the units of ``X``, from the seeded section's generator.
+
+        An entry whose parameters are not finite is drawn as NaN
+        (:func:`~._random.draw`).
+        """
+        return self.from_target(draw(self.distribution(params)))
 
     def _columns_note(self):
         """`` (columns [...])`` when the columns have names, for messages."""
@@ -405,7 +410,7 @@ class CategoricalLikelihood(Likelihood):
         return self.from_target(self._per_feature(params, lambda d, _: d.probs.argmax(-1)))
 
     def sample(self, params):
-        return self.from_target(self._per_feature(params, lambda d, _: d.sample()))
+        return self.from_target(self._per_feature(params, lambda d, _: draw(d)))
 
 
 # The largest count float32, in which training computes, holds exactly (2**24).

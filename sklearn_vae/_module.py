@@ -8,6 +8,7 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from ._likelihoods import GaussianLikelihood
 from ._networks import UserTrunk
+from ._random import draw, global_generator, seeded, standard_normal
 
 __all__ = ["VAEModule"]
 
@@ -22,6 +23,14 @@ def _mlp(n_inputs, hidden_layer_sizes):
         layers += [nn.Linear(n_inputs, width), nn.ReLU()]
         n_inputs = width
     return nn.Sequential(*layers), n_inputs
+
+
+def _run_trunk(trunk, x):
+    """``trunk(x)``; a user trunk in a seeded section draws (dropout) from the section's stream."""
+    if isinstance(trunk, UserTrunk) and seeded():
+        with global_generator():
+            return trunk(x)
+    return trunk(x)
 
 
 class InputEncoding(nn.Module):
@@ -122,7 +131,7 @@ class GaussianEncoder(nn.Module):
 
     def forward(self, x, missing=None):
         if self.first is None:
-            h = x if self.trunk is None else self.trunk(x)
+            h = x if self.trunk is None else _run_trunk(self.trunk, x)
             loc, raw_scale = self.loc(h, missing), self.raw_scale(h, missing)
         else:
             h = self.trunk(nn.functional.relu(self.first(x, missing)))
@@ -153,7 +162,7 @@ class Decoder(nn.Module):
         self.affine = trunk is None and not tuple(hidden_layer_sizes)
 
     def forward(self, z):
-        return self.head(self.trunk(z))
+        return self.head(_run_trunk(self.trunk, z))
 
 
 def balanced_normal_draws(n_pairs, n_components):
@@ -163,7 +172,7 @@ def balanced_normal_draws(n_pairs, n_components):
     covariance is exactly the identity; an average of ``f(mu + sigma * eps)``
     over them is then exact for any ``f`` quadratic in ``eps``.
     """
-    eps = torch.randn(n_pairs, n_components, dtype=torch.float64)
+    eps = standard_normal((n_pairs, n_components), torch.float64)
     eps = torch.cat([eps, -eps])
     cholesky = torch.linalg.cholesky(eps.T @ eps / len(eps))
     return torch.linalg.solve_triangular(cholesky, eps.T, upper=False).T.float()
@@ -223,29 +232,32 @@ class VAEModule(nn.Module):
         heteroscedastic=True,
     ):
         super().__init__()
-        n_features = likelihood.n_features
-        self.likelihood = likelihood
-        self.inputs = InputEncoding(n_features, one_hot)
-        n_inputs = self.inputs.n_outputs
-        self.encoder = GaussianEncoder(
-            n_inputs,
-            n_features,
-            n_components,
-            hidden_layer_sizes,
-            trunk=None if encoder is None else encoder(n_inputs),
-        )
-        self.decoder = Decoder(
-            n_components,
-            hidden_layer_sizes,
-            likelihood,
-            trunk=None if decoder is None else decoder(n_components),
-            heteroscedastic=heteroscedastic,
-        )
-        self.register_buffer(
-            "score_noise", balanced_normal_draws(max(n_components, 8), n_components)
-        )
-        pairs = torch.randn(2, n_components)
-        self.register_buffer("validation_noise", torch.cat([pairs, -pairs]))
+        # Initial weights come from torch's global generator, inside torch:
+        # it is lent the seeded section's stream for the construction.
+        with global_generator():
+            n_features = likelihood.n_features
+            self.likelihood = likelihood
+            self.inputs = InputEncoding(n_features, one_hot)
+            n_inputs = self.inputs.n_outputs
+            self.encoder = GaussianEncoder(
+                n_inputs,
+                n_features,
+                n_components,
+                hidden_layer_sizes,
+                trunk=None if encoder is None else encoder(n_inputs),
+            )
+            self.decoder = Decoder(
+                n_components,
+                hidden_layer_sizes,
+                likelihood,
+                trunk=None if decoder is None else decoder(n_components),
+                heteroscedastic=heteroscedastic,
+            )
+            self.register_buffer(
+                "score_noise", balanced_normal_draws(max(n_components, 8), n_components)
+            )
+            pairs = standard_normal((2, n_components))
+            self.register_buffer("validation_noise", torch.cat([pairs, -pairs]))
 
     def widest_layer(self):
         """Widest output of an affine layer or a user trunk: the scale of per-row tensors."""
@@ -285,7 +297,7 @@ class VAEModule(nn.Module):
         q = self.posterior(x)
         if self.objective == "iwae":
             if self.training:
-                z = q.rsample((self.n_draws,))
+                z = draw(q, (self.n_draws,))
             else:
                 z = q.mean + q.stddev * self.validation_noise[:, None, :]
             log_w = self.log_prob_given(z, x) + self.prior.log_prob(z) - q.log_prob(z)
@@ -296,9 +308,9 @@ class VAEModule(nn.Module):
         if not self.training:
             reconstruction = self._expected_log_prob(q, x, self.validation_noise)
         elif self.n_draws == 1:
-            reconstruction = self.log_prob_given(q.rsample(), x)
+            reconstruction = self.log_prob_given(draw(q), x)
         else:
-            reconstruction = self.log_prob_given(q.rsample((self.n_draws,)), x).mean(dim=0)
+            reconstruction = self.log_prob_given(draw(q, (self.n_draws,)), x).mean(dim=0)
         return reconstruction, kl
 
     @property
@@ -340,7 +352,7 @@ class VAEModule(nn.Module):
         q = self.posterior(x)
         total = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
         for start in range(0, n_samples, chunk_size):
-            z = q.sample((min(chunk_size, n_samples - start),))
+            z = draw(q, (min(chunk_size, n_samples - start),))
             log_w = self.log_prob_given(z, x) + self.prior.log_prob(z) - q.log_prob(z)
             total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         return total - math.log(n_samples)

@@ -103,7 +103,7 @@ def test_given_errors(labelled_table):
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 4])
-def test_resampling_picks_each_proposal_with_its_normalised_weight(chunk_size):
+def test_resampling_picks_each_proposal_with_its_normalised_weight(monkeypatch, chunk_size):
     # One row repeated 4000 times, with the same K = 4 proposals in every row:
     # each row picks proposal k with probability w~_k, also when the pick is
     # made chunk by chunk (weighted reservoir sampling). The pick is read from
@@ -114,7 +114,7 @@ def test_resampling_picks_each_proposal_with_its_normalised_weight(chunk_size):
 
     import torch
 
-    from sklearn_vae._inference import conditional_draw
+    import sklearn_vae._inference as inference
 
     X = np.random.default_rng(0).normal(size=(100, 3)) @ np.diag([1.0, 2.0, 0.5])
     vae = VAETransformer(n_components=2, hidden_layer_sizes=(8,), max_iter=5, random_state=0)
@@ -131,14 +131,18 @@ def test_resampling_picks_each_proposal_with_its_normalised_weight(chunk_size):
         weights = torch.softmax(log_w[:, 0], 0).numpy()
         handed_out, picked = [0], []
 
-        def sample(shape):
-            (n,) = shape
+        draw = inference.draw
+
+        def sample(distribution, sample_shape=()):
+            if distribution is not q:
+                return draw(distribution, sample_shape)
+            (n,) = sample_shape
             handed_out[0] += n
             return z[handed_out[0] - n : handed_out[0]]
 
-        q.sample = sample
+        monkeypatch.setattr(inference, "draw", sample)
         module.sample_given = lambda chosen: picked.append(chosen) or torch.zeros_like(x)
-        conditional_draw(module, x, q, 4, chunk_size)
+        inference.conditional_draw(module, x, q, 4, chunk_size)
     assert handed_out[0] == 4
     which = (picked[0][None] == z).all(-1).double().argmax(0).numpy()
     assert (picked[0][None] == z).all(-1).any(0).all()

@@ -245,6 +245,20 @@ class _FixedProposals:
     def log_prob(self, z):
         return self.q.log_prob(z)
 
+    @classmethod
+    def patch(cls, monkeypatch):
+        """Make inference draw the proposals of a ``_FixedProposals`` from its tensor."""
+        import sklearn_vae._inference as inference
+
+        draw = inference.draw
+
+        def handed_out(distribution, sample_shape=()):
+            if isinstance(distribution, cls):
+                return distribution.sample(sample_shape)
+            return draw(distribution, sample_shape)
+
+        monkeypatch.setattr(inference, "draw", handed_out)
+
 
 def _reference_conditional_mean(module, x, z, q):
     # The self-normalised importance-sampling estimate over all K proposals at
@@ -290,7 +304,7 @@ def _table(columns, n=120):
 )
 @pytest.mark.parametrize("chunk_size", [1, 2, 5])
 def test_chunked_conditional_mean_is_the_self_normalised_average_of_all_proposals(
-    columns, chunk_size
+    monkeypatch, columns, chunk_size
 ):
     # Proposals drawn chunk by chunk and combined with running log-sum-exps give
     # the estimate over all K = 5 at once, up to float64 rounding.
@@ -308,6 +322,7 @@ def test_chunked_conditional_mean_is_the_self_normalised_average_of_all_proposal
         z = q.sample((5,))
         expected = _reference_conditional_mean(module, x, z, q)
         fixed = _FixedProposals(q, z)
+        _FixedProposals.patch(monkeypatch)
         actual = conditional_mean(module, x, fixed, 5, chunk_size)
     assert fixed.used == 5
     torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-12)
@@ -342,6 +357,7 @@ def test_one_adaptation_round_matches_the_weighted_moments_of_all_proposals(
         n_eff = (1 / (w**2).sum(0))[:, None]
         scale = 1.2 * torch.sqrt((n_eff * variance + q.variance) / (n_eff + 1))
         fixed = _FixedProposals(q, z)
+        _FixedProposals.patch(monkeypatch)
         fixed.variance = q.variance
         module.posterior = lambda x: fixed
         adapted = inference.adapted_proposal(module, x, 10, chunk_size)
