@@ -46,4 +46,4 @@ docs: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 5 $(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) build *.egg-info examples/*.png mutants docs/_build docs/auto_examples docs/generated
+	rm -rf $(VENV) build *.egg-info mutants docs/_build docs/auto_examples docs/generated
