@@ -1,0 +1,206 @@
+"""The benchmarks' harness (timing, result files) and the report that writes the docs' tables."""
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def load_module(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+harness = load_module("benchmarks_harness", BENCHMARKS / "_harness.py")
+report = load_module("benchmarks_report", BENCHMARKS / "report.py")
+
+
+class FakeClock:
+    """A ``perf_counter`` that only moves when a timed call says how long it took."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def call_taking(self, seconds, log=None, name=None):
+        durations = iter(seconds)
+
+        def call():
+            if log is not None:
+                log.append(name)
+            self.now += next(durations)
+
+        return call
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(harness.time, "perf_counter", fake)
+    return fake
+
+
+def test_summary_takes_the_median_of_odd_and_even_counts():
+    assert harness.summary([5.0, 1.0, 4.0, 2.0, 3.0]) == {"median": 3.0, "min": 1.0, "max": 5.0}
+    # The mean of these is 4: a mean in place of the median fails here.
+    assert harness.summary([1.0, 2.0, 3.0, 10.0])["median"] == 2.5
+
+
+def test_interleaved_times_each_call_and_takes_ratios_within_a_round(clock):
+    log = []
+    calls = {
+        "library": clock.call_taking([4.0, 1.0, 3.0], log, "library"),
+        "plain": clock.call_taking([2.0, 2.0, 1.0], log, "plain"),
+    }
+    result = harness.interleaved(calls, repeats=3, reference="plain")
+    assert result["library"]["seconds"] == [4.0, 1.0, 3.0]
+    assert result["library"]["median"] == 3.0
+    assert (result["library"]["min"], result["library"]["max"]) == (1.0, 4.0)
+    # Per-round ratios 2, 0.5 and 3: the median of the ratios, not a ratio of medians (1.5).
+    assert result["library"]["ratios"] == [2.0, 0.5, 3.0]
+    assert result["library"]["ratio"] == 2.0
+    assert (result["library"]["ratio_min"], result["library"]["ratio_max"]) == (0.5, 3.0)
+    assert result["plain"]["ratio"] == 1.0
+    # Every other round runs the calls in reverse order.
+    assert log == ["library", "plain", "plain", "library", "library", "plain"]
+
+
+def test_interleaved_uses_the_seconds_a_call_reports(clock):
+    reported = iter([0.5, 0.7])
+    calls = {"fit": lambda: (clock.call_taking([9.0])(), next(reported))[1]}
+    result = harness.interleaved(calls, repeats=2, reported=True)
+    assert result["fit"]["seconds"] == [0.5, 0.7]
+    assert result["fit"]["median"] == pytest.approx(0.6)
+
+
+def test_time_calls_leaves_the_warm_up_out(clock):
+    call = clock.call_taking([50.0, 1.0, 2.0, 3.0])
+    assert harness.time_calls(call, repeats=3, warmup=1) == [1.0, 2.0, 3.0]
+
+
+def test_run_writes_the_environment_header_and_typed_rows(tmp_path):
+    args = Namespace(output=tmp_path / "toy.json", threads=1, quick=False, seeds=3)
+    run = harness.Run("bench_toy", args, units="seconds")
+    run.add(
+        name="toy",
+        seconds=np.array([0.25, 0.5]),
+        median=np.float64(0.375),
+        count=np.int64(3),
+        missing=float("nan"),
+        note=None,
+    )
+    path = run.write()
+    data = json.loads(Path(path).read_text())
+    header = data["header"]
+    assert header["benchmark"] == "bench_toy"
+    assert header["units"] == "seconds"
+    assert header["options"] == {"threads": 1, "quick": False, "seeds": 3}
+    assert header["command"].startswith("python ")
+    assert set(header["git"]) == {"commit", "dirty", "changed"}
+    assert set(header["versions"]) == {
+        "python",
+        "sklearn_vae",
+        "torch",
+        "skorch",
+        "sklearn",
+        "numpy",
+    }
+    assert header["versions"]["torch"] == torch.__version__
+    assert header["machine"]["cpu_count"] == os.cpu_count()
+    assert header["date"][:2] == "20" and "T" in header["date"]
+    assert isinstance(header["seconds"], float)
+    row = data["rows"][0]
+    assert row == {
+        "name": "toy",
+        "seconds": [0.25, 0.5],
+        "median": 0.375,
+        "count": 3,
+        "missing": None,
+        "note": None,
+    }
+    assert isinstance(row["count"], int)
+
+
+def test_commands_name_paths_from_the_repository_root():
+    argv = [str(BENCHMARKS / "bench_toy.py"), "--output", str(BENCHMARKS / "results" / "x.json")]
+    command = harness.environment(argv)["command"]
+    assert command == "python benchmarks/bench_toy.py --output benchmarks/results/x.json"
+
+
+def test_thread_limit_sets_torch_threads_in_a_scope_and_restores_them(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    with harness.thread_limit(before + 1):
+        assert torch.get_num_threads() == before + 1
+        assert os.environ["OMP_NUM_THREADS"] == str(before + 1)
+    assert torch.get_num_threads() == before
+    assert "OMP_NUM_THREADS" not in os.environ
+
+
+def test_benchmarks_import_no_private_module_of_the_package():
+    for script in sorted(BENCHMARKS.glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("sklearn_vae._"), f"{script.name} imports {name}"
+
+
+def test_committed_tables_are_what_the_report_writes():
+    written = report.render(report.load())
+    committed = {
+        path.name: path.read_text() for path in (ROOT / "docs" / "_benchmarks").glob("*.md")
+    }
+    assert sorted(committed) == sorted(written), "run python benchmarks/report.py"
+    for name, text in written.items():
+        assert committed[name] == text, f"docs/_benchmarks/{name} differs: run benchmarks/report.py"
+
+
+def test_every_generated_table_is_included_by_the_benchmarks_page():
+    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    for name in report.render(report.load()):
+        assert f"{{include}} _benchmarks/{name}" in page, name
+
+
+def test_a_quick_run_writes_a_result_file_the_report_reads(tmp_path):
+    output = tmp_path / "bench_scale_invariance.json"
+    command = [sys.executable, "bench_scale_invariance.py", "--quick", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [*command, "--output", str(output)],
+        cwd=BENCHMARKS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    data = json.loads(output.read_text())
+    assert data["header"]["options"]["quick"] is True
+    assert len(data["rows"]) == 15
+    assert {row["model"] for row in data["rows"]} == {
+        "GaussianMixture(1, diag)",
+        "HistogramDensity",
+        "VAETransformer",
+    }
+    markdown = report.scale_invariance({"bench_scale_invariance": data})
+    assert "| 1e+300 |" in markdown and "`bench_scale_invariance.json`" in markdown
