@@ -180,8 +180,8 @@ class VAETransformer(
         also shows a progress bar within each epoch.
 
     warm_start : bool, default=False
-        When True, :meth:`fit` continues training the fitted model (weights,
-        optimiser state and history) instead of starting afresh.
+        When True, :meth:`fit` trains on from the fitted model (weights, Adam's
+        state, history), whose shaping parameters must be left as fitted.
 
     device : str or torch.device, default="cpu"
         Torch device to train and evaluate on, for example "cuda". Results are

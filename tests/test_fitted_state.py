@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_factor_data
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from sklearn.mixture import GaussianMixture
 from test_custom_network import MLPDecoder, MLPEncoder
@@ -122,6 +124,43 @@ def test_a_table_model_answers_as_fitted_after_its_likelihood_changes():
     expected = vae_outputs(vae, df)
     vae.set_params(likelihood={"count": "poisson"}, dequantize=True, n_components=4)
     assert_same_outputs(expected, vae_outputs(vae, df))
+
+
+METHODS = {
+    "transform": lambda vae: vae.transform(X),
+    "inverse_transform": lambda vae: vae.inverse_transform(X[:5, :2]),
+    "sample": lambda vae: vae.sample(3, random_state=2),
+    "sample_given": lambda vae: vae.sample(
+        2, given={0: 0.5}, n_importance_samples=8, random_state=2
+    ),
+    "score_samples": lambda vae: vae.score_samples(X),
+    "log_likelihood": lambda vae: vae.log_likelihood(
+        X[:10], n_importance_samples=5, random_state=2
+    ),
+    "get_feature_names_out": lambda vae: vae.get_feature_names_out(),
+}
+
+_steps = st.one_of(
+    st.tuples(st.just("set"), st.sampled_from(sorted(OTHER_VALUES))),
+    st.tuples(st.just("call"), st.sampled_from(sorted(METHODS))),
+    st.tuples(st.just("pickle"), st.none()),
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(_steps, min_size=1, max_size=12))
+def test_any_sequence_of_set_params_calls_and_saves_answers_as_fitted(fitted, steps):
+    vae = pickle.loads(fitted[0])
+    reference = pickle.loads(fitted[0])
+    for kind, name in steps:
+        if kind == "set":
+            vae.set_params(**{name: OTHER_VALUES[name]})
+        elif kind == "pickle":
+            vae = pickle.loads(pickle.dumps(vae))
+        else:
+            assert_array_equal(METHODS[name](vae), METHODS[name](reference), strict=True)
 
 
 # -------------------------------------------------------- continuing a model

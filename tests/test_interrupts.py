@@ -144,6 +144,19 @@ def test_interrupt_at_the_end_of_an_epoch_keeps_the_epochs_whose_end_completed(m
     assert_same(outputs(reference), outputs(vae))
 
 
+def test_interrupt_at_the_end_of_training_raises_and_keeps_the_fitted_model(monkeypatch):
+    # After the epochs, outside skorch's catch: nothing of the call is kept.
+    from sklearn_vae._averaging import WeightAveraging
+
+    vae = VAETransformer(**TINY, max_iter=2, warm_start=True).fit(X)
+    expected = outputs(vae)
+    Interrupter(monkeypatch, WeightAveraging, "on_train_end", at=1)
+    with pytest.raises(KeyboardInterrupt):
+        vae.fit(X)
+    monkeypatch.undo()
+    assert_same(expected, outputs(vae))
+
+
 def test_fresh_fit_interrupted_in_its_first_epoch_raises_and_leaves_no_model(monkeypatch):
     Interrupter(monkeypatch, VAENet, "train_step", at=1)
     vae = VAETransformer(**TINY, max_iter=5)
