@@ -362,9 +362,8 @@ def run_search(spec, train):
     search = GridSearchCV(
         spec.estimator, spec.grid, scoring=spec.scoring, cv=CV, refit=True, error_score="raise"
     )
-    start = time.perf_counter()
-    search.fit(train)
-    return search, time.perf_counter() - start - search.refit_time_
+    _, seconds = harness.timed(lambda: search.fit(train))
+    return search, seconds - search.refit_time_
 
 
 def row(spec, dataset, search, nats, fit_s, score_s, **extra):
@@ -390,9 +389,8 @@ def evaluate_baseline(spec, dataset):
     train = dataset.discrete_train if spec.discrete else dataset.train
     test = dataset.discrete_test if spec.discrete else dataset.test
     search, search_seconds = run_search(spec, train)
-    start = time.perf_counter()
-    nats = float(np.mean(search.best_estimator_.score_samples(test)))
-    score_seconds = time.perf_counter() - start
+    scores, score_seconds = harness.timed(lambda: search.best_estimator_.score_samples(test))
+    nats = float(np.mean(scores))
     return row(spec, dataset, search, [nats], search_seconds + search.refit_time_, score_seconds)
 
 
@@ -434,14 +432,13 @@ def _evaluate_vae(spec, dataset, seeds, n_importance_samples):
             vae, seconds = search.best_estimator_, search.refit_time_
         else:
             vae = clone(search.best_estimator_).set_params(random_state=seed)
-            start = time.perf_counter()
-            vae.fit(train)
-            seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        log_likelihood = vae.log_likelihood(
-            test, n_importance_samples=n_importance_samples, random_state=0
+            _, seconds = harness.timed(lambda vae=vae: vae.fit(train))
+        log_likelihood, score_s = harness.timed(
+            lambda vae=vae: vae.log_likelihood(
+                test, n_importance_samples=n_importance_samples, random_state=0
+            )
         )
-        score_seconds.append(time.perf_counter() - start)
+        score_seconds.append(score_s)
         nats.append(float(np.mean(log_likelihood)))
         elbo.append(vae.score(test))
         fit_seconds.append(seconds)
@@ -462,9 +459,9 @@ def _evaluate_vae(spec, dataset, seeds, n_importance_samples):
 def evaluate_oracle(dataset, quick):
     """Exact held-out log-likelihood of the manifold's generating density."""
     spacing = 0.1 if quick else 0.01
-    start = time.perf_counter()
-    fine = dataset.manifold.log_density(dataset.test, spacing=spacing)
-    seconds = time.perf_counter() - start
+    fine, seconds = harness.timed(
+        lambda: dataset.manifold.log_density(dataset.test, spacing=spacing)
+    )
     coarse = dataset.manifold.log_density(dataset.test, spacing=2 * spacing)
     mean = float(np.mean(fine))
     return {

@@ -11,7 +11,6 @@ tables are described in ``docs/benchmarks.md``. Command:
 
 import copy
 import sys
-import time
 import warnings
 
 import _harness as harness
@@ -156,9 +155,8 @@ def run_vae(incomplete, seed, args):
     def as_table(filled):
         return pd.DataFrame(filled, columns=incomplete.columns) if numeric else filled
 
-    start = time.perf_counter()
-    mean = as_table(imputer.fit_transform(X))
-    fit_time = time.perf_counter() - start
+    filled, fit_time = harness.timed(lambda: imputer.fit_transform(X))
+    mean = as_table(filled)
     # The first model alone: a shallow copy of the fitted imputer holding one member.
     alone = copy.copy(imputer)
     alone.estimators_ = imputer.estimators_[:1]
@@ -178,9 +176,9 @@ def evaluate(name, complete, fraction, seed, args, results):
     imputations, fit_time, epochs = run_vae(incomplete, seed, args)
     times = {"VAE": fit_time}
     for method, make in BASELINES.items():
-        start = time.perf_counter()
-        imputations[method] = _baseline(make, incomplete, labels)
-        times[method] = time.perf_counter() - start
+        imputations[method], times[method] = harness.timed(
+            lambda make=make: _baseline(make, incomplete, labels)
+        )
     for method, imputed in imputations.items():
         scores = (*score(complete, incomplete, imputed, labels), times.get(method))
         seeds = results.setdefault((name, fraction, method), {m: [] for m in MEASURES})
