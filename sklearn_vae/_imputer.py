@@ -400,7 +400,7 @@ class VAEImputer(_BaseImputer):
                 out.isetitem(j, pd.Series(0.0, index=out.index))
         else:
             out = out.iloc[:, self._valid_mask]
-        if self.add_indicator:
+        if self.indicator_ is not None:
             names = self.indicator_.get_feature_names_out(np.asarray(X.columns, dtype=object))
             flags = pd.DataFrame(indicator, index=out.index, columns=names)
             out = pd.concat([out, flags], axis=1)
@@ -423,6 +423,19 @@ class VAEImputer(_BaseImputer):
         input_features = _check_feature_names_in(self, input_features)
         names = input_features if self.keep_empty_features else input_features[self._valid_mask]
         return self._concatenate_indicator_feature_names_out(names, input_features)
+
+    # The indicator is fitted state: set_params(add_indicator=...) after fit
+    # changes the next fit, not transform (the base class reads the parameter).
+    def _transform_indicator(self, X):
+        return None if self.indicator_ is None else self.indicator_.transform(X)
+
+    def _concatenate_indicator(self, X_imputed, X_indicator):
+        return X_imputed if self.indicator_ is None else np.hstack((X_imputed, X_indicator))
+
+    def _concatenate_indicator_feature_names_out(self, names, input_features):
+        if self.indicator_ is None:
+            return names
+        return np.concatenate([names, self.indicator_.get_feature_names_out(input_features)])
 
     def __setstate__(self, state):
         # An imputer saved before the ensemble held its one model as ``estimator_``.

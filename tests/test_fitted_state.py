@@ -260,6 +260,28 @@ def test_imputer_transforms_as_fitted_after_set_params(change):
     assert_array_equal(pickle.loads(pickle.dumps(imputer)).transform(Xh), expected, strict=True)
 
 
+@pytest.mark.parametrize("frame", [False, True])
+@pytest.mark.parametrize("add_indicator", [False, True])
+def test_imputer_keeps_its_fitted_indicator_after_set_params(add_indicator, frame):
+    Xh = holes()
+    if frame:
+        Xh = pd.DataFrame(Xh, columns=[f"c{j}" for j in range(Xh.shape[1])])
+    imputer = VAEImputer(
+        VAETransformer(**TINY),
+        n_estimators=1,
+        add_indicator=add_indicator,
+        n_importance_samples=9,
+        random_state=0,
+    ).fit(Xh)
+    expected, names = imputer.transform(Xh), imputer.get_feature_names_out()
+    imputer.set_params(add_indicator=not add_indicator)
+    if frame:
+        pd.testing.assert_frame_equal(imputer.transform(Xh), expected, check_exact=True)
+    else:
+        assert_array_equal(imputer.transform(Xh), expected, strict=True)
+    assert_array_equal(imputer.get_feature_names_out(), names, strict=True)
+
+
 @pytest.mark.parametrize(
     "change",
     [
