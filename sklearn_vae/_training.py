@@ -457,7 +457,7 @@ def _end_interrupted_training(net, epochs):
     n_epochs = last.n_epochs
     kept = f"epoch {n_epochs}, the last one completed"
     if last.best is not None:
-        kept += f", with the weights of epoch {last.best_epoch}, the best one, as early stopping"
+        kept += f", with early stopping's best weights, those of epoch {last.best_epoch}"
     warnings.warn(
         f"Training was interrupted (KeyboardInterrupt) in epoch {n_epochs + 1}. The model "
         f"keeps {kept}: n_iter_={n_epochs}, loss_curve_ and the weights agree. To train on, "

@@ -125,7 +125,7 @@ def test_the_warning_names_the_best_epoch_whose_weights_early_stopping_keeps(mon
     best = int(np.argmax(reference.validation_scores_)) + 1
     assert best < 8
     Interrupter(monkeypatch, VAENet, "validation_step", at=9)
-    with pytest.warns(TrainingInterruptedWarning, match=f"weights of epoch {best}, the best"):
+    with pytest.warns(TrainingInterruptedWarning, match=f"best weights, those of epoch {best}:"):
         vae = VAETransformer(**params, warm_start=False).set_params(max_iter=50).fit(X)
     monkeypatch.undo()
     assert_same(outputs(reference), outputs(vae))
