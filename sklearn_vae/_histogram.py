@@ -170,7 +170,11 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     **Sampling.** :meth:`sample` draws, independently per feature, a bin
     (or tail bin) with its probability, then a point uniformly within it. With
     ``bins="integer"`` it returns the bin's integer level instead, a draw of
-    the discrete model; add ``U(0, 1)`` noise for a draw of the density.
+    the discrete model; add ``U(0, 1)`` noise for a draw of the density. As
+    in :class:`VAETransformer`, a draw of an integer column is clipped to the
+    column's training range (so the tails' mass lands on its smallest and
+    largest levels, and no value wraps around the dtype), and a draw of a
+    float column to its dtype's finite range.
 
     References
     ----------
@@ -409,7 +413,9 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         Each feature is drawn independently: a bin (or tail bin) with its
         probability, then a point uniformly within that bin. With
         ``bins="integer"`` the bin's integer level is returned instead, a
-        draw of the discrete model.
+        draw of the discrete model. Draws of an integer column stay within
+        its training range, draws of a float column within its dtype's
+        finite range.
 
         Parameters
         ----------
@@ -467,12 +473,17 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         left[above] = edges[-1] + tail_bin[above] * widths[-1]
 
         if self.bins == "integer":
-            return left
-        if self._integer_bins[j]:
+            draws = left
+        elif self._integer_bins[j]:
             # An integer drawn uniformly within the bin.
-            return np.floor(left + width * rng.uniform(size=n_samples))
-        with np.errstate(over="ignore"):  # a draw beyond float64's range is infinite
-            return (left + width * rng.uniform(size=n_samples)) * divisor
+            draws = np.floor(left + width * rng.uniform(size=n_samples))
+        else:
+            with np.errstate(over="ignore"):  # beyond float64's range: clipped by decode
+                return (left + width * rng.uniform(size=n_samples)) * divisor
+        if self.schema_.columns_[j].kind == "integer":
+            # An integer column's draws stay within its training range, the bins'.
+            draws = np.clip(draws, edges[0], edges[-1] - 1.0)
+        return draws
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

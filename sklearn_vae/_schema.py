@@ -6,16 +6,22 @@ categories, any hashable) as integer codes, and NaN for every missing entry
 (NaN, None, ``pd.NA``, ``NaT``). This module learns that encoding from the
 training table and maps new tables to it and model output back to the
 training dtypes, so neither estimator has a second job.
+
+Model output goes back within what the training column allows: an integer
+column within its training range (so it never wraps around its dtype), a
+float column within its dtype's finite range (never infinite).
 """
 
-from dataclasses import dataclass
+import copy
+import warnings
+from dataclasses import dataclass, replace
 from numbers import Number
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils.validation import _check_feature_names, _check_n_features, validate_data
 
+from ._checks import short_list, short_repr
 from ._data import iter_row_chunks
 
 __all__ = [
@@ -61,6 +67,12 @@ class ColumnSpec:
         For a numeric ``"categorical"`` column: whether it shares its integer
         levels with the other such columns (``likelihood="categorical"`` for
         a whole matrix) instead of having its own.
+    low, high : int, float or None
+        For ``"integer"`` and ``"float"`` columns, the smallest and largest
+        training value, exactly (Python ints for integer columns, which
+        float64 does not hold beyond 2**53); None for the other kinds, and
+        in models saved before the range was recorded, which fall back to
+        the dtype's range.
     """
 
     name: object
@@ -70,6 +82,8 @@ class ColumnSpec:
     categories: np.ndarray | None = None
     dequantize: bool = False
     shared_levels: bool = False
+    low: int | float | None = None
+    high: int | float | None = None
 
 
 def is_dataframe(X):
@@ -86,6 +100,24 @@ def _value_type(value):
     return "other objects"
 
 
+def _raise_unhashable(name, row, value):
+    raise ValueError(
+        f"Column {short_repr(name)} holds a value of type {type(value).__name__!r} in row "
+        f"{row} ({short_repr(value)}), which cannot be a label: labels must be hashable. "
+        "Convert its values to strings (.astype(str)) or to tuples (.map(tuple)), or drop "
+        "the column."
+    )
+
+
+def _check_hashable(name, values):
+    """Raise the ``ValueError`` of :func:`_raise_unhashable` for the first unhashable value."""
+    for row, value in enumerate(values):
+        try:
+            hash(value)
+        except TypeError:
+            _raise_unhashable(name, row, value)
+
+
 def _column_kind(name, series):
     """The kind of a pandas column, from its dtype (and its values for object columns)."""
     dtype = series.dtype
@@ -98,22 +130,29 @@ def _column_kind(name, series):
     if pd.api.types.is_float_dtype(dtype):
         return "float"
     if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        values = series[~series.isna()]
+        missing = series.isna().to_numpy()
         types = {}
-        for value in values:
+        for row, value in enumerate(series.to_numpy(dtype=object)):
+            if missing[row]:
+                continue
+            try:
+                hash(value)
+            except TypeError:
+                _raise_unhashable(name, row, value)
             types.setdefault(_value_type(value), value)
             if len(types) > 1:
                 (first, a), (second, b) = types.items()
                 raise ValueError(
-                    f"Column {name!r} mixes {first} and {second} (for example {a!r} and "
-                    f"{b!r}). Give it one type: cast it with .astype(str) to model it as "
-                    "labels, or with pd.to_numeric(..., errors='coerce') to model it as "
-                    "numbers (unparseable entries become missing)."
+                    f"Column {short_repr(name)} mixes {first} and {second} (for example "
+                    f"{short_repr(a)} and {short_repr(b)}). Give it one type: cast it with "
+                    ".astype(str) to model it as labels, or with pd.to_numeric(..., "
+                    "errors='coerce') to model it as numbers (unparseable entries become "
+                    "missing)."
                 )
         return "boolean" if set(types) == {"booleans"} else "label"
     raise TypeError(
-        f"Column {name!r} has dtype {dtype}, which cannot be modelled. Convert it to "
-        "numbers, booleans or labels first (for example a datetime to its year with "
+        f"Column {short_repr(name)} has dtype {dtype}, which cannot be modelled. Convert it "
+        "to numbers, booleans or labels first (for example a datetime to its year with "
         ".dt.year)."
     )
 
@@ -137,7 +176,7 @@ def _resolve(name, kind, spec, n_categories, dequantize):
             else f"it holds {held}, not numbers"
         )
         raise ValueError(
-            f"likelihood {spec!r} cannot model column {name!r}: {reason}. Give it "
+            f"likelihood {spec!r} cannot model column {short_repr(name)}: {reason}. Give it "
             "'categorical' (in a dict, or with likelihood='auto')."
         )
     return spec, bool(dequantize and spec == "gaussian")
@@ -145,9 +184,14 @@ def _resolve(name, kind, spec, n_categories, dequantize):
 
 def _raise_all_missing(name):
     raise ValueError(
-        f"Column {name!r} is missing in every training row, so nothing can be learned about "
-        "it. Drop the column, or pass rows where it is observed."
+        f"Column {short_repr(name)} is missing in every training row, so nothing can be "
+        "learned about it. Drop the column, or pass rows where it is observed."
     )
+
+
+def _object_array(values):
+    """A 1-D object array of ``values``, each an element (tuples are not unpacked)."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def _categories(series, missing, kind):
@@ -158,15 +202,107 @@ def _categories(series, missing, kind):
         return np.asarray(series.dtype.categories, dtype=object)
     if kind == "boolean":
         return np.array([False, True], dtype=object)
-    values = series[~missing].tolist()
+    values = set(series[~missing].tolist())
     try:
-        return np.array(sorted(set(values)), dtype=object)
-    except TypeError:
-        return np.array(list(dict.fromkeys(values)), dtype=object)
+        return _object_array(sorted(values))
+    except TypeError:  # labels of several types (bytes and tuples) have no order
+        return _object_array(list(dict.fromkeys(series[~missing].tolist())))
 
 
-def _decode_column(column, values):
-    """One column of model output back to its training type."""
+def _label_codes(column, values):
+    """The codes of the labels ``values`` (an object array) of ``column``; -1 if unknown."""
+    index = pd.Index(column.categories, dtype=object)
+    try:
+        return index.get_indexer(values)
+    except TypeError:  # an unhashable value
+        _check_hashable(column.name, values)
+        raise
+
+
+# ------------------------------------------------------------- numeric range
+
+
+def _numpy_dtype(dtype):
+    """The numpy dtype of a numeric column's values (that of a nullable pandas dtype for one)."""
+    return np.dtype(getattr(dtype, "numpy_dtype", dtype))
+
+
+def _dtype_limits(dtype):
+    """The smallest and largest value of a numeric dtype: Python ints for an integer dtype."""
+    dtype = _numpy_dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return int(info.min), int(info.max)
+    largest = float(np.finfo(dtype).max)
+    return -largest, largest
+
+
+def _training_range(column):
+    """The recorded training range of a numeric column, or its dtype's range when absent."""
+    if column.low is None:
+        return _dtype_limits(column.dtype)
+    return column.low, column.high
+
+
+def _exact(value, kind):
+    return int(value) if kind == "integer" else float(value)
+
+
+def _series_range(series, kind):
+    """``(low, high)`` of a column's observed values, exactly; None for labels or no values."""
+    if kind not in ("integer", "float") or not series.notna().any():
+        return None
+    return _exact(series.min(), kind), _exact(series.max(), kind)
+
+
+def _array_range(X, kind):
+    """``(low, high)``, each per column, of a numeric array's observed values; NaN where none.
+
+    Read in row chunks, so a ``numpy.memmap`` is not copied whole.
+    """
+    low = high = None
+    for _, chunk in iter_row_chunks(X):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing chunk column
+            chunk_low, chunk_high = np.nanmin(chunk, axis=0), np.nanmax(chunk, axis=0)
+        low = chunk_low if low is None else np.fmin(low, chunk_low)
+        high = chunk_high if high is None else np.fmax(high, chunk_high)
+    if low is None:
+        return [None] * X.shape[1]
+    return [
+        None if kind == "float" and np.isnan(a) else (_exact(a, kind), _exact(b, kind))
+        for a, b in zip(low, high, strict=True)
+    ]
+
+
+def _decode_integers(column, values, keep):
+    """An integer column of model output in its dtype, within its training range.
+
+    Entries of ``keep`` (given values) are only kept within the dtype's range.
+    """
+    missing = np.isnan(values)
+    # A dequantised column models x + U(0, 1): its integer is the floor.
+    values = np.floor(values) if column.dequantize else np.rint(values)
+    dtype = _numpy_dtype(column.dtype)
+    # Within the dtype first, so that the cast cannot wrap around. float64 rounds
+    # the largest int64 up to 2**63, which int64 does not hold: values are cast
+    # from below the dtype's largest value, and those above it become that value.
+    smallest, largest = _dtype_limits(dtype)
+    top = np.nextafter(float(largest), 0.0)
+    integers = np.clip(np.where(missing, 0.0, values), float(smallest), top).astype(dtype)
+    integers[values > top] = largest
+    low, high = _training_range(column)
+    clipped = np.clip(integers, np.array(low, dtype=dtype), np.array(high, dtype=dtype))
+    if keep is not None:
+        clipped = np.where(keep, integers, clipped)
+    decoded = pd.array(clipped, dtype=column.dtype)
+    if missing.any():
+        decoded[missing] = pd.NA
+    return pd.Series(decoded)
+
+
+def _decode_column(column, values, keep=None):
+    """One column of model output back to its training type and range."""
     if column.categories is not None:
         codes = np.clip(np.rint(values), 0, len(column.categories) - 1).astype(np.intp)
         if isinstance(column.dtype, pd.CategoricalDtype):
@@ -174,10 +310,24 @@ def _decode_column(column, values):
         labels = column.categories[codes]
         return pd.Series(labels, dtype=column.dtype)
     if column.kind == "integer":
-        # A dequantised column models x + U(0, 1): its integer is the floor.
-        integers = np.floor(values) if column.dequantize else np.rint(values)
-        return pd.Series(integers).astype(column.dtype)
-    return pd.Series(values).astype(column.dtype)
+        return _decode_integers(column, values, keep)
+    # A float column's draw beyond its dtype's range is its largest finite value.
+    low, high = _dtype_limits(column.dtype)
+    return pd.Series(np.clip(values, low, high)).astype(column.dtype)
+
+
+def _array_bounds(column):
+    """Where a column of a numeric array's model output is clipped, in the model's units.
+
+    A dequantised integer column holds ``x + U(0, 1)``: its values may
+    reach just below ``high + 1``, the cell of the largest training integer.
+    """
+    if column.kind != "integer":
+        return _dtype_limits(column.dtype)
+    low, high = (float(limit) for limit in _training_range(column))
+    if column.dequantize:
+        high = max(high, float(np.nextafter(high + 1.0, -np.inf)))
+    return low, high
 
 
 class TableSchema:
@@ -195,7 +345,8 @@ class TableSchema:
     Attributes
     ----------
     columns_ : list of ColumnSpec
-        One entry per column, in order.
+        One entry per column, in order, with the training range of each
+        numeric column.
     is_frame_ : bool
         Whether the training data were a DataFrame (outputs are then
         DataFrames too).
@@ -224,9 +375,7 @@ class TableSchema:
     def fit(self, X):
         """Learn the columns of ``X`` (a DataFrame or a 2-D array); returns self."""
         self.is_frame_ = is_dataframe(X)
-        frame = X if self.is_frame_ else None
-        if frame is None and np.asarray(X).dtype.kind in "OUS":
-            frame = pd.DataFrame(np.asarray(X, dtype=object))
+        frame = self._frame(X)
         if frame is None:
             X = X if isinstance(X, np.ndarray) else np.asarray(X)
             self._check_spec_names(list(range(X.shape[1])))
@@ -236,6 +385,14 @@ class TableSchema:
             self._fit_frame(frame)
         return self
 
+    def _frame(self, X):
+        """``X`` as a DataFrame when it is one or holds objects; None for a numeric array."""
+        if is_dataframe(X):
+            return X
+        if np.asarray(X).dtype.kind in "OUS":
+            return pd.DataFrame(np.asarray(X, dtype=object))
+        return None
+
     def _check_spec_names(self, names):
         if not isinstance(self.likelihood, dict):
             return
@@ -243,14 +400,16 @@ class TableSchema:
         if unknown:
             what = "column names" if self.is_frame_ else "column positions"
             raise ValueError(
-                f"likelihood names {unknown!r}, which are not {what} of X. The {what} "
-                f"are {names!r}."
+                f"likelihood names {short_list(unknown)}, which are not {what} of X. The "
+                f"{what} are {short_list(names, 10)}."
             )
         bad = {k: v for k, v in self.likelihood.items() if v not in LIKELIHOOD_NAMES}
         if bad:
+            name, value = next(iter(bad.items()))
             raise ValueError(
-                f"likelihood gives {bad!r}; each column's likelihood must be one of "
-                f"{list(LIKELIHOOD_NAMES)}."
+                f"likelihood gives {short_repr(value)} for column {short_repr(name)}"
+                f"{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}; each column's "
+                f"likelihood must be one of {list(LIKELIHOOD_NAMES)}."
             )
 
     def _spec(self, name):
@@ -265,24 +424,22 @@ class TableSchema:
         if kind == "boolean":
             self._fit_frame(pd.DataFrame(X))
             return
-        if kind == "float" and len(X):
-            observed = np.zeros(X.shape[1], dtype=bool)
-            for _, chunk in iter_row_chunks(X):
-                observed |= ~np.isnan(chunk).all(axis=0)
-            if not observed.all():
-                _raise_all_missing(int(np.argmin(observed)))
+        ranges = _array_range(X, kind)
+        if len(X) and None in ranges:
+            _raise_all_missing(ranges.index(None))
         columns = []
-        for j in range(X.shape[1]):
+        for j, limits in enumerate(ranges):
             spec = self._spec(j)
             likelihood, dequantize = _resolve(j, kind, spec, 0, self.dequantize)
-            columns.append(ColumnSpec(j, kind, X.dtype, likelihood, dequantize=dequantize))
+            low, high = (None, None) if limits is None else limits
+            columns.append(
+                ColumnSpec(j, kind, X.dtype, likelihood, dequantize=dequantize, low=low, high=high)
+            )
         self._mark_shared_levels(columns)
         self.columns_ = columns
-        self._encoder = None
 
     def _fit_frame(self, frame):
         columns = []
-        label_categories = []
         for position, name in enumerate(frame.columns):
             series = frame.iloc[:, position]
             missing = series.isna().to_numpy()
@@ -292,22 +449,17 @@ class TableSchema:
             categories = None
             if kind in ("label", "boolean"):
                 categories = _categories(series, missing, kind)
-                label_categories.append(categories)
             spec = self._spec(name)
             n_categories = 0 if categories is None else len(categories)
             likelihood, dequantize = _resolve(name, kind, spec, n_categories, self.dequantize)
-            columns.append(ColumnSpec(name, kind, series.dtype, likelihood, categories, dequantize))
+            low, high = _series_range(series, kind) or (None, None)
+            columns.append(
+                ColumnSpec(
+                    name, kind, series.dtype, likelihood, categories, dequantize, low=low, high=high
+                )
+            )
         self._mark_shared_levels(columns)
         self.columns_ = columns
-        self._encoder = None
-        if label_categories:
-            # OrdinalEncoder maps labels to codes and unknown labels to -1.
-            self._encoder = OrdinalEncoder(
-                categories=label_categories,
-                handle_unknown="use_encoded_value",
-                unknown_value=_UNKNOWN,
-                dtype=np.float64,
-            ).fit(self._label_values(frame)[0])
 
     def _mark_shared_levels(self, columns):
         """One likelihood string for a matrix: numeric categorical columns share levels."""
@@ -315,6 +467,34 @@ class TableSchema:
             return
         for column in columns:
             column.shared_levels = column.kind in ("float", "integer")
+
+    def widened(self, X):
+        """A copy whose recorded numeric ranges cover ``X`` too, more training data.
+
+        ``X`` is a table with the training columns, already checked as
+        :func:`validate_table` checks it (a warm-started fit, or a
+        ``partial_fit`` after the first). This schema is left as it is, so an
+        estimator that restores its attributes after a failed fit restores
+        the ranges too, and a thread decoding with it meanwhile is not
+        disturbed.
+        """
+        frame = self._frame(X)
+        if frame is None:
+            X = X if isinstance(X, np.ndarray) else np.asarray(X)
+            ranges = _array_range(X, self.columns_[0].kind)
+        else:
+            ranges = [
+                _series_range(frame.iloc[:, j], column.kind)
+                for j, column in enumerate(self.columns_)
+            ]
+        schema = copy.copy(self)
+        schema.columns_ = [
+            column
+            if limits is None or column.low is None
+            else replace(column, low=min(column.low, limits[0]), high=max(column.high, limits[1]))
+            for column, limits in zip(self.columns_, ranges, strict=True)
+        ]
+        return schema
 
     # ------------------------------------------------------------ encode
 
@@ -331,17 +511,10 @@ class TableSchema:
         """Positions of the columns encoded as codes (labels and booleans)."""
         return [j for j, c in enumerate(self.columns_) if c.categories is not None]
 
-    def _label_values(self, frame):
-        """Object matrix of the label columns, missing entries filled, and their mask."""
-        values = np.empty((len(frame), len(self.label_columns)), dtype=object)
-        missing = np.empty(values.shape, dtype=bool)
-        for i, j in enumerate(self.label_columns):
-            series = frame.iloc[:, j]
-            missing[:, i] = series.isna().to_numpy()
-            values[:, i] = series.astype(object).to_numpy(copy=True)
-            # A stand-in the encoder knows; the entry is set missing after encoding.
-            values[missing[:, i], i] = self.columns_[j].categories[0]
-        return values, missing
+    @property
+    def has_labels(self):
+        """Whether a column is encoded as codes, so that tables are read as objects."""
+        return any(c.categories is not None for c in self.columns_)
 
     def encode(self, X, *, unknown="error"):
         """The float64 matrix of ``X``: numbers, 0/1, codes, and NaN where missing.
@@ -361,65 +534,104 @@ class TableSchema:
         """
         if not is_dataframe(X):
             array = X if isinstance(X, np.ndarray) else np.asarray(X)
-            if array.dtype.kind in "fiu" and self._encoder is None:
+            if array.dtype.kind in "fiu" and not self.has_labels:
                 return array
             X = pd.DataFrame(np.asarray(array, dtype=object))
         encoded = np.empty((len(X), self.n_columns))
         for j, column in enumerate(self.columns_):
-            if column.categories is not None:
-                continue
             series = X.iloc[:, j]
+            if column.categories is not None:
+                encoded[:, j] = self._encode_labels(column, j, series, unknown)
+                continue
             try:
                 encoded[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
             except (TypeError, ValueError):
                 raise ValueError(
-                    f"Column {column.name!r} held numbers in fit, but now holds values such "
-                    f"as {series.dropna().iloc[0]!r}. Pass the column as it was in fit."
+                    f"Column {short_repr(column.name)} held numbers in fit, but now holds "
+                    f"values such as {short_repr(series.dropna().iloc[0])}. Pass the column "
+                    "as it was in fit."
                 ) from None
-        if self._encoder is not None:
-            values, missing = self._label_values(X)
-            codes = self._encoder.transform(values)
-            self._check_unknown(X, codes, unknown)
-            codes[(codes == _UNKNOWN) | missing] = np.nan
-            encoded[:, self.label_columns] = codes
         return encoded
 
-    def _check_unknown(self, X, codes, unknown):
-        rows, positions = np.nonzero(codes == _UNKNOWN)
-        if unknown == "missing" or not len(rows):
-            return
-        j = self.label_columns[positions[0]]
-        column = self.columns_[j]
-        value = X.iloc[rows[0], j]
+    def _encode_labels(self, column, j, series, unknown):
+        """The codes of a label column as floats, NaN where missing (or unknown, if allowed)."""
+        missing = series.isna().to_numpy()
+        codes = _label_codes(column, series.astype(object).to_numpy()).astype(np.float64)
+        unseen = np.flatnonzero((codes == _UNKNOWN) & ~missing)
+        if unknown == "error" and len(unseen):
+            self._raise_unknown(column, series.iloc[unseen[0]], unseen[0])
+        codes[missing | (codes == _UNKNOWN)] = np.nan
+        return codes
+
+    @staticmethod
+    def _raise_unknown(column, value, row):
+        n_categories = len(column.categories)
         raise ValueError(
-            f"Column {column.name!r} holds {value!r} (row {rows[0]}), a category not seen in "
-            f"fit ({len(column.categories)} categories: {list(column.categories)[:10]!r}"
-            f"{' ...' if len(column.categories) > 10 else ''}); its probability under the "
-            "model is 0. Refit on data that contains it, or declare every category with a "
-            "pandas 'category' dtype before fitting."
+            f"Column {short_repr(column.name)} holds {short_repr(value)} (row {row}), a "
+            f"category not seen in fit ({n_categories} categories: "
+            f"{short_list(column.categories, 10)}); its probability under the model is 0. Refit "
+            "on data that contains it, or declare every category with a pandas 'category' "
+            "dtype before fitting."
         )
 
     # ------------------------------------------------------------ decode
 
-    def decode(self, encoded):
+    def decode(self, encoded, given=None):
         """Model output (one float per column) back to the training types.
 
         Codes become their labels, integer and boolean columns get their
         training dtypes back. A DataFrame when fitted on one, else an array
         (float64 for numeric training data, object for labels).
+
+        Every value stays where the training column allows: an integer
+        column within its training range, which also keeps it within its
+        dtype; a float column within its dtype's finite range, so a finite
+        training column never gives an infinite value. Output of a numeric
+        array keeps the model's units (a dequantised integer column holds
+        ``x + U(0, 1)``, below ``high + 1``).
+
+        Parameters
+        ----------
+        encoded : ndarray of shape (n_samples, n_columns)
+            Model output, in the encoded units.
+        given : ndarray of shape (1, n_columns) or (n_samples, n_columns), default=None
+            The encoded given values of a conditional sample, NaN where a
+            column is free: these entries come back as they were given, not
+            clipped to the training range.
         """
-        if not self.is_frame_ and self._encoder is None:
-            return encoded
+        keep = None if given is None else np.broadcast_to(~np.isnan(given), encoded.shape)
+        if not self.is_frame_ and not self.has_labels:
+            low, high = np.array([_array_bounds(column) for column in self.columns_]).T
+            clipped = np.clip(encoded, low, high)
+            return clipped if keep is None else np.where(keep, encoded, clipped)
         frame = pd.DataFrame(index=pd.RangeIndex(len(encoded)))
         for j, column in enumerate(self.columns_):
-            frame[j] = _decode_column(column, encoded[:, j])
+            frame[j] = _decode_column(column, encoded[:, j], None if keep is None else keep[:, j])
         if not self.is_frame_:
             return frame.to_numpy()
         frame.columns = pd.Index(self.names)
         return frame
 
+    def check_given(self, encoded):
+        """Raise ``ValueError`` when a given value lies outside its column's dtype.
 
-def validate_table(estimator, X, *, reset, unknown="error"):
+        A sample holds the given values in the training dtypes: an ``int8``
+        column cannot be given 300.
+        """
+        for j, column in enumerate(self.columns_):
+            value = encoded[0, j]
+            if column.categories is not None or np.isnan(value):
+                continue
+            low, high = _dtype_limits(column.dtype)
+            if not float(low) <= value <= float(high):
+                raise ValueError(
+                    f"given sets column {short_repr(column.name)} to {value:g}, outside the "
+                    f"range of its dtype {column.dtype} ({low:g} to {high:g}), which the "
+                    "samples hold it in. Give a value within that range."
+                )
+
+
+def validate_table(estimator, X, *, reset, unknown="error", extend_ranges=False):
     """Check ``X`` as ``validate_data`` does and return its encoded float matrix.
 
     A DataFrame keeps its column types: its feature names and count are
@@ -438,6 +650,11 @@ def validate_table(estimator, X, *, reset, unknown="error"):
         Whether to learn the schema and the feature names (``fit``).
     unknown : {"error", "missing"}
         What a category not seen in fit becomes; see :meth:`TableSchema.encode`.
+    extend_ranges : bool, default=False
+        Whether ``X`` is more training data for the fitted schema (a
+        warm-started fit, ``partial_fit`` after the first call): the recorded
+        range of each numeric column grows to cover it. (``reset`` records
+        the ranges afresh.)
 
     Returns
     -------
@@ -458,16 +675,21 @@ def validate_table(estimator, X, *, reset, unknown="error"):
                 estimator, X, reset=reset, dtype="numeric", ensure_all_finite="allow-nan"
             )
         except ValueError as exc:
-            if "could not convert" not in str(exc):
+            # Labels in an object array: strings, or tuples numpy reads as sequences.
+            if not any(reason in str(exc) for reason in ("could not convert", "with a sequence")):
                 raise
+            # numpy's message quotes the value in full, a label of any length.
+            quoted = str(exc) if len(str(exc)) <= 160 else f"{str(exc)[:157]}..."
             raise ValueError(
-                f"{exc}. An array must be numeric; pass a pandas DataFrame to model columns "
+                f"{quoted}. An array must be numeric; pass a pandas DataFrame to model columns "
                 "of strings or other labels."
             ) from None
     if reset:
         estimator.schema_ = TableSchema(
             getattr(estimator, "likelihood", "auto"), getattr(estimator, "dequantize", False)
         ).fit(X)
+    elif extend_ranges:
+        estimator.schema_ = estimator.schema_.widened(X)
     encoded = estimator.schema_.encode(X, unknown=unknown)
     if encoded.dtype not in (np.float32, np.float64):
         encoded = encoded.astype(np.float64)
@@ -482,7 +704,7 @@ def check_observed(X, names):
         if len(infinite):
             row, col = infinite[0]
             raise ValueError(
-                f"Input X contains infinity: column {names[col]!r}, row {start + row}. "
+                f"Input X contains infinity: column {short_repr(names[col])}, row {start + row}. "
                 "Replace it with a finite value, or with NaN to mark it missing."
             )
         empty = np.flatnonzero(np.isnan(chunk).all(axis=1))
@@ -499,7 +721,9 @@ def encode_given(estimator, given):
 
     ``given`` is a dict ``{column: value}`` (column names when fitted on a
     DataFrame, positions otherwise), or a one-row DataFrame or array with
-    NaN (or None) in the free columns.
+    NaN (or None) in the free columns. A value outside its column's dtype
+    (300 for an ``int8`` column) raises a ``ValueError``: the samples could
+    not hold it.
     """
     schema = estimator.schema_
     if isinstance(given, dict):
@@ -507,12 +731,13 @@ def encode_given(estimator, given):
         if unknown:
             what = "column names" if schema.is_frame_ else "column positions"
             raise ValueError(
-                f"given names {unknown!r}, which are not {what} seen in fit: {schema.names!r}."
+                f"given names {short_list(unknown)}, which are not {what} seen in fit: "
+                f"{short_list(schema.names, 10)}."
             )
         values = [[given.get(name, None) for name in schema.names]]
         if schema.is_frame_:
             given = pd.DataFrame(values, columns=pd.Index(schema.names), dtype=object)
-        elif schema._encoder is None:
+        elif not schema.has_labels:
             given = np.array([[np.nan if v is None else v for v in values[0]]], dtype=np.float64)
         else:
             given = np.array(values, dtype=object)
@@ -530,4 +755,6 @@ def encode_given(estimator, given):
             "given fixes no column; pass at least one {column: value}, or given=None "
             "for unconditional samples."
         ) from None
-    return np.asarray(encoded, dtype=np.float64)
+    encoded = np.asarray(encoded, dtype=np.float64)
+    schema.check_given(encoded)
+    return encoded

@@ -181,17 +181,31 @@ def test_integer_bins_reject_non_integer_data():
         HistogramDensity("integer").fit([[0.0, 1.0], [2.0, 2.5]])
 
 
+def _clipped_probabilities(p, levels, low, high):
+    """Probabilities of ``levels`` once a draw is clipped to ``[low, high]``: tails pile up."""
+    inside = (levels >= low) & (levels <= high)
+    clipped = np.where(inside, p, 0.0)
+    clipped[levels == low] += p[levels < low].sum()
+    clipped[levels == high] += p[levels > high].sum()
+    return clipped
+
+
 def test_integer_bins_sample_integer_levels_with_model_probabilities():
+    # Inside the training range each level has its probability; an integer column's
+    # draws are clipped to that range, so each tail's mass lands on its extreme level.
     rng = np.random.default_rng(8)
     X = rng.integers(0, 3, size=(30, 1))
     hist = HistogramDensity("integer", alpha=2.0).fit(X)
     n = 20_000
     draws = hist.sample(n, random_state=0)
     assert_array_equal(draws, np.floor(draws))
-    levels = np.arange(-3, 6)
+    levels = np.arange(-40, 43)
     p = np.exp(hist.score_samples(levels[:, None]))
+    assert abs(p.sum() - 1) < 1e-9  # the levels hold all but the far tails
+    p = _clipped_probabilities(p, levels, 0, 2)
     frequency = np.mean(draws == levels, axis=0)
     assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n))
+    assert p[levels == 0] > np.exp(hist.score_samples([[0]]))[0] + 0.01  # the tail piles up
 
 
 @pytest.mark.parametrize("n_bins", [1, 6])
@@ -358,7 +372,17 @@ def test_integer_bins_wider_than_one_draw_each_integer_with_its_probability():
     p = np.exp(hist.score_samples(pd.DataFrame({"k": levels})))
     frequency = np.mean(draws[:, None] == levels, axis=0)
     assert abs(p.sum() - 1) < 1e-4  # the levels hold all but the far tails
+    p = _clipped_probabilities(p, levels, 0, 32)  # within the training range
     assert np.all(np.abs(frequency - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1 / n)
+
+
+def test_integer_bins_of_a_float_column_keep_their_tails_when_sampling():
+    # Only an integer column is clipped to its training range; a float column
+    # binned on the integers draws from its tails, as the model says.
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 2.0]})
+    draws = HistogramDensity("integer", alpha=5.0).fit(frame).sample(2000, random_state=0)["x"]
+    assert draws.min() < 0 and draws.max() > 2
+    assert_array_equal(draws, np.floor(draws))
 
 
 def test_integer_bins_are_unit_bins_at_any_range():
@@ -433,11 +457,14 @@ def test_integers_beyond_2_to_the_53_minus_2_are_refused_with_the_remedy():
         )
 
 
-def test_sampling_beyond_float64s_range_gives_infinity_without_a_warning(recwarn):
-    # Data at 1e308 have tails whose far draws exceed float64's range: they are
-    # infinite, as documented in the code, and not an overflow warning.
-    X = np.random.default_rng(1).uniform(1.0, 1.7, size=(5, 1)) * 1e308
-    hist = HistogramDensity(alpha=1000.0).fit(X)
-    draws = hist.sample(2000, random_state=0)[:, 0]
-    assert np.isinf(draws).any()
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sampling_beyond_the_dtypes_range_gives_its_largest_value_without_a_warning(recwarn, dtype):
+    # Data near the dtype's largest value have tails whose far draws exceed it: a
+    # finite column never samples infinity, nor warns of an overflow.
+    largest = float(np.finfo(dtype).max)
+    X = np.random.default_rng(1).uniform(0.6, 1.0, size=(5, 1)) * largest
+    hist = HistogramDensity(alpha=1000.0).fit(pd.DataFrame({"x": X[:, 0].astype(dtype)}))
+    draws = hist.sample(2000, random_state=0)["x"]
+    assert draws.dtype == dtype and np.isfinite(draws).all()
+    assert (draws == largest).any() and (draws < largest).any()
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

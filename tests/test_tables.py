@@ -478,10 +478,10 @@ def test_unknown_category_message_lists_at_most_ten_categories():
         labels = [f"l{k:02d}" for k in range(n_labels)]
         schema = _schema(pd.DataFrame({"c": labels}))
         first_ten = ", ".join(repr(label) for label in labels[:10])
-        more = " ..." if n_labels > 10 else ""
+        more = ", ..." if n_labels > 10 else ""
         message = (
             f"Column 'c' holds 'new' (row 1), a category not seen in fit ({n_labels} "
-            f"categories: [{first_ten}]{more}); its probability under the model is 0. Refit "
+            f"categories: [{first_ten}{more}]); its probability under the model is 0. Refit "
             "on data that contains it, or declare every category with a pandas 'category' "
             "dtype before fitting."
         )
@@ -508,7 +508,7 @@ def test_unsupported_dtype_message_says_what_to_convert_to():
         _schema(df)
 
 
-def test_decoding_clips_codes_to_the_labels_and_rounds_integers():
+def test_decoding_clips_codes_to_the_labels_and_integers_to_the_training_range():
     df = pd.DataFrame(
         {
             "s": ["a", "b", "c"],
@@ -524,17 +524,18 @@ def test_decoding_clips_codes_to_the_labels_and_rounds_integers():
     decoded = schema.decode(encoded)
     assert list(decoded["s"]) == ["a", "b", "c"]
     assert list(decoded["k"]) == ["p", "p", "q"]
-    assert list(decoded["i"]) == [3, -1, 0]
-    assert list(decoded["d"]) == [2, -2, 0]
+    # Rounded (2.7 -> 3) or floored (2.7 -> 2), then clipped to the training range 1..3.
+    assert list(decoded["i"]) == [3, 1, 1]
+    assert list(decoded["d"]) == [2, 1, 1]
     assert decoded["i"].dtype == df["i"].dtype
 
 
-def test_numeric_frames_decode_to_frames_and_numeric_arrays_pass_through():
+def test_numeric_frames_decode_to_frames_and_numeric_arrays_keep_their_values():
     df = pd.DataFrame({"a": [0.5, 1.5], "b": [2.0, 3.0]})
-    encoded = np.array([[1.0, 2.0]])
+    encoded = np.array([[1.0, 2.0], [-1e300, 1e300]])
     decoded = _schema(df).decode(encoded)
     assert isinstance(decoded, pd.DataFrame) and list(decoded.columns) == ["a", "b"]
-    assert _schema(df.to_numpy()).decode(encoded) is encoded
+    assert_array_equal(_schema(df.to_numpy()).decode(encoded), encoded, strict=True)
     booleans = _schema(np.array([[True, False], [False, True]])).decode(np.array([[1.0, 0.0]]))
     assert isinstance(booleans, np.ndarray) and booleans.tolist() == [[True, False]]
 
@@ -642,6 +643,18 @@ def test_unknown_likelihood_keys_of_an_array_are_called_positions():
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         _schema(np.zeros((2, 2)), {"x": "gaussian"})
+
+
+def test_a_likelihood_name_that_does_not_exist_is_named_with_its_column():
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    message = (
+        "likelihood gives 'normal' for column 'a'{}; each column's likelihood must be one of "
+        "['gaussian', 'bernoulli', 'categorical', 'poisson']."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message.format(''))}$"):
+        _schema(df, {"a": "normal", "b": "gaussian"})
+    with pytest.raises(ValueError, match=re.escape(message.format(" (and 1 more)"))):
+        _schema(df, {"a": "normal", "b": "cauchy"})
 
 
 def test_infinite_entries_and_empty_rows_are_named_with_what_to_do():
