@@ -1,6 +1,7 @@
 """Variational autoencoders as scikit-learn estimators, trained through skorch."""
 
 from ._dequantize import dequantize
+from ._exceptions import TrainingInterruptedWarning
 from ._histogram import HistogramDensity
 from ._imputer import VAEImputer
 from ._outlier import DensityOutlierDetector
@@ -11,6 +12,7 @@ from ._version import __version__ as __version__
 __all__ = [
     "DensityOutlierDetector",
     "HistogramDensity",
+    "TrainingInterruptedWarning",
     "VAEImputer",
     "VAETransformer",
     "dequantize",

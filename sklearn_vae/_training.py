@@ -26,6 +26,7 @@ from ._checks import (
 )
 from ._data import BatchIterator, RowDataset, Standardisation, column_statistics
 from ._evaluation import noise_columns
+from ._exceptions import TrainingInterruptedWarning
 from ._likelihoods import make_likelihood, one_hot_columns
 from ._linear_start import standardised_moments, start_at_factor_analysis
 from ._module import VAEModule
@@ -44,7 +45,6 @@ from ._threads import n_threads, torch_threads
 
 __all__ = [
     "STRUCTURAL_PARAMS",
-    "TrainingInterruptedWarning",
     "batch_size",
     "build_module",
     "check_unchanged_structure",
@@ -79,10 +79,6 @@ STRUCTURAL_PARAMS = (
 # completed epochs (:func:`fit_raising_interrupts`): a context variable, so each
 # thread, and each joblib worker, has its own.
 _RAISE_INTERRUPTS = ContextVar("sklearn_vae_raise_interrupts", default=False)
-
-
-class TrainingInterruptedWarning(UserWarning):
-    """A ``KeyboardInterrupt`` ended a fit; the model keeps its last completed epoch."""
 
 
 def _noop(*args, **kwargs):

@@ -26,7 +26,7 @@ from skorch.callbacks import EarlyStopping
 
 from sklearn_vae import DensityOutlierDetector, VAEImputer, VAETransformer
 from sklearn_vae._net import CompletedEpochs, VAENet
-from sklearn_vae._training import TrainingInterruptedWarning
+from sklearn_vae import TrainingInterruptedWarning
 
 TINY = dict(n_components=2, hidden_layer_sizes=(8,), random_state=0, n_iter_no_change=1000)
 # 200 rows: two training batches per epoch (one under early stopping's split).
@@ -305,7 +305,7 @@ _SCRIPT = """
 import sys, warnings
 import numpy as np
 from sklearn_vae import VAEImputer, VAETransformer
-from sklearn_vae._training import TrainingInterruptedWarning
+from sklearn_vae import TrainingInterruptedWarning
 
 X = np.random.default_rng(0).normal(size=(2000, 6))
 vae = VAETransformer(n_components=2, hidden_layer_sizes=(32,), max_iter=100000,
