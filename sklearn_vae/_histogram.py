@@ -548,7 +548,7 @@ def _check_unit_bins(x, name):
     largest = np.max(np.abs(x)) if len(x) else 0.0
     if largest > _MAX_EXACT_INTEGER - 2.0:
         raise ValueError(
-            f"Column {name!r} holds integers up to {largest:.3g} in magnitude, beyond "
+            f"Column {short_repr(name)} holds integers up to {largest:.3g} in magnitude, beyond "
             "2**53 - 2, where float64 has no unit-width bins. Subtract a reference value from "
             "it first (for example its minimum; its scores do not change), or fit it as "
             "floats with bins='auto'."

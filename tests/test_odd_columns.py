@@ -266,6 +266,11 @@ def test_long_names_and_labels_are_cut_in_the_other_messages():
         messages.append(str(error.value))
     assert all(len(message) < 600 for message in messages), [len(m) for m in messages]
     assert all("..." in message for message in messages), messages
+    with pytest.raises(
+        ValueError, match=f"^Column {re.escape(short_repr(LONG_NAME))} holds"
+    ) as error:
+        HistogramDensity().fit(pd.DataFrame({LONG_NAME: [0, 2**60]}))
+    assert len(str(error.value)) < 600
     many = pd.DataFrame({f"c{j}": [1.0, 2.0] for j in range(1000)})
     with pytest.raises(ValueError) as error:
         _vae().set_params(likelihood={"absent": "gaussian"}).fit(many)
