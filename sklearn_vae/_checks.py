@@ -11,9 +11,10 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ._data import check_integer_valued
+from ._data import first_non_integer
 
 __all__ = [
+    "check_integer_valued",
     "FLOAT32_LIMIT",
     "check_device",
     "check_float32_range",
@@ -49,6 +50,24 @@ def short_list(values, count=5, limit=80):
     values = list(islice(values, count + 1))
     shown = [short_repr(value, limit) for value in values[:count]]
     return "[" + ", ".join(shown + (["..."] if len(values) > count else [])) + "]"
+
+
+def check_integer_valued(X, requirement, remedy, names=None, summary=None):
+    """Raise ``ValueError`` naming the first non-integer entry of ``X``, if any.
+
+    The message reads "``requirement`` requires integer-valued X, but
+    X[row, col] = value. ``remedy``", where ``col`` is the column's position,
+    or its name in ``names`` when given. With ``summary``, the
+    :class:`ColumnSummary` of ``X``, ``X`` itself is not read (it may be None).
+    """
+    position = first_non_integer(X) if summary is None else summary.first_non_integer()
+    if position is not None:
+        row, col = position
+        value = X[row, col] if summary is None else summary.fraction_value[col]
+        column = col if names is None else short_repr(names[col])
+        raise ValueError(
+            f"{requirement} requires integer-valued X, but X[{row}, {column}] = {value:g}. {remedy}"
+        )
 
 
 def check_positive_integer(name, value):
@@ -115,7 +134,8 @@ def check_float32_range(summary, columns):
     if (largest > FLOAT32_LIMIT).any():
         j = int(np.argmax(largest))
         raise ValueError(
-            f"Column {columns[j].name!r} holds values up to {largest[j]:.3g} in magnitude, "
+            f"Column {short_repr(columns[j].name)} holds values up to {largest[j]:.3g} in "
+            "magnitude, "
             f"beyond half of float32's range ({FLOAT32_LIMIT:.2g}), in which "
             f"likelihood={columns[j].likelihood!r} holds them. Subtract a reference value "
             "from it first (for example its minimum), or model it with "
@@ -133,7 +153,7 @@ def warn_if_lattice(summary, columns, stacklevel):
     """
     lattice = [c.name for c in columns if c.likelihood == "gaussian" and not c.dequantize]
     if lattice and summary.integer.all():
-        shown = ", ".join(map(repr, lattice[:3])) + (", ..." if len(lattice) > 3 else "")
+        shown = ", ".join(map(short_repr, lattice[:3])) + (", ..." if len(lattice) > 3 else "")
         columns = f"its columns {shown} are" if len(lattice) > 1 else f"its column {shown} is"
         warnings.warn(
             f"X is integer-valued, but {columns} modelled with a continuous "

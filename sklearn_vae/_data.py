@@ -20,7 +20,6 @@ __all__ = [
     "first_non_integer",
     "integer_valued_columns",
     "is_integer_array",
-    "check_integer_valued",
     "column_mean_std",
     "column_statistics",
     "ColumnSummary",
@@ -254,24 +253,6 @@ def integer_valued_columns(X):
         with np.errstate(invalid="ignore"):
             integer &= ~((chunk != np.round(chunk)) & ~np.isnan(chunk)).any(axis=0)
     return integer
-
-
-def check_integer_valued(X, requirement, remedy, names=None, summary=None):
-    """Raise ``ValueError`` naming the first non-integer entry of ``X``, if any.
-
-    The message reads "``requirement`` requires integer-valued X, but
-    X[row, col] = value. ``remedy``", where ``col`` is the column's position,
-    or its name in ``names`` when given. With ``summary``, the
-    :class:`ColumnSummary` of ``X``, ``X`` itself is not read (it may be None).
-    """
-    position = first_non_integer(X) if summary is None else summary.first_non_integer()
-    if position is not None:
-        row, col = position
-        value = X[row, col] if summary is None else summary.fraction_value[col]
-        column = col if names is None else repr(names[col])
-        raise ValueError(
-            f"{requirement} requires integer-valued X, but X[{row}, {column}] = {value:g}. {remedy}"
-        )
 
 
 @dataclass(frozen=True)

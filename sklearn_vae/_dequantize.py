@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from ._data import check_integer_valued
+from ._checks import check_integer_valued
 
 __all__ = ["dequantize"]
 

@@ -9,8 +9,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import short_repr
-from ._data import check_integer_valued, first_non_integer
+from ._checks import check_integer_valued, short_repr
+from ._data import first_non_integer
 from ._persistence import check_array, restore_state, saved_state
 from ._schema import validate_table
 

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Categorical, Normal, Poisson
 
-from ._data import check_integer_valued, iter_row_chunks, summarise_columns
+from ._checks import check_integer_valued, short_list, short_repr
+from ._data import iter_row_chunks, summarise_columns
 from ._random import draw
 
 __all__ = [
@@ -148,11 +149,11 @@ class Likelihood(nn.Module):
         """`` (columns [...])`` when the columns have names, for messages."""
         if self.column_names == list(range(self.n_features)):
             return ""
-        return f" (columns {self.column_names!r})"
+        return f" (columns {short_list(self.column_names)})"
 
     def _entry(self, row, col):
         """How messages name the entry at (row, col)."""
-        return f"X[{row}, {self.column_names[col]!r}]"
+        return f"X[{row}, {short_repr(self.column_names[col])}]"
 
 
 class _PerFeature(nn.Module):

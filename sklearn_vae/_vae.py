@@ -423,7 +423,7 @@ class VAETransformer(
         warm = self.warm_start and hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = validate_table(self, X, reset=not warm)
+            X = validate_table(self, X, reset=not warm, extend_ranges=warm)
             if warm:
                 self._check_more_data(X, params, "warm_start=True")
             else:
@@ -475,7 +475,7 @@ class VAETransformer(
         first_call = not hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = validate_table(self, X, reset=first_call)
+            X = validate_table(self, X, reset=first_call, extend_ranges=not first_call)
             if first_call:
                 self._initialize(X, params)
                 training.start_linear_gaussian(
@@ -616,7 +616,7 @@ class VAETransformer(
             n_samples=n_importance_samples,
             random_state=random_state,
         )
-        return self.schema_.decode(filled)
+        return self.schema_.decode(filled, given=rows)
 
     # ------------------------------------------------------------ scores
 

@@ -9,12 +9,12 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 
 from sklearn_vae import VAETransformer
+from sklearn_vae._checks import check_integer_valued
 from sklearn_vae._data import (
     BatchIterator,
     RowDataset,
     Standardisation,
     _splitmix64,
-    check_integer_valued,
     column_mean_std,
     column_statistics,
     first_non_integer,
