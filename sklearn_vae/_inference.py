@@ -21,6 +21,13 @@ same weights, with ``q`` the adapted Gaussian in place of the encoder's
 posterior. Proposals are drawn ``chunk_size`` at a time and combined with
 running log-sum-exps, so memory does not grow with K. Every draw comes from
 the call's own generator, seeded from ``random_state`` (:mod:`._random`).
+
+A row with an observed value far outside the training data (more than
+:data:`FAR_FROM_TRAINING` training standard deviations) is computed in
+float64, and its adaptation starts from a Laplace approximation at the
+posterior mode (:func:`laplace_proposal`) instead of the encoder, whose
+extrapolation misses the posterior there. Values beyond
+:data:`MAX_FROM_TRAINING` are refused with a ``ValueError``.
 """
 
 import numpy as np
@@ -28,6 +35,7 @@ import torch
 from sklearn.utils import check_random_state
 from torch.distributions import Categorical, Independent, Normal
 
+from ._checks import short_repr
 from ._evaluation import IWAE_BATCH_SIZE, IWAE_BUDGET
 from ._likelihoods import CategoricalLikelihood, TableLikelihood
 from ._module import MIN_POSTERIOR_SCALE
@@ -35,6 +43,11 @@ from ._random import draw, draw_seed, torch_seed, uniform
 
 __all__ = [
     "adapted_proposal",
+    "check_finite_inference",
+    "check_within_reach",
+    "laplace_proposal",
+    "posterior_mode",
+    "standardised_distances",
     "conditional_draw",
     "conditional_expectation",
     "conditional_mean",
@@ -137,7 +150,7 @@ ADAPTATION_ROUNDS = 2
 ADAPTATION_WIDENING = 1.2
 
 
-def adapted_proposal(module, x, n_samples, chunk_size):
+def adapted_proposal(module, x, n_samples, chunk_size, start=None):
     """The encoder's ``q(z | x_obs)`` moved to the importance-weighted posterior moments.
 
     The encoder sees a row's observed entries through one network for every
@@ -167,6 +180,9 @@ def adapted_proposal(module, x, n_samples, chunk_size):
         ``max(1, K // 2)``.
     chunk_size : int
         Proposals evaluated at once.
+    start : torch.distributions.Independent, default=None
+        The proposal to adapt, such as :func:`laplace_proposal`; the
+        encoder's ``q(z | x_obs)`` when None.
 
     Returns
     -------
@@ -174,13 +190,103 @@ def adapted_proposal(module, x, n_samples, chunk_size):
         A diagonal Gaussian over the latent space, one per row, to pass to
         :func:`conditional_mean` or :func:`conditional_draw`.
     """
-    q = module.posterior(x)
+    q = module.posterior(x) if start is None else start
     for _ in range(ADAPTATION_ROUNDS):
         mean, variance, n_eff = _weighted_moments(module, x, q, max(1, n_samples // 2), chunk_size)
         variance = (n_eff[:, None] * variance + q.variance) / (n_eff[:, None] + 1)
         scale = ADAPTATION_WIDENING * torch.sqrt(variance).clamp(min=MIN_POSTERIOR_SCALE)
         q = Independent(Normal(mean, scale, validate_args=False), 1)
     return q
+
+
+#: Rows with an observed value farther than this from its column's training
+#: mean, in training standard deviations, start from :func:`laplace_proposal`.
+FAR_FROM_TRAINING = 8.0
+#: Observed values farther than this, in the same units, are refused: a
+#: training set of n rows holds none beyond sqrt(n - 1) (Samuelson's
+#: inequality), so this is extrapolation far beyond any data the model saw.
+MAX_FROM_TRAINING = 1e3
+#: Damped Newton iterations of :func:`posterior_mode`, at most.
+MODE_ITERATIONS = 100
+MAX_DAMPING = 1e12
+
+
+def _log_joint_derivatives(module, z, x):
+    """``log p(x_obs, z)`` per row, its gradient and its Hessian in ``z`` (shape (n, k, k))."""
+    z = z.detach().requires_grad_(True)
+    value = module.log_prob_given(z, x) + module.prior.log_prob(z)
+    (gradient,) = torch.autograd.grad(value.sum(), z, create_graph=True)
+    # Rows are independent: the derivative of a column sum is each row's own.
+    hessian = torch.stack(
+        [
+            torch.autograd.grad(gradient[:, j].sum(), z, retain_graph=True)[0]
+            for j in range(z.shape[1])
+        ],
+        dim=1,
+    )
+    return value.detach(), gradient.detach(), hessian.detach()
+
+
+def posterior_mode(module, x, z):
+    """A mode of ``p(z | x_obs)`` and the curvature there, by damped Newton ascent.
+
+    Levenberg-Marquardt steps ``(lambda I - H)^-1 g`` on ``log p(x_obs, z)``,
+    row by row from ``z``: a step is taken where it raises the log-density
+    (then ``lambda`` shrinks tenfold) and refused elsewhere (then it grows
+    tenfold), for at most :data:`MODE_ITERATIONS` iterations or until every
+    row's ``lambda`` reaches :data:`MAX_DAMPING`. On a linear-Gaussian model
+    the log-density is quadratic and its mode is reached in a few steps from
+    any start; a ReLU network's is piecewise smooth, and the search ends at
+    a kink or a local mode.
+
+    Returns
+    -------
+    mode : Tensor of shape (n_rows, n_components)
+    precision : Tensor of shape (n_rows, n_components, n_components)
+        ``-H`` at the mode.
+    """
+    eye = torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    with torch.inference_mode(False), torch.enable_grad():
+        x, z = x.clone(), z.clone()
+        damping = torch.ones(len(z), dtype=z.dtype, device=z.device)
+        value, gradient, hessian = _log_joint_derivatives(module, z, x)
+        for _ in range(MODE_ITERATIONS):
+            cholesky, info = torch.linalg.cholesky_ex(damping[:, None, None] * eye - hessian)
+            step = torch.cholesky_solve(gradient[..., None], cholesky)[..., 0]
+            candidate = torch.where((info == 0)[:, None], z + step, z)
+            with torch.no_grad():
+                new = module.log_prob_given(candidate, x) + module.prior.log_prob(candidate)
+            better = (info == 0) & (new > value)
+            damping = torch.where(better, damping / 10, damping * 10).clamp(max=MAX_DAMPING)
+            if better.any():
+                z = torch.where(better[:, None], candidate, z)
+                value, gradient, hessian = _log_joint_derivatives(module, z, x)
+            elif (damping == MAX_DAMPING).all():
+                break
+    return z.detach(), -hessian
+
+
+def laplace_proposal(module, x):
+    """A diagonal Gaussian at the posterior mode, scaled by the curvature there.
+
+    The encoder learnt ``q(z | x_obs)`` on the training data; for a row far
+    outside it, its mean can lie many posterior standard deviations from the
+    posterior, beyond what importance sampling and its adaptation recover.
+    This proposal starts at :func:`posterior_mode` (from the encoder's mean),
+    with the standard deviations of the Laplace approximation widened by
+    ``ADAPTATION_WIDENING``; where the curvature is not positive definite
+    it keeps the encoder's scale.
+    """
+    q = module.posterior(x)
+    mode, precision = posterior_mode(module, x, q.mean)
+    cholesky, info = torch.linalg.cholesky_ex(precision)
+    eye = torch.eye(mode.shape[1], dtype=mode.dtype, device=mode.device)
+    ok = info == 0
+    variance = torch.cholesky_inverse(torch.where(ok[:, None, None], cholesky, eye))
+    variance = torch.diagonal(variance, dim1=-2, dim2=-1)
+    scale = ADAPTATION_WIDENING * torch.sqrt(variance).clamp(min=MIN_POSTERIOR_SCALE)
+    scale = torch.where(ok[:, None], scale, q.stddev)
+    return Independent(Normal(mode, scale, validate_args=False), 1)
 
 
 def _conditional_statistics(module, x, proposal, n_samples, chunk_size):
@@ -233,7 +339,9 @@ def conditional_mean(module, x, proposal, n_samples, chunk_size):
         if offsets is None:
             estimate[:, columns] = value.to(x.dtype)
         else:
-            estimate[:, columns] = value.argmax(dim=-1).to(x.dtype) + offsets.to(x.dtype)
+            level = value.argmax(dim=-1).to(x.dtype) + offsets.to(x.dtype)
+            # argmax passes over NaN probabilities (weights that overflowed): keep NaN.
+            estimate[:, columns] = level.masked_fill(torch.isnan(value).any(dim=-1), torch.nan)
     return torch.where(torch.isnan(x), estimate, x)
 
 
@@ -363,22 +471,37 @@ def impute_encoded(models, X, schema, *, sample, n_samples, random_state):
     range: fitted to a column that is almost always 0, whose dequantised
     values are uniform on [0, 1), some of its draws fall below 0, and
     unclipped those would be fills of -1.
+
+    Observed values are checked first: outside the likelihood's support (a
+    negative count, a level not seen in fit) or more than
+    :data:`MAX_FROM_TRAINING` training standard deviations from their
+    column's mean, they raise ``ValueError`` naming the entry; so does a row
+    whose inference stays non-finite in float64.
     """
     models = list(models)
     rng = check_random_state(random_state)
     seed = draw_seed(rng)
     first = models[0]
+    # An observed value the model gives no probability (a count below 0, a
+    # level not seen in fit) leaves no finite weight: name it first.
+    first.module.likelihood.check_support(X)
+    check_within_reach(X, first, schema.names)
     columns = np.array([column.dequantize for column in schema.columns_])
     model_input = X
     if columns.any():
         model_input = X.astype(np.float64, copy=True)
         block = model_input[:, columns]
         model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
+
+    def infer(model, how, unstandardise=True):
+        values = _infer(model, model_input, how, n_samples, seed, unstandardise)
+        check_finite_inference(values, X, model, schema.names)
+        return values
+
     if sample:
-        model = models[rng.randint(len(models))]
-        filled = _infer(model, model_input, conditional_draw, n_samples, seed, unstandardise=True)
+        filled = infer(models[rng.randint(len(models))], conditional_draw)
     elif len(models) == 1:
-        filled = _infer(first, model_input, conditional_mean, n_samples, seed, unstandardise=True)
+        filled = infer(first, conditional_mean)
     else:
         total, blocks = 0.0, []
 
@@ -386,7 +509,7 @@ def impute_encoded(models, X, schema, *, sample, n_samples, random_state):
             return conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks)
 
         for model in models:
-            values = _infer(model, model_input, expectation, n_samples, seed, unstandardise=False)
+            values = infer(model, expectation, unstandardise=False)
             numeric = values[:, : X.shape[1]]
             values[:, : X.shape[1]] = model.standardisation.inverse_transform(numeric)
             total = total + values
@@ -401,21 +524,112 @@ def impute_encoded(models, X, schema, *, sample, n_samples, random_state):
     return filled
 
 
+def standardised_distances(model, X):
+    """``|x - mean| / sd`` of each entry of encoded ``X`` in its column's training units.
+
+    The units are those in which the encoder sees the column (the Gaussian
+    columns' standardisation, then the encoder's own for the others); NaN
+    where ``X`` is missing.
+    """
+    inputs = model.module.inputs
+    loc, scale = (buffer.double().cpu().numpy() for buffer in (inputs.loc, inputs.scale))
+    with np.errstate(over="ignore"):
+        return np.abs((model.standardisation.transform(X) - loc) / scale)
+
+
 def _infer(model, model_input, infer, n_samples, seed, unstandardise):
-    """``infer(module, x, proposal, ...)`` on every row, the proposal adapted first."""
+    """``infer(module, x, proposal, ...)`` on every row, the proposal adapted first.
+
+    Rows are computed in float32 from the encoder's proposal. A row with an
+    observed value more than :data:`FAR_FROM_TRAINING` training standard
+    deviations from its column's mean, or with a non-finite result (its
+    weights overflowed float32), is computed in float64 from
+    :func:`laplace_proposal` instead, on the same stream of draws; a row for
+    which even that fails keeps its non-finite values, which
+    :func:`check_finite_inference` reports.
+    """
     width = model.module.widest_layer()
     batch_size = IWAE_BATCH_SIZE
     chunk_size = max(1, IWAE_BUDGET // (batch_size * max(width, model_input.shape[1])))
 
-    def adapted_inference(module, x):
-        proposal = adapted_proposal(module, x, n_samples, chunk_size)
-        return infer(module, x, proposal, n_samples, chunk_size)
+    def run(rows, dtype, laplace):
+        def adapted_inference(module, x):
+            start = laplace_proposal(module, x) if laplace else None
+            proposal = adapted_proposal(module, x, n_samples, chunk_size, start)
+            return infer(module, x, proposal, n_samples, chunk_size)
 
-    with torch_seed(seed, model.device):
         return model.evaluate(
-            adapted_inference,
-            model_input,
-            batch_size=batch_size,
-            dtype=torch.float32,
-            unstandardise=unstandardise,
+            adapted_inference, rows, batch_size=batch_size, dtype=dtype, unstandardise=unstandardise
         )
+
+    distances = standardised_distances(model, model_input)
+    far = (distances > FAR_FROM_TRAINING).any(axis=1)
+    with torch_seed(seed, model.device):
+        filled = None
+        if not far.all():
+            # A value beyond float32's range becomes inf here, and its row is redone.
+            with np.errstate(over="ignore"):
+                near = run(model_input[~far], torch.float32, laplace=False)
+            filled = np.empty((len(model_input), near.shape[1]))
+            filled[~far] = near
+            far[~far] = ~np.isfinite(near).all(axis=1)
+        if far.any():
+            redone = run(model_input[far], torch.float64, laplace=True)
+            if filled is None:
+                filled = np.empty((len(model_input), redone.shape[1]))
+            filled[far] = redone
+    return filled
+
+
+def _farthest_entry(model, X, row, names):
+    """How messages name the observed entry of ``row`` farthest from the training data."""
+    distance = standardised_distances(model, X[row : row + 1])[0]
+    column = int(np.argmax(np.where(np.isnan(X[row]), -1.0, distance)))
+    return (
+        f"its value {X[row, column]:.6g} in column {short_repr(names[column])} lies "
+        f"{distance[column]:.3g} training standard deviations from the column's mean"
+    )
+
+
+def check_within_reach(X, model, names):
+    """Raise ``ValueError`` for an observed entry beyond :data:`MAX_FROM_TRAINING`."""
+    distances = standardised_distances(model, X)
+    beyond = np.argwhere(np.nan_to_num(distances, nan=0.0) > MAX_FROM_TRAINING)
+    if len(beyond):
+        row = beyond[0][0]
+        raise ValueError(
+            f"Cannot condition on row {row}: {_farthest_entry(model, X, row, names)}. The "
+            f"model conditions only on values within {MAX_FROM_TRAINING:g} of them (a training "
+            "set of n rows holds none beyond sqrt(n - 1)); farther out its answer would be "
+            "extrapolation with no support in the data. Clip or rescale such values, or mark "
+            "them missing (NaN)."
+        )
+
+
+def check_finite_inference(filled, X, model, names):
+    """Raise ``ValueError`` naming the first row left non-finite by inference.
+
+    Parameters
+    ----------
+    filled : ndarray of shape (n_rows, n_columns)
+        What inference computed for each row.
+    X : ndarray of shape (n_rows, n_features)
+        The encoded rows, NaN where an entry was inferred.
+    model : FittedModel
+        The model that computed ``filled``.
+    names : list
+        The column names, for the message.
+    """
+    failed = np.flatnonzero(~np.isfinite(filled).all(axis=1))
+    if not len(failed):
+        return
+    row = failed[0]
+    if np.isnan(X[row]).all():
+        where = "it has no observed entry"
+    else:
+        where = _farthest_entry(model, X, row, names)
+    raise ValueError(
+        f"Inference gave non-finite values for row {row} ({where}): the model's importance "
+        "weights overflow even in float64. Clip or rescale extreme values, or mark them "
+        "missing (NaN); if the row is ordinary, refit the model."
+    )

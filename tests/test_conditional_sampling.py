@@ -3,6 +3,7 @@
 import re
 import warnings
 
+import hypothesis
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from _linear_gaussian import (
     linear_imputer,
     linear_vae_marginal,
 )
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -191,3 +193,94 @@ def test_given_must_be_one_row_and_fix_a_column():
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         vae.sample(2, given={})
+
+
+# ------------------------------------------------- extreme conditioning values
+
+
+def test_a_given_value_far_outside_the_training_data_is_conditioned_on_exactly():
+    # x_0 = 60 and x_3 = -30 lie about 75 and 40 training standard deviations
+    # out. The encoder's proposal, learnt within the training range, misses
+    # the posterior there; the proposal starts at the posterior mode instead,
+    # and the draws still follow the linear-Gaussian model's exact conditional.
+    vae = linear_imputer().estimator_
+    observed = np.array([True, False, False, True, False])
+    samples = vae.sample(400, random_state=0, given={0: 60.0, 3: -30.0})
+    assert_array_equal(samples[:, observed], np.tile([60.0, -30.0], (400, 1)))
+    mean, covariance = linear_vae_marginal(vae)
+    exact, conditional_cov = gaussian_conditional(mean, covariance, observed, np.array([60, -30]))
+    assert_standard_normal(samples[:, ~observed] - exact, conditional_cov)
+
+
+def _training_sd(vae, column):
+    return vae._standardisation.loc[column], vae._standardisation.scale[column]
+
+
+@pytest.mark.parametrize("distance", [1e3 * (1 + 1e-9), 1e20, -1e300])
+def test_a_given_value_beyond_reach_is_refused_naming_its_column_and_value(distance):
+    # 1000 training standard deviations is the farthest the model conditions
+    # on; beyond it, and up to float64's range, the call says which value.
+    vae = linear_imputer().estimator_
+    loc, scale = _training_sd(vae, 3)
+    value = loc + distance * scale
+    message = f"value {value:.6g} in column 3 lies {abs(distance):.3g} training standard dev"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        vae.sample(2, random_state=0, given={0: 1.0, 3: value})
+
+
+def test_a_given_value_just_within_reach_is_conditioned_on():
+    vae = linear_imputer().estimator_
+    loc, scale = _training_sd(vae, 3)
+    samples = vae.sample(5, random_state=0, given={3: loc + 1e3 * (1 - 1e-9) * scale})
+    assert np.all(np.isfinite(samples))
+
+
+@pytest.fixture(scope="module")
+def mixed_vae():
+    """A small VAE of a table: a unit-scale float, a count and a label column."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=300),
+            "count": rng.poisson(4, 300),
+            "label": pd.Series(rng.choice(["p", "q"], 300), dtype=object),
+            "y": rng.normal(size=300),
+        }
+    )
+    return VAETransformer(n_components=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(
+        frame
+    )
+
+
+def test_a_far_value_in_a_table_is_refused_with_the_column_name(mixed_vae):
+    with pytest.raises(ValueError, match=r"value 1e\+20 in column 'x' lies"):
+        mixed_vae.sample(2, random_state=0, given={"x": 1e20}, n_importance_samples=20)
+
+
+EXTREMES = [0.0, 1e-300, -1e-300, 5e-324, 1e20, -1e40, 1e300, -1e300, 1.7e308, -1.7e308]
+
+
+@hypothesis.settings(max_examples=40, derandomize=True, deadline=None)
+@hypothesis.given(
+    column=st.sampled_from(["x", "count", "y"]),
+    value=st.one_of(
+        st.sampled_from(EXTREMES),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(-(2**1000), 2**1000),
+    ),
+    label=st.sampled_from([None, "p"]),
+)
+def test_any_finite_given_value_gives_finite_samples_or_a_value_error(
+    mixed_vae, column, value, label
+):
+    given = {column: value} if label is None else {column: value, "label": label}
+    try:
+        samples = mixed_vae.sample(3, random_state=0, given=given, n_importance_samples=20)
+    except ValueError as error:
+        assert column in str(error)
+        return
+    numeric = samples[["x", "count", "y"]].to_numpy(dtype=float)
+    assert np.all(np.isfinite(numeric))
+    assert set(samples["label"]) <= {"p", "q"}
+    if column != "count":  # an integer column holds what its dtype can
+        assert (samples[column] == value).all()

@@ -3,6 +3,7 @@
 import re
 import warnings
 
+import hypothesis
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from _linear_gaussian import (
     linear_vae_marginal,
 )
 from conftest import make_factor_data
+from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -667,3 +669,113 @@ def test_imputation_work_in_flight_stays_within_the_importance_sampling_budget(
     )
     assert np.isfinite(filled).all()
     assert 0 < max(in_flight) <= 2**22
+
+
+# ------------------------------------------------- extreme conditioning values
+
+
+@pytest.mark.parametrize("sample_posterior", [False, True])
+def test_rows_far_outside_the_training_data_are_imputed_from_the_exact_conditional(
+    sample_posterior,
+):
+    # Half the rows are moved 30 times farther from the mean (tens of training
+    # standard deviations): their proposal starts at the posterior mode, and
+    # their fills follow the linear-Gaussian model's exact conditional as the
+    # ordinary rows' do (means: the error of a seed matches the spread between
+    # two seeds, as in the closed-form test above; draws: whitened, N(0, I)).
+    imputer = linear_imputer()
+    observed = np.array([True, False, True, False, True])
+    _, X_missing = _linear_test_rows(observed)
+    X_missing = X_missing[:200]
+    mean, covariance = linear_vae_marginal(imputer.estimator_)
+    X_missing[::2, observed] = mean[observed] + 30 * (X_missing[::2, observed] - mean[observed])
+    exact, conditional_cov = gaussian_conditional(
+        mean, covariance, observed, X_missing[:, observed]
+    )
+    imputer.set_params(sample_posterior=sample_posterior)
+    try:
+        first = imputer.set_params(random_state=0).transform(X_missing)[:, ~observed]
+        second = imputer.set_params(random_state=1).transform(X_missing)[:, ~observed]
+    finally:
+        imputer.set_params(sample_posterior=False, random_state=0)
+    for rows in (slice(0, None, 2), slice(1, None, 2)):
+        error = first[rows] - exact[rows]
+        if sample_posterior:
+            assert_standard_normal(error, conditional_cov)
+        else:
+            monte_carlo_var = np.mean((first[rows] - second[rows]) ** 2) / 2
+            assert np.mean(error**2) / monte_carlo_var < 1.5
+
+
+def test_an_observed_value_beyond_reach_is_refused_naming_its_row_and_column():
+    imputer = linear_imputer()
+    X = linear_data()[800:805].copy()
+    X[:, 1] = np.nan
+    X[3, 4] = 1e40
+    with pytest.raises(ValueError, match=r"row 3: its value 1e\+40 in column 4 lies"):
+        imputer.transform(X)
+
+
+def test_values_beyond_float32_are_redone_in_float64(monkeypatch):
+    # With the far-row threshold and the bound lifted, a row with x_0 = 1e30
+    # overflows float32 and is computed again in float64: its fill is the
+    # exact conditional mean to float64's relative precision.
+    import sklearn_vae._inference as inference
+
+    monkeypatch.setattr(inference, "FAR_FROM_TRAINING", np.inf)
+    monkeypatch.setattr(inference, "MAX_FROM_TRAINING", np.inf)
+    imputer = linear_imputer()
+    observed = np.array([True, False, False, True, False])
+    X = np.array([[1e30, np.nan, np.nan, -2e29, np.nan], [0.5, np.nan, np.nan, 0.2, np.nan]])
+    mean, covariance = linear_vae_marginal(imputer.estimator_)
+    exact, _ = gaussian_conditional(mean, covariance, observed, X[:, observed])
+    filled = imputer.transform(X)[:, ~observed]
+    np.testing.assert_allclose(filled[0], exact[0], rtol=1e-6)
+    assert np.abs(filled[1] - exact[1]).max() < 1.0
+
+
+def test_a_model_with_non_finite_outputs_is_reported_not_returned():
+    import pickle
+
+    imputer = pickle.loads(pickle.dumps(linear_imputer()))
+    with torch.no_grad():
+        imputer.estimator_.net_.module_.decoder.head.loc.bias.fill_(np.nan)
+    X = linear_data()[800:803].copy()
+    X[:, 1] = np.nan
+    with pytest.raises(ValueError, match=r"non-finite values for row 0 \(its value .* in column"):
+        imputer.transform(X)
+    X[0] = np.nan
+    with pytest.raises(ValueError, match="row 0 .it has no observed entry.*refit"):
+        imputer.transform(X)
+
+
+@hypothesis.settings(max_examples=30, derandomize=True, deadline=None)
+@hypothesis.given(
+    values=st.lists(
+        st.one_of(
+            st.sampled_from([0.0, 1e-300, -5e-324, 1e20, -1e40, 1e300, -1e300, 1.7e308]),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-(2**1000), 2**1000).map(float),
+        ),
+        min_size=5,
+        max_size=5,
+    ),
+    free=st.integers(0, 4),
+    sample_posterior=st.booleans(),
+)
+def test_any_finite_observed_values_give_finite_fills_or_a_value_error(
+    values, free, sample_posterior
+):
+    imputer = linear_imputer()
+    X = np.array([values, linear_data()[900]])
+    X[:, free] = np.nan
+    imputer.set_params(sample_posterior=sample_posterior, n_importance_samples=50)
+    try:
+        filled = imputer.transform(X)
+    except ValueError as error:
+        assert "column" in str(error)
+        return
+    finally:
+        imputer.set_params(sample_posterior=False, n_importance_samples=1000)
+    assert np.all(np.isfinite(filled))
+    assert_array_equal(filled[:, np.arange(5) != free], X[:, np.arange(5) != free])
