@@ -13,6 +13,7 @@ from ._checks import check_integer_valued, short_repr
 from ._data import first_non_integer
 from ._persistence import check_array, restore_state, saved_state
 from ._schema import validate_table
+from ._training import restore_on_error
 
 __all__ = ["HistogramDensity"]
 
@@ -228,8 +229,14 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         self : HistogramDensity
             The fitted estimator.
         """
+        with restore_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
         X = validate_table(self, X, reset=True)
         X = np.asarray(X, dtype=np.float64)
+        # What fit consumed: set_params(bins=...) after fit changes no method.
+        self._fitted_bins = self.bins
         if self.bins == "integer":
             _check_integer_valued(X)
         else:
@@ -296,7 +303,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
                 "other models' and grow as the bins narrow. Set bins='integer' for "
                 "log-probabilities of the integers, or fit on dequantize(X).",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _fit_frequencies(self, codes, n_categories, alpha):
@@ -472,7 +479,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         above = outcome == n_bins + 1
         left[above] = edges[-1] + tail_bin[above] * widths[-1]
 
-        if self.bins == "integer":
+        if self._fitted_bins == "integer":
             draws = left
         elif self._integer_bins[j]:
             # An integer drawn uniformly within the bin.
@@ -495,6 +502,9 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
+        if "n_features_in_" in state and "_fitted_bins" not in state:
+            # Saved before fit recorded its bins: they are the parameter's.
+            state = {**state, "_fitted_bins": state.get("bins", "auto")}
         restore_state(self, state, super().__setstate__, check=_check_fitted_arrays)
 
 

@@ -468,3 +468,20 @@ def test_sampling_beyond_the_dtypes_range_gives_its_largest_value_without_a_warn
     assert draws.dtype == dtype and np.isfinite(draws).all()
     assert (draws == largest).any() and (draws < largest).any()
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_samples_answer_from_the_fitted_bins_after_set_params():
+    X = np.random.default_rng(0).integers(0, 6, size=(200, 2)).astype(float)
+    histogram = HistogramDensity(bins="integer").fit(X)
+    before = histogram.sample(50, random_state=0)
+    after = histogram.set_params(bins=3).sample(50, random_state=0)
+    assert_array_equal(after, before)
+
+
+def test_a_failed_refit_leaves_the_fitted_histogram_as_it_was():
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    histogram = HistogramDensity().fit(X)
+    expected = histogram.score_samples(X)
+    with pytest.raises(ValueError, match="beyond 2\\*\\*53 - 2"):
+        histogram.set_params(bins="integer").fit(np.full((100, 2), 2.0**60))
+    assert_array_equal(histogram.score_samples(X), expected)
