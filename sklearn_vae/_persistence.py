@@ -7,8 +7,7 @@ module's ``state_dict`` and Adam's state as CPU numpy arrays, the training
 history as lists and dicts of numbers, the table schema with its dtypes as
 strings. ``__setstate__`` rebuilds the net from them. pickle, joblib and
 ``skops.io`` all save this state, so a file holds no type but the estimator's
-own class, numpy's and builtins (and scikit-learn's ``OrdinalEncoder`` for
-label columns), and ``skops.io.load`` can check every one of them before
+own class, numpy's and builtins, and ``skops.io.load`` can check every one of them before
 running any code.
 
 The layout of the state is versioned by :data:`LAYOUT`. A state without the
