@@ -29,6 +29,8 @@ MUTATION_TEST_FILES = {
         "tests/test_imputer_ensemble.py",
         "tests/test_conditional_sampling.py",
         "tests/test_outlier.py",
+        "tests/test_sample_dtypes.py",
+        "tests/test_odd_columns.py",
     },
 }
 
