@@ -1,18 +1,21 @@
 """DensityOutlierDetector: novelty and outlier detection by any density estimator."""
 
+import math
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
-from sklearn.utils import get_tags
+from sklearn.utils import _safe_indexing, get_tags, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._data import is_integer_array
 from ._histogram import HistogramDensity
 from ._random import draw_seed
-from ._training import restore_on_error
+from ._training import fit_raising_interrupts, restore_on_error
 from ._vae import VAETransformer
 
 __all__ = ["DensityOutlierDetector"]
@@ -26,6 +29,70 @@ def _describe(estimator):
     return type(_final_step(estimator)).__name__
 
 
+#: The level of ``contamination="auto"``: about 1 in 100 normal rows is flagged.
+AUTO_CONTAMINATION = 0.01
+
+
+def rows_needed(contamination):
+    """Held-out rows enough to place the ``contamination`` quantile within a tenth of its level.
+
+    The share of new rows below the q-quantile of m held-out scores varies by
+    about sqrt(q (1 - q) / m) (binomial); m >= 100 (1 - q) / q keeps that
+    within q / 10.
+    """
+    return math.ceil(100.0 * (1.0 - contamination) / contamination)
+
+
+def calibration_folds(n_samples, n_splits, n_rows, seed):
+    """The (train, test) rows of the folds fitted for the threshold.
+
+    The rows are shuffled into ``n_splits`` folds (at most one per row); the
+    first folds are used, until their test rows number ``n_rows`` or more,
+    or all of them.
+    """
+    folds = KFold(min(n_splits, n_samples), shuffle=True, random_state=seed)
+    held_out = 0
+    for train, test in folds.split(np.zeros((n_samples, 1))):
+        if held_out >= n_rows:
+            return
+        yield train, test
+        held_out += len(test)
+
+
+def scores_where_defined(score, X, rows):
+    """``score`` of the rows ``rows`` of ``X``, -inf for each row it raises a ValueError on.
+
+    A model fitted without some rows may be unable to score one of them (a
+    label it never saw): that row has no density under it. The rows are
+    halved until each failing one is alone. Returns the scores, the number
+    of rows that failed and the first error (or None).
+    """
+    try:
+        return np.asarray(score(_safe_indexing(X, rows)), dtype=np.float64), 0, None
+    except ValueError as error:
+        if len(rows) == 1:
+            return np.array([-np.inf]), 1, error
+    middle = len(rows) // 2
+    first, n_first, error_first = scores_where_defined(score, X, rows[:middle])
+    second, n_second, error_second = scores_where_defined(score, X, rows[middle:])
+    error = error_first if error_first is not None else error_second
+    return np.concatenate([first, second]), n_first + n_second, error
+
+
+def quantile(scores, level):
+    """The ``level`` quantile of ``scores``, interpolated as ``np.percentile`` does.
+
+    Between an infinite score (a row without density) and a finite one,
+    where interpolation is undefined, the finite one.
+    """
+    with np.errstate(invalid="ignore"):
+        value = np.percentile(scores, 100.0 * level)
+    if np.isnan(value):
+        neighbours = [np.percentile(scores, 100.0 * level, method=m) for m in ("lower", "higher")]
+        value = neighbours[0] if np.isfinite(neighbours[0]) else neighbours[1]
+    return float(value)
+
+
 class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     """Novelty and outlier detection by the log-density of a density estimator.
 
@@ -37,8 +104,9 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     background model's, see ``background``), higher is more normal; ``decision_function`` is
     ``score_samples - offset_``, negative for outliers; ``predict`` returns
     -1 for outliers and +1 for inliers. ``offset_`` is the ``contamination``
-    quantile of the training scores, so about that fraction of the training
-    rows is predicted -1. The API is that of ``IsolationForest`` and
+    quantile of scores of rows held out of fit (cross-fitting, see ``cv``),
+    so about that fraction of new rows like the training ones is predicted
+    -1. The API is that of ``IsolationForest`` and
     ``LocalOutlierFactor(novelty=True)``.
 
     Read more in the :doc:`User Guide </inference>`.
@@ -55,11 +123,37 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         with ``likelihood="gaussian", dequantize=True``; otherwise with
         ``likelihood="auto"`` (every column by its dtype, for DataFrames).
 
-    contamination : float, default=0.1
-        Expected proportion of outliers in the training data, in (0, 0.5]:
-        ``offset_`` is this quantile of the training scores. There is no
-        "auto": unlike ``IsolationForest``'s normalised score, a log-density
-        has no scale-free threshold.
+    contamination : "auto" or float, default=0.1
+        The share of rows flagged. ``offset_`` is this quantile of
+        out-of-fold scores, so about this share of new rows drawn as the
+        training rows were is predicted -1 (and of the training rows, by
+        :meth:`fit_predict`). ``IsolationForest`` takes the quantile of its
+        training scores instead; a density model scores the rows it was
+        fitted on higher than new ones, so that threshold would flag more
+        new normal rows than asked, the more so the more the model overfits.
+
+        - If "auto", 0.01: about 1 in 100 normal rows is flagged, whatever
+          the share of outliers in the training data (a row is flagged when
+          fewer than 1% of held-out rows score lower, a test at the 1%
+          level). ``IsolationForest``'s "auto" is a fixed offset on its
+          normalised score; a log-density has no such scale (it moves with
+          the units and the number of features), so the threshold is a
+          level of the held-out scores, one low enough to flag only rare
+          rows and high enough for the scores of a few hundred held-out
+          rows to estimate.
+        - If a float, in (0, 0.5].
+
+    cv : int, default=5
+        Number of folds the training rows are shuffled into (seeded by
+        ``random_state``; at most one per row) to score rows the model was
+        not fitted on: for each fold, clones of the estimator (and of the
+        background) are fitted on the other rows and score the fold's rows.
+        The estimator itself is fitted on every row. Only as many folds are
+        fitted as give ``100 * (1 - contamination) / contamination`` held-out
+        rows (then the share flagged is within a tenth of ``contamination``,
+        one standard deviation), or all of them: on large data one extra fit
+        on ``(cv - 1) / cv`` of the rows. :meth:`fit_predict` fits every
+        fold.
 
     method : {"auto", "score_samples", "log_likelihood"}, default="auto"
         The log-density estimate. ``"score_samples"`` calls the estimator's
@@ -97,8 +191,8 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
 
     random_state : int, RandomState instance or None, default=None
         Seeds the default estimator and, drawn once in :meth:`fit`, the
-        importance samples of ``log_likelihood``, so the scores of a
-        fitted detector are deterministic.
+        folds of ``cv`` and the importance samples of ``log_likelihood``, so
+        the scores of a fitted detector are deterministic.
 
     Attributes
     ----------
@@ -109,7 +203,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         The fitted clone of the background, or None.
 
     offset_ : float
-        The ``contamination`` quantile of the training scores:
+        The ``contamination`` quantile of the out-of-fold scores:
         ``decision_function = score_samples - offset_``.
 
     n_features_in_ : int
@@ -128,6 +222,16 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
 
     Notes
     -----
+    The fold models are fitted on fewer rows than the estimator, so they
+    score held-out rows a little lower than it would: the share of new
+    normal rows flagged tends to fall slightly below ``contamination``, the
+    less so the more folds (and the more rows). :meth:`predict` on the
+    training rows flags fewer than ``contamination`` of them; :meth:`fit_predict`
+    scores each by a model fitted without it. An interrupt (Ctrl-C) while
+    a fold model trains is raised and leaves the detector as it was; one
+    while the estimator trains keeps its last epoch, as
+    :class:`VAETransformer` does, and the folds are fitted as usual.
+
     Missing values are accepted where the estimator (and the background)
     accept them; a :class:`VAETransformer` marginalises them exactly, so a
     row with missing entries is scored by the density of its observed part.
@@ -175,7 +279,8 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "score_samples"]), None],
-        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "cv": [Interval(Integral, 2, None, closed="left")],
         "method": [StrOptions({"auto", "score_samples", "log_likelihood"})],
         "background": [HasMethods(["fit", "score_samples"]), StrOptions({"auto"}), None],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
@@ -187,6 +292,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         estimator=None,
         *,
         contamination=0.1,
+        cv=5,
         method="auto",
         background="auto",
         n_importance_samples=100,
@@ -194,6 +300,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     ):
         self.estimator = estimator
         self.contamination = contamination
+        self.cv = cv
         self.method = method
         self.background = background
         self.n_importance_samples = n_importance_samples
@@ -231,7 +338,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         prefer_skip_nested_validation=False
     )
     def fit(self, X, y=None):
-        """Fit the density estimator(s) on ``X`` and set ``offset_``.
+        """Fit the density estimator(s) on ``X`` and set ``offset_`` from held-out scores.
 
         Parameters
         ----------
@@ -247,6 +354,41 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         self : DensityOutlierDetector
             The fitted detector.
         """
+        self._fit(X, every_fold=False)
+        return self
+
+    @_fit_context(
+        # The wrapped estimators validate their own parameters.
+        prefer_skip_nested_validation=False
+    )
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and flag each of its rows by its out-of-fold score.
+
+        Every one of the ``cv`` folds is fitted, so that each row is scored
+        by a model fitted without it: about ``contamination`` of the rows
+        are flagged, as ``predict`` flags that share of new rows. ``predict``
+        on the training rows themselves flags fewer, since the model scores
+        the rows it was fitted on higher.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Training data.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        is_inlier : ndarray of shape (n_samples,)
+            -1 where the row's out-of-fold score is below ``offset_``, +1
+            elsewhere.
+        """
+        scores = self._fit(X, every_fold=True)
+        return np.where(scores < self.offset_, -1, 1)
+
+    def _fit(self, X, every_fold):
+        """Fit on every row and set ``offset_``; the out-of-fold scores, NaN where not held out."""
         # An error, or an interrupt before the VAE completed an epoch, leaves the
         # detector as it was; an interrupt after one keeps that epoch, as the VAE does.
         with restore_on_error(self):
@@ -261,12 +403,67 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
                     setattr(self, name, getattr(self.estimator_, name))
                 elif hasattr(self, name):
                     delattr(self, name)
-            self.offset_ = float(np.percentile(self._score(X), 100.0 * self.contamination))
-        return self
+            contamination = self.contamination
+            if contamination == "auto":
+                contamination = AUTO_CONTAMINATION
+            scores, held_out = self._out_of_fold_scores(
+                X, estimator, background, contamination, every_fold
+            )
+            self.offset_ = quantile(scores[held_out], contamination)
+        return scores
+
+    def _out_of_fold_scores(self, X, estimator, background, contamination, every_fold):
+        """Each held-out row's score under clones fitted on the other folds, and which rows.
+
+        An interrupt in a fold's fit is raised (no fold model keeps part of
+        its training); a held-out row that its fold model cannot score (a
+        ValueError) scores -inf, unless no held-out row can be scored.
+        """
+        n_samples = _num_samples(X)
+        if n_samples < 2:
+            raise ValueError(
+                f"n_samples = {n_samples}: DensityOutlierDetector needs at least 2 samples, "
+                "since its threshold comes from rows held out of fit."
+            )
+        n_splits = min(self.cv, n_samples)
+        X = indexable(X)[0]  # an array-like without rows to index becomes an array
+        n_rows = n_samples if every_fold else rows_needed(contamination)
+        scores = np.full(n_samples, np.nan)
+        held_out = np.zeros(n_samples, dtype=bool)
+        n_failed, first_error = 0, None
+        for fold, (train, test) in enumerate(
+            calibration_folds(n_samples, n_splits, n_rows, self._seed), start=1
+        ):
+            X_train = _safe_indexing(X, train)
+            models = []
+            for model in (estimator, background):
+                if model is None:
+                    models.append(None)
+                    continue
+                try:
+                    models.append(fit_raising_interrupts(clone(model), X_train))
+                except ValueError as error:
+                    raise ValueError(
+                        f"{_describe(model)} failed on calibration fold {fold} of {n_splits} "
+                        f"({len(train)} of the {n_samples} rows; the threshold comes from the "
+                        f"rows each fold holds out): {error}"
+                    ) from error
+            score = partial(self._score_with, *models)
+            scores[test], failed, error = scores_where_defined(score, X, test)
+            held_out[test] = True
+            n_failed += failed
+            first_error = first_error if first_error is not None else error
+        if n_failed == np.count_nonzero(held_out):
+            raise first_error
+        return scores, held_out
 
     def _score(self, X):
+        return self._score_with(self.estimator_, self.background_, X)
+
+    def _score_with(self, estimator, background, X):
+        """The score of ``X``: ``estimator``'s log-density, less ``background``'s if any."""
         if self._method == "log_likelihood":
-            density = self.estimator_
+            density = estimator
             if isinstance(density, Pipeline):
                 X_last = density[:-1].transform(X) if len(density) > 1 else X
                 density = density[-1]
@@ -278,10 +475,10 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
                 X_last, n_importance_samples=n_samples, random_state=self._seed
             )
         else:
-            scores = self.estimator_.score_samples(X)
+            scores = estimator.score_samples(X)
         scores = np.asarray(scores, dtype=np.float64)
-        if self.background_ is not None:
-            scores = scores - self.background_.score_samples(X)
+        if background is not None:
+            scores = scores - background.score_samples(X)
         return scores
 
     def score_samples(self, X):

@@ -1,30 +1,62 @@
 """DensityOutlierDetector: the outlier API over any density estimator."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import KFold
 from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_outliers_train, parametrize_with_checks
 
 from sklearn_vae import DensityOutlierDetector, HistogramDensity, VAETransformer
 
 TINY_VAE = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=5, random_state=0)
 
 
-@parametrize_with_checks(
-    [
-        DensityOutlierDetector(GaussianMixture(random_state=0)),
-        # The IWAE estimate of method="auto" depends on the batch: not row-order invariant.
-        DensityOutlierDetector(VAETransformer(**TINY_VAE), method="score_samples"),
-    ]
-)
+SUITE = [
+    DensityOutlierDetector(GaussianMixture(random_state=0)),
+    # The IWAE estimate of method="auto" depends on the batch: not row-order invariant.
+    DensityOutlierDetector(VAETransformer(**TINY_VAE), method="score_samples"),
+]
+
+# scikit-learn's checks expect contamination to be the share of the training rows
+# that fit(X).predict(X) flags; here it is the share of new rows, and fit_predict
+# scores each training row out of fold. The rest of both checks is run below.
+TRAINING_SHARE = {
+    "check_outliers_train": "contamination is the share of new rows flagged",
+    "check_outliers_fit_predict": "fit_predict flags rows by their out-of-fold scores",
+}
+
+
+@parametrize_with_checks(SUITE, expected_failed_checks=lambda estimator: TRAINING_SHARE)
 def test_sklearn_estimator_suite(estimator, check):
     check(estimator)
+
+
+class _NoveltyDetector(DensityOutlierDetector):
+    """The detector as scikit-learn's checks treat ``LocalOutlierFactor(novelty=True)``."""
+
+    novelty = True
+
+
+@pytest.mark.parametrize("estimator", SUITE, ids=["gmm", "vae"])
+def test_sklearn_outlier_checks_but_the_training_share(estimator):
+    novelty = _NoveltyDetector(**estimator.get_params(deep=False))
+    check_outliers_train(type(novelty).__name__, novelty)
+    # check_outliers_fit_predict, but that fit_predict and fit().predict() agree:
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    X[:30] *= 8
+    predicted = clone(estimator).set_params(contamination=0.1).fit_predict(X)
+    assert predicted.shape == (300,) and predicted.dtype.kind == "i"
+    assert_array_equal(np.unique(predicted), [-1, 1])
+    assert np.count_nonzero(predicted == -1) == 30
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +66,40 @@ def X():
 
 @pytest.fixture(scope="module")
 def gmm_detector(X):
-    return DensityOutlierDetector(GaussianMixture(random_state=0), contamination=0.15).fit(X)
+    detector = DensityOutlierDetector(
+        GaussianMixture(random_state=0), contamination=0.15, random_state=0
+    )
+    return detector.fit(X)
 
 
-def test_offset_is_the_contamination_quantile_of_training_scores(gmm_detector, X):
-    scores = GaussianMixture(random_state=0).fit(X).score_samples(X)
-    assert gmm_detector.offset_ == pytest.approx(np.percentile(scores, 15.0))
+def _out_of_fold_scores(estimator, X, seed, n_splits=5):
+    scores = np.empty(len(X))
+    for train, test in KFold(n_splits, shuffle=True, random_state=seed).split(X):
+        scores[test] = clone(estimator).fit(X[train]).score_samples(X[test])
+    return scores
 
 
-def test_fraction_of_training_rows_predicted_outlier_is_contamination(gmm_detector, X):
-    assert np.mean(gmm_detector.predict(X) == -1) == pytest.approx(0.15, abs=1 / len(X))
+def test_offset_is_the_contamination_quantile_of_out_of_fold_scores(gmm_detector, X):
+    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, gmm_detector._seed)
+    assert gmm_detector.offset_ == pytest.approx(np.percentile(scores, 15.0), rel=1e-12)
+    training = GaussianMixture(random_state=0).fit(X).score_samples(X)
+    assert gmm_detector.offset_ < np.percentile(training, 15.0)
+
+
+def test_estimator_is_fitted_on_every_row(gmm_detector, X):
+    expected = GaussianMixture(random_state=0).fit(X).score_samples(X)
+    np.testing.assert_array_equal(gmm_detector.score_samples(X), expected)
+
+
+def test_fit_predict_flags_the_contamination_share_by_out_of_fold_scores(gmm_detector, X):
+    detector = clone(gmm_detector)
+    predicted = detector.fit_predict(X)
+    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed)
+    np.testing.assert_array_equal(predicted, np.where(scores < detector.offset_, -1, 1))
+    assert np.count_nonzero(predicted == -1) == 30  # 15% of 200
+    assert detector.offset_ == gmm_detector.offset_
+    # In-sample scores are higher: predict flags fewer training rows.
+    assert np.count_nonzero(detector.predict(X) == -1) < 30
 
 
 def test_decision_function_is_score_samples_minus_offset(gmm_detector, X):
@@ -52,13 +108,12 @@ def test_decision_function_is_score_samples_minus_offset(gmm_detector, X):
     )
 
 
-def test_predict_is_the_sign_of_decision_function_and_fit_predict_agrees(gmm_detector, X):
+def test_predict_is_the_sign_of_decision_function(gmm_detector, X):
     X_new = np.vstack([X[:20], X[:20] * 4])
     decision = gmm_detector.decision_function(X_new)
     predicted = gmm_detector.predict(X_new)
     assert set(predicted) == {-1, 1}
     np.testing.assert_array_equal(predicted, np.where(decision < 0, -1, 1))
-    np.testing.assert_array_equal(clone(gmm_detector).fit_predict(X), gmm_detector.predict(X))
 
 
 def test_far_rows_are_outliers(gmm_detector):
@@ -216,17 +271,21 @@ def test_scores_are_float64_where_the_estimator_gives_float32(X):
 
 
 def test_a_row_scoring_exactly_the_offset_is_an_integer_inlier():
-    # With 5 rows and contamination 0.25, the quantile's position 0.25 * 4 = 1
-    # is a row: offset_ is that row's score, its decision exactly 0, and
-    # predict's "decision < 0 is an outlier" keeps it an inlier.
+    # With 5 rows (5 folds of one) and contamination 0.25, the quantile's
+    # position 0.25 * 4 = 1 is a row: offset_ is that row's out-of-fold score,
+    # and "below the offset is an outlier" keeps it an inlier.
     X = np.random.default_rng(1).normal(size=(5, 2))
     detector = DensityOutlierDetector(GaussianMixture(random_state=0), contamination=0.25)
-    decision = detector.fit(X).decision_function(X)
-    assert np.count_nonzero(decision == 0.0) == 1
-    predicted = detector.predict(X)
+    predicted = detector.fit_predict(X)
+    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed)
+    assert np.count_nonzero(scores == detector.offset_) == 1
     assert predicted.dtype.kind == "i"
-    assert predicted[decision == 0.0][0] == 1
+    assert predicted[scores == detector.offset_][0] == 1
     assert np.count_nonzero(predicted == -1) == 1
+    # predict: a new row whose decision is exactly 0 is an inlier too.
+    detector.offset_ = float(detector.score_samples(X[:1])[0])
+    assert detector.decision_function(X[:1])[0] == 0.0
+    assert detector.predict(X[:1]).tolist() == [1]
 
 
 @pytest.mark.parametrize(
@@ -242,3 +301,185 @@ def test_a_row_scoring_exactly_the_offset_is_an_integer_inlier():
 def test_allow_nan_tag_needs_both_estimator_and_background(estimator, background, allow_nan):
     detector = DensityOutlierDetector(estimator, background=background)
     assert detector.__sklearn_tags__().input_tags.allow_nan is allow_nan
+
+
+# ------------------------------------------------------------- the threshold
+
+
+def test_quantile_is_percentiles_interpolation_and_the_finite_neighbour_next_to_infinity():
+    from sklearn_vae._outlier import quantile
+
+    finite = np.random.default_rng(0).normal(size=11)
+    assert quantile(finite, 0.13) == np.percentile(finite, 13.0)
+    assert quantile(np.array([-np.inf, 1.0, 2.0, 3.0]), 0.1) == 1.0
+    assert quantile(np.array([1.0, 2.0, 3.0, np.inf]), 0.9) == 3.0
+    assert quantile(np.array([-np.inf, -np.inf, 1.0]), 0.1) == -np.inf
+
+
+def test_contamination_auto_is_the_one_percent_quantile_of_out_of_fold_scores(X):
+    detector = DensityOutlierDetector(
+        GaussianMixture(random_state=0), contamination="auto", random_state=0
+    ).fit(X)
+    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed)
+    assert detector.offset_ == pytest.approx(np.percentile(scores, 1.0), rel=1e-12)
+    assert np.count_nonzero(detector.fit_predict(X) == -1) == 2  # 1% of 200
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"contamination": "high"}, "'contamination' parameter .*'auto'"),
+        ({"contamination": 0.0}, "'contamination' parameter .* range \\(0.0, 0.5\\]"),
+        ({"contamination": 0.6}, "'contamination' parameter"),
+        ({"cv": 1}, "'cv' parameter .* range \\[2, inf\\)"),
+        ({"cv": 2.5}, "'cv' parameter"),
+    ],
+)
+def test_invalid_contamination_and_cv_are_parameter_errors(X, params, match):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=match):
+        DensityOutlierDetector(GaussianMixture(), **params).fit(X)
+
+
+@pytest.mark.parametrize(
+    "n_samples, contamination, n_folds",
+    [
+        (2000, 0.1, 3),  # 900 rows needed, 400 a fold
+        (4500, 0.1, 1),  # exactly 900 in the first fold
+        (2000, 0.5, 1),  # 100 rows needed
+        (300, 0.1, 5),  # fewer rows than needed: every fold
+    ],
+)
+def test_fit_uses_the_first_folds_that_hold_out_enough_rows(n_samples, contamination, n_folds):
+    X = np.random.default_rng(2).normal(size=(n_samples, 2))
+    detector = DensityOutlierDetector(
+        GaussianMixture(random_state=0), contamination=contamination, random_state=0
+    ).fit(X)
+    folds = list(KFold(5, shuffle=True, random_state=detector._seed).split(X))
+    scores = [
+        GaussianMixture(random_state=0).fit(X[train]).score_samples(X[test])
+        for train, test in folds[:n_folds]
+    ]
+    expected = np.percentile(np.concatenate(scores), 100 * contamination)
+    assert detector.offset_ == pytest.approx(expected, rel=1e-12)
+    # fit_predict scores every row out of fold.
+    n_flagged = np.count_nonzero(detector.fit_predict(X) == -1)
+    assert n_flagged == round(n_samples * contamination)
+
+
+def test_cv_sets_the_number_of_folds(X):
+    detector = DensityOutlierDetector(GaussianMixture(random_state=0), cv=3, random_state=0)
+    detector.fit(X)
+    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed, n_splits=3)
+    assert detector.offset_ == pytest.approx(np.percentile(scores, 10.0), rel=1e-12)
+
+
+def test_the_background_of_each_fold_is_fitted_on_its_rows_and_subtracted(X):
+    detector = DensityOutlierDetector(
+        GaussianMixture(random_state=0), background=HistogramDensity(bins=4), random_state=0
+    ).fit(X)
+    scores = np.empty(len(X))
+    for train, test in KFold(5, shuffle=True, random_state=detector._seed).split(X):
+        density = GaussianMixture(random_state=0).fit(X[train]).score_samples(X[test])
+        background = HistogramDensity(bins=4).fit(X[train]).score_samples(X[test])
+        scores[test] = density - background
+    assert detector.offset_ == pytest.approx(np.percentile(scores, 10.0), rel=1e-12)
+
+
+def test_fold_models_score_with_the_detectors_importance_samples():
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    detector = DensityOutlierDetector(
+        VAETransformer(**TINY_VAE), cv=2, n_importance_samples=7, random_state=0
+    ).fit(X)
+    scores = np.empty(len(X))
+    for train, test in KFold(2, shuffle=True, random_state=detector._seed).split(X):
+        fold = VAETransformer(**TINY_VAE).fit(X[train])
+        scores[test] = fold.log_likelihood(
+            X[test], n_importance_samples=7, random_state=detector._seed
+        )
+    assert detector.offset_ == pytest.approx(np.percentile(scores, 10.0), rel=1e-12)
+
+
+def test_one_row_is_too_few_to_hold_out(X):
+    with pytest.raises(ValueError, match="n_samples = 1: .* at least 2 samples"):
+        DensityOutlierDetector(HistogramDensity()).fit(X[:1])
+
+
+def test_a_fold_that_cannot_be_fitted_is_named_in_the_error(X):
+    # Two rows: each fold model is fitted on one, too few for GaussianMixture.
+    with pytest.raises(ValueError, match="GaussianMixture failed on calibration fold 1 of 2 "):
+        DensityOutlierDetector(GaussianMixture()).fit(X[:2])
+
+
+class _KnownFirstColumn(GaussianMixture):
+    """A density that refuses rows whose first entry it did not see in fit (as an unseen label)."""
+
+    calls = []  # the number of rows of each score_samples call
+
+    def fit(self, X, y=None):
+        self.seen_ = set(np.asarray(X)[:, 0].tolist())
+        return super().fit(X)
+
+    def score_samples(self, X):
+        X = np.asarray(X)
+        self.calls.append(len(X))
+        unseen = [value for value in X[:, 0].tolist() if value not in self.seen_]
+        if unseen:
+            raise ValueError(f"{unseen[0]} was not seen in fit")
+        return super().score_samples(X)
+
+
+def test_a_held_out_row_its_fold_cannot_score_is_an_outlier():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.integers(0, 3, size=1000), rng.normal(size=1000)]).astype(float)
+    X[[7, 400], 0] = [5.0, 6.0]  # two values seen once: their folds never saw them
+    detector = DensityOutlierDetector(_KnownFirstColumn(random_state=0), random_state=0)
+    _KnownFirstColumn.calls.clear()
+    predicted = detector.fit_predict(X)
+    assert np.isfinite(detector.offset_)
+    assert predicted[7] == predicted[400] == -1
+    assert np.count_nonzero(predicted == -1) == 100
+    # Found by halving the folds of 200 rows: 1 + 2 * 8 calls for a fold with one.
+    assert len(_KnownFirstColumn.calls) <= 5 + 2 * 2 * 8
+
+
+class _ScoresNothing(GaussianMixture):
+    def score_samples(self, X):
+        raise ValueError(f"cannot score the row that starts with {X[0, 0]!r}")
+
+
+def test_a_model_that_scores_no_held_out_row_raises_the_first_rows_error(X):
+    from sklearn_vae._random import draw_seed
+
+    detector = DensityOutlierDetector(_ScoresNothing(), random_state=0)
+    # The seed that fit draws: the first row of the first fold held out fails first.
+    first_fold = next(KFold(5, shuffle=True, random_state=draw_seed(0)).split(X))[1]
+    with pytest.raises(ValueError, match=re.escape(f"starts with {X[first_fold[0], 0]!r}")):
+        detector.fit(X)
+
+
+def test_an_interrupt_in_a_fold_is_raised_and_leaves_the_detector_as_it_was(monkeypatch):
+    from sklearn_vae._net import VAENet
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    vae = VAETransformer(**TINY_VAE, early_stopping=False)
+    detector = DensityOutlierDetector(vae, method="score_samples", random_state=0).fit(X)
+    expected = detector.decision_function(X)
+    # The fit on all rows takes 5 epochs of 2 batches; a fold on 160 rows 2 batches
+    # an epoch: call 13 is in the first fold's second epoch, after a completed one.
+    calls = []
+    original = VAENet.train_step
+
+    def train_step(net, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == 13:
+            raise KeyboardInterrupt
+        return original(net, *args, **kwargs)
+
+    monkeypatch.setattr(VAENet, "train_step", train_step)
+    with pytest.raises(KeyboardInterrupt):
+        detector.set_params(contamination=0.3).fit(X)
+    monkeypatch.undo()
+    assert len(calls) == 13
+    assert_array_equal(detector.decision_function(X), expected)
