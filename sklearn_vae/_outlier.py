@@ -46,11 +46,11 @@ def rows_needed(contamination):
 def calibration_folds(n_samples, n_splits, n_rows, seed):
     """The (train, test) rows of the folds fitted for the threshold.
 
-    The rows are shuffled into ``n_splits`` folds (at most one per row); the
-    first folds are used, until their test rows number ``n_rows`` or more,
-    or all of them.
+    The rows are shuffled into ``n_splits`` folds (``n_splits <= n_samples``);
+    the first folds are used, until their test rows number ``n_rows`` or
+    more, or all of them.
     """
-    folds = KFold(min(n_splits, n_samples), shuffle=True, random_state=seed)
+    folds = KFold(n_splits, shuffle=True, random_state=seed)
     held_out = 0
     for train, test in folds.split(np.zeros((n_samples, 1))):
         if held_out >= n_rows:
