@@ -170,12 +170,6 @@ def permutation(n):
     return torch.randperm(n, generator=generator("cpu"))
 
 
-def _invalid(parameters, dims=0):
-    """Where ``parameters`` are not finite, reduced over the last ``dims`` dimensions."""
-    invalid = ~torch.isfinite(parameters)
-    return invalid.flatten(start_dim=invalid.dim() - dims).any(-1) if dims else invalid
-
-
 def draw(distribution, sample_shape=()):
     """A draw of ``sample_shape`` from a torch distribution, on the section's generator.
 
@@ -198,7 +192,7 @@ def draw(distribution, sample_shape=()):
         return _categorical(distribution.probs, sample_shape)
     if isinstance(distribution, Bernoulli):
         probs = distribution.probs.expand(shape)
-        invalid = _invalid(probs)
+        invalid = ~torch.isfinite(probs)
         values = torch.bernoulli(probs.masked_fill(invalid, 0.5), generator=generator(probs.device))
         return values.masked_fill(invalid, torch.nan)
     if isinstance(distribution, Poisson):
@@ -210,7 +204,8 @@ def _categorical(probs, sample_shape):
     """Categories drawn as ``Categorical.sample`` does (one multinomial pass), as floats."""
     n_events = probs.shape[-1]
     flat = probs.reshape(-1, n_events)
-    invalid = _invalid(flat, dims=1) | (flat < 0).any(-1) | (flat.sum(-1) <= 0)
+    # Categorical normalises its probabilities: a row summing to zero is NaN.
+    invalid = (~torch.isfinite(flat) | (flat < 0)).any(-1)
     flat = flat.masked_fill(invalid[:, None], 1.0)
     codes = torch.multinomial(flat, sample_shape.numel(), True, generator=generator(probs.device)).T
     codes = codes.to(probs.dtype).masked_fill(invalid, torch.nan)
@@ -220,7 +215,7 @@ def _categorical(probs, sample_shape):
 def _poisson(rate):
     """Poisson counts of ``rate`` as ``torch.poisson``; beyond :data:`POISSON_NORMAL_RATE`,
     the normal approximation rounded to an integer."""
-    invalid = _invalid(rate) | (rate < 0)
+    invalid = ~torch.isfinite(rate) | (rate < 0)
     huge = ~invalid & (rate > POISSON_NORMAL_RATE)
     safe = rate.masked_fill(invalid | huge, 0.0)
     counts = torch.poisson(safe, generator=generator(rate.device))

@@ -258,11 +258,12 @@ def test_a_draw_of_non_finite_parameters_is_nan_and_leaves_the_other_rows(family
         assert_array_equal(damaged[~nan], reference[~nan])
 
 
-def test_categorical_rows_without_probability_mass_are_nan():
-    probs = torch.tensor([[0.0, 0.0], [-1.0, 2.0], [np.inf, 1.0], [0.3, 0.7]])
+def test_categorical_rows_without_probabilities_are_nan_and_a_zero_one_is_no_fault():
+    probs = torch.tensor([[0.0, 0.0], [-1.0, 2.0], [np.inf, 1.0], [0.3, 0.7], [0.0, 1.0]])
     with torch_seed(0, "cpu"):
         codes = draw(Categorical(probs=probs, validate_args=False))
-    assert_array_equal(torch.isnan(codes), [True, True, True, False])
+    assert_array_equal(torch.isnan(codes), [True, True, True, False, False])
+    assert codes[4] == 1
 
 
 def test_poisson_draws_beyond_torch_range_are_counts_near_the_rate():
@@ -277,6 +278,35 @@ def test_poisson_draws_beyond_torch_range_are_counts_near_the_rate():
     assert torch.all(z.abs() < 6)
     assert torch.all(z[:, 2:3].std(0) > 0.9) and torch.all(z[:, 2:3].std(0) < 1.1)
     assert z[:, 2].abs().mean() > 0.5  # a draw, not the rate itself
+
+
+def test_poisson_draws_follow_torch_below_the_threshold_and_the_rounded_normal_above():
+    # The exact stream: torch.poisson over the rates up to the threshold (0 in
+    # place of the others), then one float64 normal per rate above it.
+    rate = torch.tensor([0.0, 2.5, POISSON_NORMAL_RATE] + [3 * POISSON_NORMAL_RATE] * 20)
+    rate = rate.double()
+    with torch_seed(8, "cpu"):
+        counts = draw(Poisson(rate, validate_args=False))
+    generator = torch.Generator().manual_seed(8)
+    expected = torch.poisson(rate * (rate <= POISSON_NORMAL_RATE), generator=generator)
+    noise = torch.randn(20, dtype=torch.float64, generator=generator)
+    expected[3:] = torch.floor(rate[3:] + noise * torch.sqrt(rate[3:]) + 0.5)
+    assert_array_equal(counts, expected)
+    assert counts[0] == 0
+
+
+def test_uniform_and_standard_normal_draw_in_the_dtype_asked_for():
+    with torch_seed(2, "cpu"):
+        values = [uniform(3, torch.float64), standard_normal(3, torch.float64), uniform(3)]
+    generator = torch.Generator().manual_seed(2)
+    expected = [
+        torch.rand(3, dtype=torch.float64, generator=generator),
+        torch.randn(3, dtype=torch.float64, generator=generator),
+        torch.rand(3, generator=generator),
+    ]
+    for value, want in zip(values, expected, strict=True):
+        assert value.dtype == want.dtype
+        assert_array_equal(value, want)
 
 
 def test_draw_refuses_a_distribution_it_cannot_seed():
