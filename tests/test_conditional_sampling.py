@@ -216,16 +216,26 @@ def _training_sd(vae, column):
     return vae._standardisation.loc[column], vae._standardisation.scale[column]
 
 
-@pytest.mark.parametrize("distance", [1e3 * (1 + 1e-9), 1e20, -1e300])
+@pytest.mark.parametrize("distance", [1e3 * (1 + 1e-9), 1e20, -1e300, 1.7e308])
 def test_a_given_value_beyond_reach_is_refused_naming_its_column_and_value(distance):
     # 1000 training standard deviations is the farthest the model conditions
-    # on; beyond it, and up to float64's range, the call says which value.
+    # on; beyond it, and up to float64's range, the call says which value,
+    # how far it lies and what to do, with no overflow warning on the way.
     vae = linear_imputer().estimator_
     loc, scale = _training_sd(vae, 3)
-    value = loc + distance * scale
-    message = f"value {value:.6g} in column 3 lies {abs(distance):.3g} training standard dev"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        vae.sample(2, random_state=0, given={0: 1.0, 3: value})
+    value = distance if distance > 1e300 else loc + distance * scale
+    far = abs((value - loc) / scale) if distance < 1e300 else np.inf
+    message = (
+        f"Cannot condition on row 0: its value {value:.6g} in column 3 lies {far:.3g} "
+        "training standard deviations from the column's mean. The model conditions only on "
+        "values within 1000 of them (a training set of n rows holds none beyond sqrt(n - 1)); "
+        "farther out its answer would be extrapolation with no support in the data. Clip or "
+        "rescale such values, or mark them missing (NaN)."
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=re.escape(message)):
+            vae.sample(2, random_state=0, given={0: 1.0, 3: value})
 
 
 def test_a_given_value_just_within_reach_is_conditioned_on():

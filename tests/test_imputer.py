@@ -24,6 +24,7 @@ from sklearn.impute import IterativeImputer, MissingIndicator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_vae import VAEImputer, VAETransformer
+from sklearn_vae._likelihoods import MIN_SCALE
 
 TINY = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=5, random_state=0)
 
@@ -729,24 +730,55 @@ def test_values_beyond_float32_are_redone_in_float64(monkeypatch):
     X = np.array([[1e30, np.nan, np.nan, -2e29, np.nan], [0.5, np.nan, np.nan, 0.2, np.nan]])
     mean, covariance = linear_vae_marginal(imputer.estimator_)
     exact, _ = gaussian_conditional(mean, covariance, observed, X[:, observed])
-    filled = imputer.transform(X)[:, ~observed]
+    laplace, redone = inference.laplace_proposal, []
+    monkeypatch.setattr(
+        inference, "laplace_proposal", lambda m, x: redone.append(len(x)) or laplace(m, x)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning from the float32 attempt
+        filled = imputer.transform(X)[:, ~observed]
+    assert redone == [1]
     np.testing.assert_allclose(filled[0], exact[0], rtol=1e-6)
     assert np.abs(filled[1] - exact[1]).max() < 1.0
 
 
-def test_a_model_with_non_finite_outputs_is_reported_not_returned():
+@pytest.mark.parametrize("sample_posterior", [False, True])
+def test_a_model_with_non_finite_outputs_is_reported_not_returned(sample_posterior):
+    # The row named is the first that failed; the entry named is its observed
+    # entry farthest from the training mean (here all are within one sd).
     import pickle
 
     imputer = pickle.loads(pickle.dumps(linear_imputer()))
+    imputer.set_params(sample_posterior=sample_posterior)
     with torch.no_grad():
         imputer.estimator_.net_.module_.decoder.head.loc.bias.fill_(np.nan)
-    X = linear_data()[800:803].copy()
+    loc, scale = imputer.estimator_._standardisation.loc, imputer.estimator_._standardisation.scale
+    X = np.tile(loc, (3, 1))
     X[:, 1] = np.nan
-    with pytest.raises(ValueError, match=r"non-finite values for row 0 \(its value .* in column"):
+    X[0, 3] += 0.5 * scale[3]
+    advice = (
+        "the model's importance weights overflow even in float64. Clip or rescale extreme "
+        "values, or mark them missing (NaN); if the row is ordinary, refit the model."
+    )
+    named = f"row 0 (its value {X[0, 3]:.6g} in column 3 lies 0.5 training standard deviations"
+    with pytest.raises(ValueError, match=re.escape(named) + ".*" + re.escape(advice)):
         imputer.transform(X)
     X[0] = np.nan
-    with pytest.raises(ValueError, match="row 0 .it has no observed entry.*refit"):
+    with pytest.raises(ValueError, match=re.escape("row 0 (it has no observed entry)")):
         imputer.transform(X)
+
+
+def test_the_first_non_finite_row_is_the_one_reported():
+    from sklearn_vae._inference import check_finite_inference
+
+    model = linear_imputer().estimator_._fitted_model()
+    X = linear_data()[800:804].copy()
+    X[:, 1] = np.nan
+    filled = np.nan_to_num(X)
+    check_finite_inference(filled, X, model, list(range(5)))
+    filled[2, 1] = np.nan
+    with pytest.raises(ValueError, match="non-finite values for row 2 "):
+        check_finite_inference(filled, X, model, list(range(5)))
 
 
 @hypothesis.settings(max_examples=30, derandomize=True, deadline=None)
@@ -779,3 +811,161 @@ def test_any_finite_observed_values_give_finite_fills_or_a_value_error(
         imputer.set_params(sample_posterior=False, n_importance_samples=1000)
     assert np.all(np.isfinite(filled))
     assert_array_equal(filled[:, np.arange(5) != free], X[:, np.arange(5) != free])
+
+
+def _linear_posterior(module, x_std, observed):
+    """Exact posterior mean and precision of z given the observed standardised entries."""
+    head = module.decoder.head
+    with torch.no_grad():
+        W, b = head.loc.weight.double().numpy(), head.loc.bias.double().numpy()
+        s = (torch.nn.functional.softplus(head.raw_scale.value.double()) + MIN_SCALE).numpy()
+    W_o, inverse_noise = W[observed], 1 / s[observed] ** 2
+    precision = np.eye(W.shape[1]) + W_o.T @ (inverse_noise[:, None] * W_o)
+    mean = np.linalg.solve(precision, W_o.T @ (inverse_noise * (x_std[observed] - b[observed])))
+    return mean, precision
+
+
+def test_posterior_mode_and_laplace_proposal_of_a_linear_model_are_exact():
+    # log p(x_obs, z) of a linear-Gaussian model is quadratic in z: from a
+    # start 100 posterior standard deviations away, the damped Newton search
+    # ends at the exact posterior mean with the exact precision, and the
+    # Laplace proposal is that Gaussian with its scale widened by 1.2.
+    import copy
+
+    from sklearn_vae._inference import laplace_proposal, posterior_mode
+
+    vae = linear_imputer().estimator_
+    module = copy.deepcopy(vae.net_.module_).double().eval()
+    observed = np.array([True, False, True, False, True])
+    X = np.full((2, 5), np.nan)
+    X[:, observed] = [[40.0, -25.0, 60.0], [0.5, 0.1, -0.3]]
+    x_std = vae._standardisation.transform(X)
+    x = torch.as_tensor(x_std)
+    with torch.no_grad():
+        mode, precision = posterior_mode(module, x, torch.full((2, 2), 100.0, dtype=torch.float64))
+        proposal = laplace_proposal(module, x)
+    for row in range(2):
+        exact_mean, exact_precision = _linear_posterior(module, x_std[row], observed)
+        np.testing.assert_allclose(mode[row].numpy(), exact_mean, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(precision[row].numpy(), exact_precision, rtol=1e-9)
+        np.testing.assert_allclose(proposal.mean[row].numpy(), exact_mean, rtol=1e-9, atol=1e-9)
+        scale = 1.2 * np.sqrt(np.diag(np.linalg.inv(exact_precision)))
+        np.testing.assert_allclose(proposal.stddev[row].numpy(), scale, rtol=1e-9)
+
+
+def test_posterior_mode_of_a_relu_network_is_a_point_its_own_search_cannot_improve():
+    # A ReLU decoder's log-density is piecewise smooth: from the encoder's
+    # mean of a row 100 training standard deviations out, the search gains
+    # many nats and stops where a second search from its end gains under a
+    # tenth of a nat (at a kink its damping can end a search a little early).
+    import copy
+
+    from sklearn_vae._inference import posterior_mode
+
+    data = make_factor_data(300, n_features=4)
+    vae = VAETransformer(n_components=2, hidden_layer_sizes=(16,), max_iter=20, random_state=0)
+    module = copy.deepcopy(vae.fit(data).net_.module_).double().eval()
+    X = data[:6].copy()
+    X[:, 1] = np.nan
+    X[:, 0] = data[:, 0].mean() + 100 * data[:, 0].std()
+    x = torch.as_tensor(vae._standardisation.transform(X))
+
+    def log_joint(z):
+        with torch.no_grad():
+            return (module.log_prob_given(z, x) + module.prior.log_prob(z)).numpy()
+
+    with torch.no_grad():
+        start = module.posterior(x).mean
+        # Row by row too: a search of one row ends only when its damping does.
+        alone = [posterior_mode(module, x[i : i + 1], start[i : i + 1])[0] for i in range(len(x))]
+        mode, _ = posterior_mode(module, x, start)
+        again, _ = posterior_mode(module, x, mode)
+    assert np.all(log_joint(mode) > log_joint(start) + 10)
+    assert np.all(np.abs(log_joint(torch.cat(alone)) - log_joint(mode)) < 0.1)
+    assert np.all(log_joint(again) >= log_joint(mode))
+    assert np.all(log_joint(again) - log_joint(mode) < 0.1)
+
+
+def test_posterior_mode_retries_a_refused_step_with_more_damping():
+    # log p = -sum sqrt(1 + (z - x)^2) is concave but nearly flat far from its
+    # mode: as the damping shrinks the steps grow until one overshoots, and
+    # the search must retry it with more damping, not stop there.
+    from types import SimpleNamespace
+
+    from sklearn_vae._inference import posterior_mode
+
+    class Smooth:
+        prior = SimpleNamespace(log_prob=lambda z: torch.zeros(z.shape[:-1], dtype=z.dtype))
+
+        def log_prob_given(self, z, x):
+            return -torch.sqrt(1 + (z - x) ** 2).sum(-1)
+
+    x = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
+    start = x + torch.tensor([[1000.0, -300.0], [5.0, 1e4]], dtype=torch.float64)
+    with torch.no_grad():
+        mode, precision = posterior_mode(Smooth(), x, start)
+    np.testing.assert_allclose(mode.numpy(), x.numpy(), atol=1e-6)
+    np.testing.assert_allclose(precision.numpy(), np.tile(np.eye(2), (2, 1, 1)), atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_a_row_with_a_non_finite_proposal_gets_nan_fills_and_leaves_the_others(chunk_size):
+    # The row's weights are NaN: its mean (numeric and categorical) and its
+    # draw are NaN, for the caller to report, and no sampler raises; the other
+    # row's fills are finite levels and numbers.
+    import copy
+
+    from sklearn_vae._inference import conditional_draw, conditional_mean
+
+    frame = _table(("x", "colour", "y"))
+    vae = VAETransformer(**TINY).fit(frame)
+    module = copy.deepcopy(vae.net_.module_).double().eval()
+    x = torch.tensor([[0.3, np.nan, np.nan], [0.3, np.nan, np.nan]], dtype=torch.float64)
+    with torch.no_grad():
+        q = module.posterior(x)
+        loc = q.mean.clone()
+        loc[0] = np.nan
+        normal = torch.distributions.Normal(loc, q.stddev, validate_args=False)
+        proposal = torch.distributions.Independent(normal, 1)
+        torch.manual_seed(0)
+        mean = conditional_mean(module, x, proposal, 4, chunk_size)
+        draw = conditional_draw(module, x, proposal, 4, chunk_size)
+    for filled in (mean, draw):
+        assert torch.isnan(filled[0, 1:]).all()
+        assert torch.isfinite(filled[1]).all() and filled[1, 1] in (0.0, 1.0, 2.0)
+
+
+def test_distances_are_in_training_standard_deviations_for_every_likelihood():
+    from sklearn_vae._inference import standardised_distances
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(3, 2, 200), "count": rng.poisson(5, 200)})
+    vae = VAETransformer(likelihood={"count": "poisson"}, **TINY).fit(frame)
+    X = np.array([[23.0, np.nan], [np.nan, 45.0], [-7.0, 0.0]])
+    expected = np.abs(X - frame.mean().to_numpy()) / frame.std(ddof=0).to_numpy()
+    distances = standardised_distances(vae._fitted_model(), X)
+    np.testing.assert_allclose(distances, expected, rtol=1e-6)
+
+
+def test_only_rows_far_from_the_training_data_get_the_laplace_proposal(monkeypatch):
+    # Ordinary rows keep the encoder's proposal in float32 (their results are
+    # those of earlier versions); a far row, and a row whose float32 result
+    # overflows, are the only ones redone from the Laplace proposal.
+    import sklearn_vae._inference as inference
+
+    laplace = inference.laplace_proposal
+    seen = []
+
+    def spy(module, x):
+        seen.append((x.shape[0], x.dtype))
+        return laplace(module, x)
+
+    monkeypatch.setattr(inference, "laplace_proposal", spy)
+    imputer = linear_imputer()
+    X = linear_data()[800:810].copy()
+    X[:, 1] = np.nan
+    imputer.transform(X)
+    assert seen == []
+    X[4, 0] = 40.0
+    imputer.transform(X)
+    assert seen == [(1, torch.float64)]
