@@ -32,6 +32,9 @@ def _describe(estimator):
 #: The level of ``contamination="auto"``: about 1 in 100 normal rows is flagged.
 AUTO_CONTAMINATION = 0.01
 
+#: Training rows scored by the estimator and by each fold model to align their levels.
+MAX_SHARED_ROWS = 1000
+
 
 def rows_needed(contamination):
     """Held-out rows enough to place the ``contamination`` quantile within a tenth of its level.
@@ -57,6 +60,21 @@ def calibration_folds(n_samples, n_splits, n_rows, seed):
             return
         yield train, test
         held_out += len(test)
+
+
+def shared_rows(n_samples, seed):
+    """The training rows that align the fold models with the estimator, a seeded sample if many."""
+    if n_samples <= MAX_SHARED_ROWS:
+        return np.arange(n_samples)
+    rows = np.random.RandomState(seed).choice(n_samples, MAX_SHARED_ROWS, replace=False)
+    return np.sort(rows)
+
+
+def level_shift(scores, fold_scores):
+    """The median of ``scores - fold_scores`` where both are finite (0 where none is)."""
+    differences = scores - fold_scores
+    differences = differences[np.isfinite(differences)]
+    return float(np.median(differences)) if len(differences) else 0.0
 
 
 def scores_where_defined(score, X, rows):
@@ -147,13 +165,15 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         Number of folds the training rows are shuffled into (seeded by
         ``random_state``; at most one per row) to score rows the model was
         not fitted on: for each fold, clones of the estimator (and of the
-        background) are fitted on the other rows and score the fold's rows.
-        The estimator itself is fitted on every row. Only as many folds are
-        fitted as give ``100 * (1 - contamination) / contamination`` held-out
-        rows (then the share flagged is within a tenth of ``contamination``,
-        one standard deviation), or all of them: on large data one extra fit
-        on ``(cv - 1) / cv`` of the rows. :meth:`fit_predict` fits every
-        fold.
+        background) are fitted on the other rows and score the fold's rows,
+        moved by the median difference between the estimator's scores and
+        theirs on rows both were fitted on (a VAE's level varies from fit to
+        fit). The estimator itself is fitted on every row. Only as many
+        folds are fitted as give ``100 * (1 - contamination) / contamination``
+        held-out rows (then the share flagged is within a tenth of
+        ``contamination``, one standard deviation), or all of them: on large
+        data one extra fit on ``(cv - 1) / cv`` of the rows.
+        :meth:`fit_predict` fits every fold.
 
     method : {"auto", "score_samples", "log_likelihood"}, default="auto"
         The log-density estimate. ``"score_samples"`` calls the estimator's
@@ -222,12 +242,13 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
 
     Notes
     -----
-    The fold models are fitted on fewer rows than the estimator, so they
-    score held-out rows a little lower than it would: the share of new
-    normal rows flagged tends to fall slightly below ``contamination``, the
-    less so the more folds (and the more rows). :meth:`predict` on the
-    training rows flags fewer than ``contamination`` of them; :meth:`fit_predict`
-    scores each by a model fitted without it. An interrupt (Ctrl-C) while
+    The fold models are fitted on fewer rows than the estimator, so a model
+    that overfits scores held-out rows lower under them than under the
+    estimator: the share of new normal rows flagged then falls slightly below
+    ``contamination``, the less so the more folds (and the more rows).
+    :meth:`predict` on the training rows scores them with the model fitted on
+    them, and flags fewer than ``contamination`` of them where it overfits;
+    :meth:`fit_predict` scores each by a model fitted without it. An interrupt (Ctrl-C) while
     a fold model trains is raised and leaves the detector as it was; one
     while the estimator trains keeps its last epoch, as
     :class:`VAETransformer` does, and the folds are fitted as usual.
@@ -415,8 +436,13 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     def _out_of_fold_scores(self, X, estimator, background, contamination, every_fold):
         """Each held-out row's score under clones fitted on the other folds, and which rows.
 
-        An interrupt in a fold's fit is raised (no fold model keeps part of
-        its training); a held-out row that its fold model cannot score (a
+        A fold model's scores are moved by the median difference between the
+        estimator's and its own scores of rows both were fitted on (at most
+        ``MAX_SHARED_ROWS`` of them), so that they stand for the estimator's
+        scores of rows it was not fitted on: fits of a VAE differ in level from
+        run to run (where early stopping ends them) by more than the threshold
+        may. An interrupt in a fold's fit is raised (no fold model keeps part
+        of its training); a held-out row that its fold model cannot score (a
         ValueError) scores -inf, unless no held-out row can be scored.
         """
         n_samples = _num_samples(X)
@@ -428,6 +454,8 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         n_splits = min(self.cv, n_samples)
         X = indexable(X)[0]  # an array-like without rows to index becomes an array
         n_rows = n_samples if every_fold else rows_needed(contamination)
+        shared = shared_rows(n_samples, self._seed)
+        shared_scores = self._score(_safe_indexing(X, shared))
         scores = np.full(n_samples, np.nan)
         held_out = np.zeros(n_samples, dtype=bool)
         n_failed, first_error = 0, None
@@ -450,11 +478,17 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
                     ) from error
             score = partial(self._score_with, *models)
             scores[test], failed, error = scores_where_defined(score, X, test)
+            in_fit = np.isin(shared, train)
+            fold_scores = score(_safe_indexing(X, shared[in_fit]))
+            scores[test] += level_shift(shared_scores[in_fit], fold_scores)
             held_out[test] = True
             n_failed += failed
             first_error = first_error if first_error is not None else error
         if n_failed == np.count_nonzero(held_out):
-            raise first_error
+            raise ValueError(
+                f"None of the {n_failed} rows held out to set the threshold could be scored by "
+                f"the {_describe(estimator)} fitted on the other rows: {first_error}"
+            ) from first_error
         return scores, held_out
 
     def _score(self, X):

@@ -72,15 +72,42 @@ def gmm_detector(X):
     return detector.fit(X)
 
 
-def _out_of_fold_scores(estimator, X, seed, n_splits=5):
-    scores = np.empty(len(X))
-    for train, test in KFold(n_splits, shuffle=True, random_state=seed).split(X):
-        scores[test] = clone(estimator).fit(X[train]).score_samples(X[test])
+def _held_out_scores(fit, X, seed, n_splits=5, n_folds=None):
+    """The detector's out-of-fold scores, by hand (NaN for rows not held out).
+
+    ``fit(rows)`` returns a function scoring rows of ``X`` under a model fitted
+    on ``X[rows]``. Each fold's scores are moved by the median difference between
+    the model fitted on every row and the fold's model, on the rows both were
+    fitted on (a seeded 1000 of them at most).
+    """
+    n_samples = len(X)
+    shared = np.arange(n_samples)
+    if n_samples > 1000:
+        shared = np.sort(np.random.RandomState(seed).choice(n_samples, 1000, replace=False))
+    on_every_row = fit(np.arange(n_samples))(shared)
+    scores = np.full(n_samples, np.nan)
+    folds = list(KFold(n_splits, shuffle=True, random_state=seed).split(X))
+    for train, test in folds[:n_folds]:
+        score = fit(train)
+        in_fit = np.isin(shared, train)
+        scores[test] = score(test) + np.median(on_every_row[in_fit] - score(shared[in_fit]))
     return scores
 
 
+def _fit_mixture(X):
+    def fit(rows):
+        model = GaussianMixture(random_state=0).fit(X[rows])
+        return lambda scored: model.score_samples(X[scored])
+
+    return fit
+
+
+def _out_of_fold_scores(X, seed, n_splits=5):
+    return _held_out_scores(_fit_mixture(X), X, seed, n_splits)
+
+
 def test_offset_is_the_contamination_quantile_of_out_of_fold_scores(gmm_detector, X):
-    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, gmm_detector._seed)
+    scores = _out_of_fold_scores(X, gmm_detector._seed)
     assert gmm_detector.offset_ == pytest.approx(np.percentile(scores, 15.0), rel=1e-12)
     training = GaussianMixture(random_state=0).fit(X).score_samples(X)
     assert gmm_detector.offset_ < np.percentile(training, 15.0)
@@ -94,12 +121,10 @@ def test_estimator_is_fitted_on_every_row(gmm_detector, X):
 def test_fit_predict_flags_the_contamination_share_by_out_of_fold_scores(gmm_detector, X):
     detector = clone(gmm_detector)
     predicted = detector.fit_predict(X)
-    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed)
+    scores = _out_of_fold_scores(X, detector._seed)
     np.testing.assert_array_equal(predicted, np.where(scores < detector.offset_, -1, 1))
     assert np.count_nonzero(predicted == -1) == 30  # 15% of 200
     assert detector.offset_ == gmm_detector.offset_
-    # In-sample scores are higher: predict flags fewer training rows.
-    assert np.count_nonzero(detector.predict(X) == -1) < 30
 
 
 def test_decision_function_is_score_samples_minus_offset(gmm_detector, X):
@@ -277,7 +302,7 @@ def test_a_row_scoring_exactly_the_offset_is_an_integer_inlier():
     X = np.random.default_rng(1).normal(size=(5, 2))
     detector = DensityOutlierDetector(GaussianMixture(random_state=0), contamination=0.25)
     predicted = detector.fit_predict(X)
-    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed)
+    scores = _out_of_fold_scores(X, detector._seed)
     assert np.count_nonzero(scores == detector.offset_) == 1
     assert predicted.dtype.kind == "i"
     assert predicted[scores == detector.offset_][0] == 1
@@ -316,11 +341,20 @@ def test_quantile_is_percentiles_interpolation_and_the_finite_neighbour_next_to_
     assert quantile(np.array([-np.inf, -np.inf, 1.0]), 0.1) == -np.inf
 
 
+def test_level_shift_is_the_median_finite_difference_and_zero_without_one():
+    from sklearn_vae._outlier import level_shift
+
+    assert (
+        level_shift(np.array([1.0, 2.0, -np.inf, np.inf]), np.array([0.0, 0.0, 0.0, np.inf])) == 1.5
+    )
+    assert level_shift(np.array([-np.inf]), np.array([0.0])) == 0.0
+
+
 def test_contamination_auto_is_the_one_percent_quantile_of_out_of_fold_scores(X):
     detector = DensityOutlierDetector(
         GaussianMixture(random_state=0), contamination="auto", random_state=0
     ).fit(X)
-    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed)
+    scores = _out_of_fold_scores(X, detector._seed)
     assert detector.offset_ == pytest.approx(np.percentile(scores, 1.0), rel=1e-12)
     assert np.count_nonzero(detector.fit_predict(X) == -1) == 2  # 1% of 200
 
@@ -356,12 +390,9 @@ def test_fit_uses_the_first_folds_that_hold_out_enough_rows(n_samples, contamina
     detector = DensityOutlierDetector(
         GaussianMixture(random_state=0), contamination=contamination, random_state=0
     ).fit(X)
-    folds = list(KFold(5, shuffle=True, random_state=detector._seed).split(X))
-    scores = [
-        GaussianMixture(random_state=0).fit(X[train]).score_samples(X[test])
-        for train, test in folds[:n_folds]
-    ]
-    expected = np.percentile(np.concatenate(scores), 100 * contamination)
+    scores = _held_out_scores(_fit_mixture(X), X, detector._seed, n_folds=n_folds)
+    assert np.count_nonzero(~np.isnan(scores)) == n_folds * n_samples // 5
+    expected = np.percentile(scores[~np.isnan(scores)], 100 * contamination)
     assert detector.offset_ == pytest.approx(expected, rel=1e-12)
     # fit_predict scores every row out of fold.
     n_flagged = np.count_nonzero(detector.fit_predict(X) == -1)
@@ -371,7 +402,7 @@ def test_fit_uses_the_first_folds_that_hold_out_enough_rows(n_samples, contamina
 def test_cv_sets_the_number_of_folds(X):
     detector = DensityOutlierDetector(GaussianMixture(random_state=0), cv=3, random_state=0)
     detector.fit(X)
-    scores = _out_of_fold_scores(GaussianMixture(random_state=0), X, detector._seed, n_splits=3)
+    scores = _out_of_fold_scores(X, detector._seed, n_splits=3)
     assert detector.offset_ == pytest.approx(np.percentile(scores, 10.0), rel=1e-12)
 
 
@@ -379,11 +410,13 @@ def test_the_background_of_each_fold_is_fitted_on_its_rows_and_subtracted(X):
     detector = DensityOutlierDetector(
         GaussianMixture(random_state=0), background=HistogramDensity(bins=4), random_state=0
     ).fit(X)
-    scores = np.empty(len(X))
-    for train, test in KFold(5, shuffle=True, random_state=detector._seed).split(X):
-        density = GaussianMixture(random_state=0).fit(X[train]).score_samples(X[test])
-        background = HistogramDensity(bins=4).fit(X[train]).score_samples(X[test])
-        scores[test] = density - background
+
+    def fit(rows):
+        density = GaussianMixture(random_state=0).fit(X[rows])
+        background = HistogramDensity(bins=4).fit(X[rows])
+        return lambda scored: density.score_samples(X[scored]) - background.score_samples(X[scored])
+
+    scores = _held_out_scores(fit, X, detector._seed)
     assert detector.offset_ == pytest.approx(np.percentile(scores, 10.0), rel=1e-12)
 
 
@@ -392,12 +425,14 @@ def test_fold_models_score_with_the_detectors_importance_samples():
     detector = DensityOutlierDetector(
         VAETransformer(**TINY_VAE), cv=2, n_importance_samples=7, random_state=0
     ).fit(X)
-    scores = np.empty(len(X))
-    for train, test in KFold(2, shuffle=True, random_state=detector._seed).split(X):
-        fold = VAETransformer(**TINY_VAE).fit(X[train])
-        scores[test] = fold.log_likelihood(
-            X[test], n_importance_samples=7, random_state=detector._seed
+
+    def fit(rows):
+        vae = VAETransformer(**TINY_VAE).fit(X[rows])
+        return lambda scored: vae.log_likelihood(
+            X[scored], n_importance_samples=7, random_state=detector._seed
         )
+
+    scores = _held_out_scores(fit, X, detector._seed, n_splits=2)
     assert detector.offset_ == pytest.approx(np.percentile(scores, 10.0), rel=1e-12)
 
 
@@ -440,23 +475,25 @@ def test_a_held_out_row_its_fold_cannot_score_is_an_outlier():
     assert np.isfinite(detector.offset_)
     assert predicted[7] == predicted[400] == -1
     assert np.count_nonzero(predicted == -1) == 100
-    # Found by halving the folds of 200 rows: 1 + 2 * 8 calls for a fold with one.
-    assert len(_KnownFirstColumn.calls) <= 5 + 2 * 2 * 8
+    # Found by halving the folds of 200 rows: 1 + 2 * 8 calls for a fold with one;
+    # 5 more for the other folds, and 6 for the rows that align the folds.
+    assert len(_KnownFirstColumn.calls) <= 11 + 2 * 2 * 8
 
 
-class _ScoresNothing(GaussianMixture):
-    def score_samples(self, X):
-        raise ValueError(f"cannot score the row that starts with {X[0, 0]!r}")
-
-
-def test_a_model_that_scores_no_held_out_row_raises_the_first_rows_error(X):
+def test_an_identifier_column_leaves_no_held_out_row_scored_and_is_an_error(X):
     from sklearn_vae._random import draw_seed
 
-    detector = DensityOutlierDetector(_ScoresNothing(), random_state=0)
+    X = np.column_stack([np.arange(len(X)), X])  # a new value in every row
+    detector = DensityOutlierDetector(_KnownFirstColumn(random_state=0), random_state=0)
     # The seed that fit draws: the first row of the first fold held out fails first.
     first_fold = next(KFold(5, shuffle=True, random_state=draw_seed(0)).split(X))[1]
-    with pytest.raises(ValueError, match=re.escape(f"starts with {X[first_fold[0], 0]!r}")):
+    message = (
+        "None of the 200 rows held out to set the threshold could be scored by the "
+        f"_KnownFirstColumn fitted on the other rows: {X[first_fold[0], 0]} was not seen"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
         detector.fit(X)
+    assert not hasattr(detector, "offset_")
 
 
 def test_an_interrupt_in_a_fold_is_raised_and_leaves_the_detector_as_it_was(monkeypatch):

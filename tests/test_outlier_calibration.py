@@ -64,6 +64,24 @@ def test_kernel_density_flags_the_contamination_share_where_training_scores_flag
     assert np.mean(scores < training_quantile(detector, X, 0.1)) > 0.1 + tolerance
 
 
+class _LevelPerFit(GaussianMixture):
+    """A Gaussian density moved by a level drawn at each fit, as a VAE's varies from run to run."""
+
+    def fit(self, X, y=None):
+        self.level_ = np.random.default_rng(len(X)).normal(scale=10.0)
+        return super().fit(X)
+
+    def score_samples(self, X):
+        return super().score_samples(X) + self.level_
+
+
+def test_fold_models_of_another_level_are_aligned_with_the_estimator(blob):
+    X, X_new = blob
+    detector = DensityOutlierDetector(_LevelPerFit(random_state=0), random_state=0).fit(X)
+    flagged = np.mean(detector.predict(X_new) == -1)
+    assert abs(flagged - 0.1) < 4 * spread(0.1, len(X_new), len(X))
+
+
 # ------------------------------------------------------------ a small real table
 
 
