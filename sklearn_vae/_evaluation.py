@@ -32,6 +32,23 @@ IWAE_BATCH_SIZE = 256
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
+def _redo_overflowed(score, X):
+    """``score(X, float32)``, with the rows whose score is not finite scored again in float64.
+
+    A row far outside the training data can overflow float32 (its squared
+    distance, or its standardised value itself); float64 holds scores of
+    such rows that float32 cannot. The other rows keep their float32 scores.
+    Overflows are expected here, and not warned about: a row-keyed draw is
+    keyed on the row's float32 image, infinite for such a row.
+    """
+    with np.errstate(over="ignore"):
+        scores = score(X, torch.float32)
+        overflowed = ~np.isfinite(scores)
+        if overflowed.any():
+            scores[overflowed] = score(X[overflowed], torch.float64)
+    return scores
+
+
 def noise_columns(columns):
     """The columns that get dequantisation noise, as ``RowDataset`` takes them: None for all."""
     return None if columns.all() else columns
@@ -165,14 +182,18 @@ class FittedModel:
                 lambda module, x: module.elbo(x), X, dequantize=dequantize, columns=columns
             )
         else:
-            elbo = self.evaluate(
-                lambda module, x, noise: module.elbo(x, noise),
-                X,
-                dtype=torch.float32,
-                dequantize=dequantize,
-                columns=columns,
-                keyed_pairs=n_pairs,
-            )
+
+            def score(rows, dtype):
+                return self.evaluate(
+                    lambda module, x, noise: module.elbo(x, noise),
+                    rows,
+                    dtype=dtype,
+                    dequantize=dequantize,
+                    columns=columns,
+                    keyed_pairs=n_pairs,
+                )
+
+            elbo = _redo_overflowed(score, X)
         return check_no_nan(elbo + self.standardisation.log_jacobian(X))
 
     def importance_weighted_bound(self, X, n_importance_samples, seed):
@@ -180,19 +201,23 @@ class FittedModel:
         dequantize, columns = self.scoring_noise(X)
         # The widest layer bounds the size of every per-sample tensor.
         chunk_size = max(1, IWAE_BUDGET // (IWAE_BATCH_SIZE * self.module.widest_layer()))
-        # A Monte Carlo estimate needs no float64: it is computed in float32.
-        with torch_seed(seed, self.device):
-            bound = self.evaluate(
+
+        def bound(rows, dtype):
+            return self.evaluate(
                 lambda module, x: module.importance_weighted_bound(
                     x, n_importance_samples, chunk_size
                 ),
-                X,
+                rows,
                 batch_size=IWAE_BATCH_SIZE,
-                dtype=torch.float32,
+                dtype=dtype,
                 dequantize=dequantize,
                 columns=columns,
             )
-        return check_no_nan(bound + self.standardisation.log_jacobian(X))
+
+        # A Monte Carlo estimate needs no float64: it is computed in float32.
+        with torch_seed(seed, self.device):
+            scores = _redo_overflowed(bound, X)
+        return check_no_nan(scores + self.standardisation.log_jacobian(X))
 
     # ----------------------------------------------------------- decoding
 

@@ -325,10 +325,11 @@ def test_a_rows_score_does_not_depend_on_its_batch_mates(fitted_vae, X_small):
 
 
 def test_a_row_beyond_float32_gets_the_nan_score_message(fitted_vae, X_small):
-    # 1e300 is finite, but infinite in the float32 batch the model scores: the
-    # row's posterior is NaN, and score_samples names the row (the ELBO's
-    # distributions skip torch's argument checks, which would fail first with
-    # a message about a Normal's loc).
+    # 1e300 is finite, but infinite in the float32 batch the model scores, and
+    # its squared distance overflows float64 when the row is scored again
+    # there: the row's score is NaN, and score_samples names the row (the
+    # ELBO's distributions skip torch's argument checks, which would fail
+    # first with a message about a Normal's loc).
     X = X_small[:3].copy()
     X[1, 0] = 1e300
     with np.errstate(over="ignore"), pytest.raises(ValueError, match="log-density of row 1 of X"):
@@ -363,3 +364,38 @@ def test_linear_vae_reaches_factor_analysis_on_a_small_table():
     p = d * k + 2 * d - k * (k - 1) // 2
     allowance = (p + 3 * np.sqrt(2 * p)) / (2 * n_fit)
     assert difference.mean() < 3 * _standard_error(difference) + allowance
+
+
+@pytest.mark.parametrize("method", ["score_samples", "log_likelihood"])
+@pytest.mark.parametrize("value", [1e20, 1e40])
+def test_a_row_beyond_float32s_reach_is_scored_again_in_float64(
+    fitted_vae, X_small, monkeypatch, method, value
+):
+    # At 1e20 standard deviations the squared distance overflows float32, at
+    # 1e40 the value itself: that row alone is scored again in float64, where
+    # its log-density is finite and far below the others'; the other rows
+    # keep their float32 scores, bit for bit, and no overflow is warned about.
+    import warnings
+
+    from sklearn_vae._evaluation import FittedModel
+
+    evaluate, calls = FittedModel.evaluate, []
+
+    def spy(self, fn, X, *args, **kwargs):
+        calls.append((len(X), kwargs.get("dtype")))
+        return evaluate(self, fn, X, *args, **kwargs)
+
+    monkeypatch.setattr(FittedModel, "evaluate", spy)
+    score = getattr(fitted_vae, method)
+    kwargs = {"n_importance_samples": 20, "random_state": 0} if method == "log_likelihood" else {}
+    X = X_small[:4].copy()
+    ordinary = score(X, **kwargs)
+    assert calls == [(4, torch.float32)]
+    X[2, 0] = value
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = score(X, **kwargs)
+    assert calls == [(4, torch.float32), (1, torch.float64)]
+    assert np.isfinite(scores[2]) and scores[2] < -(value**2) / 100
+    np.testing.assert_array_equal(np.delete(scores, 2), np.delete(ordinary, 2))
