@@ -206,6 +206,7 @@ def test_a_given_value_far_outside_the_training_data_is_conditioned_on_exactly()
     vae = linear_imputer().estimator_
     observed = np.array([True, False, False, True, False])
     samples = vae.sample(400, random_state=0, given={0: 60.0, 3: -30.0})
+    assert_array_equal(samples, vae.sample(400, random_state=0, given={0: 60.0, 3: -30.0}))
     assert_array_equal(samples[:, observed], np.tile([60.0, -30.0], (400, 1)))
     mean, covariance = linear_vae_marginal(vae)
     exact, conditional_cov = gaussian_conditional(mean, covariance, observed, np.array([60, -30]))
