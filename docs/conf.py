@@ -39,7 +39,13 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 # _benchmarks/ holds the generated tables that benchmarks.md includes, not pages.
-exclude_patterns = ["_build", "_benchmarks", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb"]
+exclude_patterns = [
+    "_build",
+    "_benchmarks",
+    "Thumbs.db",
+    ".DS_Store",
+    "auto_examples/*.ipynb",
+]
 default_role = "literal"
 nitpicky = False
 

@@ -24,9 +24,13 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
 from skorch.callbacks import EarlyStopping
 
-from sklearn_vae import DensityOutlierDetector, VAEImputer, VAETransformer
+from sklearn_vae import (
+    DensityOutlierDetector,
+    TrainingInterruptedWarning,
+    VAEImputer,
+    VAETransformer,
+)
 from sklearn_vae._net import CompletedEpochs, VAENet
-from sklearn_vae import TrainingInterruptedWarning
 
 TINY = dict(n_components=2, hidden_layer_sizes=(8,), random_state=0, n_iter_no_change=1000)
 # 200 rows: two training batches per epoch (one under early stopping's split).
