@@ -66,7 +66,9 @@ def shared_rows(n_samples, seed):
     """The training rows that align the fold models with the estimator, a seeded sample if many."""
     if n_samples <= MAX_SHARED_ROWS:
         return np.arange(n_samples)
-    rows = np.random.RandomState(seed).choice(n_samples, MAX_SHARED_ROWS, replace=False)
+    # Not the folds' generator (KFold shuffles with a RandomState): the sample
+    # must not fall into the first fold's held-out rows.
+    rows = np.random.default_rng(seed).choice(n_samples, MAX_SHARED_ROWS, replace=False)
     return np.sort(rows)
 
 

@@ -83,7 +83,7 @@ def _held_out_scores(fit, X, seed, n_splits=5, n_folds=None):
     n_samples = len(X)
     shared = np.arange(n_samples)
     if n_samples > 1000:
-        shared = np.sort(np.random.RandomState(seed).choice(n_samples, 1000, replace=False))
+        shared = np.sort(np.random.default_rng(seed).choice(n_samples, 1000, replace=False))
     on_every_row = fit(np.arange(n_samples))(shared)
     scores = np.full(n_samples, np.nan)
     folds = list(KFold(n_splits, shuffle=True, random_state=seed).split(X))
@@ -381,6 +381,7 @@ def test_invalid_contamination_and_cv_are_parameter_errors(X, params, match):
     [
         (2000, 0.1, 3),  # 900 rows needed, 400 a fold
         (4500, 0.1, 1),  # exactly 900 in the first fold
+        (6000, 0.1, 1),  # more than the 1000 rows that align the folds in a fold
         (2000, 0.5, 1),  # 100 rows needed
         (300, 0.1, 5),  # fewer rows than needed: every fold
     ],
