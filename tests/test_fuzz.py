@@ -322,7 +322,7 @@ def test_detector_scores_every_row_and_flags_the_contamination_share(df):
     if len(df) < 2:
         return
     detector = _fit_or_clear_error(
-        DensityOutlierDetector(_small_vae(), contamination=0.2, random_state=0), df
+        DensityOutlierDetector(_small_vae(), contamination=0.2, cv=2, random_state=0), df
     )
     if detector is None:
         return
