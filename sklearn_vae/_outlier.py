@@ -103,13 +103,18 @@ def quantile(scores, level):
     """The ``level`` quantile of ``scores``, interpolated as ``np.percentile`` does.
 
     Between an infinite score (a row without density) and a finite one,
-    where interpolation is undefined, the finite one.
+    where interpolation is undefined, the finite one. Where more than
+    ``level`` of the rows have no density, the lowest finite score: those
+    rows fall below it, and the threshold stays a finite number.
     """
     with np.errstate(invalid="ignore"):
         value = np.percentile(scores, 100.0 * level)
     if np.isnan(value):
         neighbours = [np.percentile(scores, 100.0 * level, method=m) for m in ("lower", "higher")]
         value = neighbours[0] if np.isfinite(neighbours[0]) else neighbours[1]
+    if value == -np.inf:
+        finite = scores[np.isfinite(scores)]
+        value = finite.min() if len(finite) else value
     return float(value)
 
 

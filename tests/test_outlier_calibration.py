@@ -141,3 +141,11 @@ def test_wine_contamination_auto_flags_one_row_in_a_hundred(wine):
     estimator = make_pipeline(StandardScaler(), GaussianMixture(random_state=0))
     share, _ = held_out_shares(estimator, wine, contamination="auto", level=0.01)
     assert abs(share - 0.01) < wine_tolerance(wine, level=0.01)
+
+
+def test_the_threshold_is_finite_when_many_held_out_rows_have_no_density():
+    from sklearn_vae._outlier import quantile
+
+    scores = np.array([-np.inf, -np.inf, -np.inf, -2.0, -1.0])
+    assert quantile(scores, 0.2) == -2.0
+    assert quantile(np.array([-3.0, -2.0, -1.0, 0.0, 1.0]), 0.25) == -2.0
