@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklearn_vae import DensityOutlierDetector, HistogramDensity, VAETransformer
+from sklearn_vae import DensityOutlierDetector, HistogramDensity, VAEImputer, VAETransformer
 
 TINY = dict(n_components=1, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
 # 16 observed labels, two of them (c, d) seen once: m = 2 / 16.
@@ -138,6 +138,19 @@ def test_sample_and_transform_and_given_stay_with_seen_labels(vae):
         vae.sample(1, given={"c": "Djibouti"})
 
 
+def test_the_imputer_conditions_on_an_unseen_label_as_missing_and_returns_it():
+    X = _table()
+    imputer = _fit(
+        VAEImputer(VAETransformer(**TINY), n_estimators=2, n_importance_samples=20, random_state=0),
+        X,
+    )
+    unseen, missing = _queries(X)
+    unseen.loc[0, "x"] = missing.loc[0, "x"] = np.nan
+    filled, reference = imputer.transform(unseen), imputer.transform(missing)
+    assert filled.loc[0, "c"] == "Djibouti"
+    pd.testing.assert_series_equal(filled["x"], reference["x"])
+
+
 def test_saved_counts_round_trip_and_damaged_counts_are_refused(vae):
     unseen, _ = _queries(_table())
     loaded = pickle.loads(pickle.dumps(vae))
@@ -230,3 +243,12 @@ def test_the_detector_refuses_a_threshold_when_no_held_out_row_has_a_density():
     )
     with pytest.raises(ValueError, match=message):
         DensityOutlierDetector(_SeenRowsOnly(), cv=2, random_state=0).fit(X)
+
+
+def test_a_declared_category_absent_from_fit_is_a_seen_label_not_one_seen_once():
+    X = pd.DataFrame({"c": pd.Categorical(LABELS, categories=["a", "b", "c", "d", "e"])})
+    hist = HistogramDensity().fit(X)
+    scores = hist.score_samples(pd.DataFrame({"c": ["e", "new"]}))
+    assert scores[1] == np.log(MASS)  # e, counted 0 times, is not among the n1 = 2
+    # e has its smoothed frequency alpha / (n + alpha K), alpha = 1, K = 5, times 1 - m.
+    assert_allclose(scores[0], np.log1p(-MASS) + np.log(1 / (16 + 5)))
