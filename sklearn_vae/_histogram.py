@@ -559,7 +559,7 @@ def _check_fitted_arrays(histogram):
             if not labels:
                 check_array(f"{name}[{j}]", edges, (n_bins + 1,), np.float64)
         check_array(f"bin_counts_[{j}]", histogram.bin_counts_[j], (n_bins,), "i")
-        if (histogram.bin_counts_[j] < 0).any():  # a label column's give its unseen mass
+        if (histogram.bin_counts_[j] < 0).any():  # a label column's: its unseen mass
             raise ValueError(f"bin_counts_[{j}] holds a negative count")
         check_array(f"log_density_[{j}]", histogram.log_density_[j], (n_bins,), np.float64)
 

@@ -84,9 +84,8 @@ def scores_where_defined(score, X, rows):
 
     A model fitted without some rows may be unable to score one of them (an
     estimator that refuses a label it never saw): that row has no density
-    under it. The rows are
-    halved until each failing one is alone. Returns the scores, the number
-    of rows that failed and the first error (or None).
+    under it. The rows are halved until each failing one is alone. Returns
+    the scores, the number of rows that failed and the first error (or None).
     """
     try:
         return np.asarray(score(_safe_indexing(X, rows)), dtype=np.float64), 0, None
