@@ -170,7 +170,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     a sum).
 
     **Labels not seen in fit.** A label column whose training entries hold
-    ``n1`` labels seen once among ``n`` gives probability ``m = n1 / n`` to
+    ``n1`` labels seen once among ``n`` gives probability ``m = n1 / (n + 1)`` to
     "a label not seen in fit" (Good's estimate) and ``(1 - m) p_k`` to a
     seen label ``k`` of frequency ``p_k``; a column without such labels
     gives an unseen one ``-inf``, and :meth:`sample` draws seen labels only.

@@ -195,13 +195,7 @@ def test_random_object_columns_work_or_raise_the_librarys_error_naming_the_colum
         except ValueError as error:
             assert str(error).startswith("Column 'odd' "), str(error)
             continue
-        scores = fitted.score_samples(df)
-        held = df["odd"].notna().to_numpy()
-        labels = df["odd"][held].tolist()
-        # Labels each seen once (an identifier): the mass of unseen labels is 1.
-        identifier = fitted.schema_.columns_[1].kind == "label" and len(set(labels)) == len(labels)
-        held = held & identifier
-        assert np.isfinite(scores[~held]).all() and np.all(scores[held] == -np.inf)
+        assert np.isfinite(fitted.score_samples(df)).all()
         samples = fitted.sample(5, random_state=0)
         assert samples["odd"].dtype == df["odd"].dtype
         observed = [value for value in values if not pd.isna(value)]

@@ -328,11 +328,17 @@ def test_ten_thousand_distinct_strings_fit():
     vae = VAETransformer(n_components=2, hidden_layer_sizes=(64,), max_iter=1, random_state=0)
     vae.fit(df)
     assert len(vae.schema_.columns_[0].categories) == 10_000
-    # Every label seen once, an identifier: Good's mass of unseen labels is 1, so a
-    # seen one has probability 0, and a new one scores as if missing (log 1 = 0).
-    assert np.all(vae.score_samples(df.head(5)) == -np.inf)
+    # Every label seen once, an identifier: Good's mass of unseen labels is
+    # 10,000 / 10,001, so a seen one keeps a probability and a new one scores as if
+    # missing, plus log m.
+    assert np.all(np.isfinite(vae.score_samples(df.head(5))))
     new = df.head(5).assign(id=[f"new{i}" for i in range(5)])
-    assert_array_equal(vae.score_samples(new), vae.score_samples(df.head(5).assign(id=None)))
+    assert_allclose(
+        vae.score_samples(new),
+        vae.score_samples(df.head(5).assign(id=None)) + np.log(10_000 / 10_001),
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 # ------------------------------------------------------------------ bad input

@@ -1,4 +1,4 @@
-"""Labels not seen in fit: Good–Turing's mass m = n1 / n, exact shifts, no failed batch."""
+"""Labels not seen in fit: Good–Turing's mass m = n1 / (n + 1), exact shifts, no failed batch."""
 
 import pickle
 import warnings
@@ -11,9 +11,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn_vae import DensityOutlierDetector, HistogramDensity, VAEImputer, VAETransformer
 
 TINY = dict(n_components=1, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
-# 16 observed labels, two of them (c, d) seen once: m = 2 / 16.
+# 16 observed labels, two of them (c, d) seen once: m = 2 / (16 + 1).
 LABELS = ["a"] * 8 + ["b"] * 6 + ["c", "d"]
-MASS = 2 / 16
+MASS = 2 / 17
 
 
 def _table(labels=LABELS, seed=0):
@@ -111,13 +111,13 @@ def test_partial_fit_counts_labels_over_every_chunk_and_fit_over_its_data():
     for chunk in chunks:
         vae.partial_fit(chunk)
     # a: 3, b: 2, c: 3 over both chunks: no label seen once, m = 0; the first chunk
-    # alone had m = 2 / 4 (b and c seen once).
+    # alone had m = 2 / 5 (b and c seen once among 4).
     unseen, _ = _queries(chunks[0])
     assert vae.score_samples(unseen)[0] == -np.inf
     single = VAETransformer(**TINY).partial_fit(chunks[0])
     assert_allclose(
         single.score_samples(unseen)[0] - single.score_samples(_queries(chunks[0])[1])[0],
-        np.log(2 / 4),
+        np.log(2 / 5),
         atol=1e-12,
     )
     # A warm-started fit counts the data it is given (fitting the same data twice
@@ -193,10 +193,16 @@ def test_histogram_of_one_label_column_sums_to_one_with_the_unseen_outcome():
     assert scores[4] == np.log(MASS)
 
 
-def test_a_column_of_labels_each_seen_once_gives_seen_labels_no_mass():
-    # Good's estimate for an identifier column: the next value is always new (m = 1).
+def test_a_column_of_labels_each_seen_once_keeps_mass_for_its_seen_labels():
+    # An identifier column: m = 3 / (3 + 1), so a seen label keeps 1 - m = 1 / 4 of
+    # its smoothed frequency (1 + alpha) / (n + alpha K) = 2 / 6, alpha = 1, K = 3.
     hist = HistogramDensity().fit(pd.DataFrame({"id": ["u", "v", "w"]}))
-    assert_array_equal(hist.score_samples(pd.DataFrame({"id": ["u", "z"]})), [-np.inf, 0.0])
+    assert_allclose(
+        hist.score_samples(pd.DataFrame({"id": ["u", "z"]})),
+        [np.log(1 / 4 * 2 / 6), np.log(3 / 4)],
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 def test_a_damaged_histogram_count_is_refused():
