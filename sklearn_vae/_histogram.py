@@ -14,6 +14,7 @@ from ._data import first_non_integer
 from ._persistence import check_array, restore_state, saved_state
 from ._schema import validate_table
 from ._training import restore_on_error
+from ._unseen import encode_scored
 
 __all__ = ["HistogramDensity"]
 
@@ -167,6 +168,13 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     **Scores.** :meth:`score_samples` is in nats; :meth:`score` is the mean
     over samples, like ``GaussianMixture.score`` (``KernelDensity.score`` is
     a sum).
+
+    **Labels not seen in fit.** A label column whose training entries hold
+    ``n1`` labels seen once among ``n`` gives probability ``m = n1 / (n + 1)`` to
+    "a label not seen in fit" (Good's estimate) and ``(1 - m) p_k`` to a
+    seen label ``k`` of frequency ``p_k``; a column without such labels
+    gives an unseen one ``-inf``, and :meth:`sample` draws seen labels only.
+    See :doc:`/tables`.
 
     **Sampling.** :meth:`sample` draws, independently per feature, a bin
     (or tail bin) with its probability, then a point uniformly within it. With
@@ -383,10 +391,15 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
             Sum over features of the per-feature log-densities, in nats. With
             ``bins="integer"`` and integer-valued ``X``, the log-probability of
-            each sample under the discrete model.
+            each sample under the discrete model. A label not seen in fit
+            gets the Good–Turing mass of its column (see Notes).
         """
         check_is_fitted(self)
-        X = np.asarray(validate_table(self, X, reset=False), dtype=np.float64)
+        # A label column's counts give the mass of labels not seen in fit.
+        X, unseen = encode_scored(self, X, self.bin_counts_)
+        return unseen.scores(self._log_density, np.asarray(X, dtype=np.float64))
+
+    def _log_density(self, X):
         log_density = np.zeros(X.shape[0])
         for j in range(self.n_features_in_):
             observed = ~np.isnan(X[:, j])
@@ -546,6 +559,8 @@ def _check_fitted_arrays(histogram):
             if not labels:
                 check_array(f"{name}[{j}]", edges, (n_bins + 1,), np.float64)
         check_array(f"bin_counts_[{j}]", histogram.bin_counts_[j], (n_bins,), "i")
+        if (histogram.bin_counts_[j] < 0).any():  # a label column's: its unseen mass
+            raise ValueError(f"bin_counts_[{j}] holds a negative count")
         check_array(f"log_density_[{j}]", histogram.log_density_[j], (n_bins,), np.float64)
 
 

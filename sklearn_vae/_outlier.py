@@ -82,10 +82,10 @@ def level_shift(scores, fold_scores):
 def scores_where_defined(score, X, rows):
     """``score`` of the rows ``rows`` of ``X``, -inf for each row it raises a ValueError on.
 
-    A model fitted without some rows may be unable to score one of them (a
-    label it never saw): that row has no density under it. The rows are
-    halved until each failing one is alone. Returns the scores, the number
-    of rows that failed and the first error (or None).
+    A model fitted without some rows may be unable to score one of them (an
+    estimator that refuses a label it never saw): that row has no density
+    under it. The rows are halved until each failing one is alone. Returns
+    the scores, the number of rows that failed and the first error (or None).
     """
     try:
         return np.asarray(score(_safe_indexing(X, rows)), dtype=np.float64), 0, None
@@ -264,7 +264,10 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     accept them; a :class:`VAETransformer` marginalises them exactly, so a
     row with missing entries is scored by the density of its observed part.
     Such scores are in the units of fewer features: a row with missing
-    entries tends to score higher than the same row complete.
+    entries tends to score higher than the same row complete. A label not
+    seen in fit gets the Good–Turing mass of its column under a
+    :class:`VAETransformer` or :class:`HistogramDensity` (:doc:`/tables`):
+    where that mass is 0, the row scores ``-inf`` and is flagged.
 
     References
     ----------
@@ -450,7 +453,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         run to run (where early stopping ends them) by more than the threshold
         may. An interrupt in a fold's fit is raised (no fold model keeps part
         of its training); a held-out row that its fold model cannot score (a
-        ValueError) scores -inf, unless no held-out row can be scored.
+        ValueError) scores -inf, unless no held-out row has a finite score.
         """
         n_samples = _num_samples(X)
         if n_samples < 2:
@@ -465,7 +468,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         shared_scores = self._score(_safe_indexing(X, shared))
         scores = np.full(n_samples, np.nan)
         held_out = np.zeros(n_samples, dtype=bool)
-        n_failed, first_error = 0, None
+        first_error = None
         for fold, (train, test) in enumerate(
             calibration_folds(n_samples, n_splits, n_rows, self._seed), start=1
         ):
@@ -484,17 +487,22 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
                         f"rows each fold holds out): {error}"
                     ) from error
             score = partial(self._score_with, *models)
-            scores[test], failed, error = scores_where_defined(score, X, test)
+            scores[test], _, error = scores_where_defined(score, X, test)
             in_fit = np.isin(shared, train)
             fold_scores = score(_safe_indexing(X, shared[in_fit]))
             scores[test] += level_shift(shared_scores[in_fit], fold_scores)
             held_out[test] = True
-            n_failed += failed
             first_error = first_error if first_error is not None else error
-        if n_failed == np.count_nonzero(held_out):
+        if not np.isfinite(scores[held_out]).any():
+            # Every row failed, or has no density (labels its fold model gives no mass).
+            reason = first_error or (
+                "each has log-density -inf under it (for example a label not seen in fit, in "
+                "a column without a label seen once)"
+            )
             raise ValueError(
-                f"None of the {n_failed} rows held out to set the threshold could be scored by "
-                f"the {_describe(estimator)} fitted on the other rows: {first_error}"
+                f"None of the {np.count_nonzero(held_out)} rows held out to set the threshold "
+                f"could be scored by the {_describe(estimator)} fitted on the other rows: "
+                f"{reason}"
             ) from first_error
         return scores, held_out
 
@@ -519,7 +527,10 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
             scores = estimator.score_samples(X)
         scores = np.asarray(scores, dtype=np.float64)
         if background is not None:
-            scores = scores - background.score_samples(X)
+            # A row of no density (a label not seen in fit) stays -inf, not -inf - -inf.
+            with np.errstate(invalid="ignore"):
+                ratio = scores - background.score_samples(X)
+            scores = np.where(scores == -np.inf, -np.inf, ratio)
         return scores
 
     def score_samples(self, X):

@@ -151,6 +151,8 @@ def _check_fitted_arrays(state):
         )
     if "_dequantized" in state:
         check_array("_dequantized", state["_dequantized"], (n_features,), bool)
+    if state.get("_label_counts") is not None:
+        _check_label_counts(state["_label_counts"], columns or [])
     if state.get("_support") is not None:
         check_array("_support", state["_support"], (2, n_features), np.float64)
     standardisation = state.get("_standardisation")
@@ -163,6 +165,24 @@ def _check_fitted_arrays(state):
         for key, value in standardisation.items():
             dtype = bool if key == "columns" else np.float64
             check_array(f"_standardisation[{key!r}]", value, (n_features,), dtype)
+
+
+def _check_label_counts(counts, columns):
+    """Check a VAE's label counts (optional: None gives unseen labels no mass) against its columns.
+
+    A label column (not a boolean one) has one non-negative count per
+    category, every other column None.
+    """
+    if not isinstance(counts, list) or len(counts) != len(columns):
+        raise ValueError(f"_label_counts is not a list of {len(columns)} entries, one per column")
+    for j, (count, column) in enumerate(zip(counts, columns, strict=True)):
+        if column["categories"] is None or column["kind"] == "boolean":
+            if count is not None:
+                raise ValueError(f"_label_counts[{j}] holds counts for a column without labels")
+            continue
+        check_array(f"_label_counts[{j}]", count, (len(column["categories"]),), np.int64)
+        if (count < 0).any():
+            raise ValueError(f"_label_counts[{j}] holds a negative count")
 
 
 def _check_like(part, saved, expected):

@@ -32,15 +32,16 @@ __all__ = [
     "check_observed",
     "encode_given",
     "is_dataframe",
+    "UNSEEN_CODE",
 ]
 
 #: Likelihood names a column can be given.
 LIKELIHOOD_NAMES = ("gaussian", "bernoulli", "categorical", "poisson")
 
 
-# Code of a label not seen in fit, before it is turned into an error or a
-# missing entry.
-_UNKNOWN = -1
+#: Code of a label not seen in fit, before it is turned into an error or a
+#: missing entry (``encode(..., unknown="keep")`` leaves it in the matrix).
+UNSEEN_CODE = -1
 
 
 @dataclass
@@ -524,9 +525,10 @@ class TableSchema:
         X : DataFrame or ndarray of shape (n_samples, n_columns)
             A table with the training columns (already checked for names and
             count). A numeric array is returned as it is (no copy).
-        unknown : {"error", "missing"}
+        unknown : {"error", "missing", "keep"}
             What a label not seen in fit becomes: a ``ValueError`` naming the
-            column and the label, or a missing entry.
+            column and the label, a missing entry, or the code
+            :data:`UNSEEN_CODE` (an observed entry, for the score methods).
 
         Returns
         -------
@@ -557,10 +559,10 @@ class TableSchema:
         """The codes of a label column as floats, NaN where missing (or unknown, if allowed)."""
         missing = series.isna().to_numpy()
         codes = _label_codes(column, series.astype(object).to_numpy()).astype(np.float64)
-        unseen = np.flatnonzero((codes == _UNKNOWN) & ~missing)
+        unseen = np.flatnonzero((codes == UNSEEN_CODE) & ~missing)
         if unknown == "error" and len(unseen):
             self._raise_unknown(column, series.iloc[unseen[0]], unseen[0])
-        codes[missing | (codes == _UNKNOWN)] = np.nan
+        codes[missing | ((codes == UNSEEN_CODE) & (unknown != "keep"))] = np.nan
         return codes
 
     @staticmethod
@@ -569,9 +571,8 @@ class TableSchema:
         raise ValueError(
             f"Column {short_repr(column.name)} holds {short_repr(value)} (row {row}), a "
             f"category not seen in fit ({n_categories} categories: "
-            f"{short_list(column.categories, 10)}); its probability under the model is 0. Refit "
-            "on data that contains it, or declare every category with a pandas 'category' "
-            "dtype before fitting."
+            f"{short_list(column.categories)}). Refit on data that contains it, or declare "
+            "every category with a pandas 'category' dtype before fitting."
         )
 
     # ------------------------------------------------------------ decode
@@ -648,7 +649,7 @@ def validate_table(estimator, X, *, reset, unknown="error", extend_ranges=False)
     X : DataFrame or array-like of shape (n_samples, n_features)
     reset : bool
         Whether to learn the schema and the feature names (``fit``).
-    unknown : {"error", "missing"}
+    unknown : {"error", "missing", "keep"}
         What a category not seen in fit becomes; see :meth:`TableSchema.encode`.
     extend_ranges : bool, default=False
         Whether ``X`` is more training data for the fitted schema (a

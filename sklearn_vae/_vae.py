@@ -32,6 +32,7 @@ from ._networks import NetworkParamsMixin
 from ._persistence import restore_state, saved_state
 from ._random import draw_seed
 from ._schema import encode_given, validate_table
+from ._unseen import count_labels, encode_scored
 
 __all__ = ["VAETransformer"]
 
@@ -247,16 +248,11 @@ class VAETransformer(
     per-sample mean, like ``GaussianMixture.score`` and ``PCA.score``
     (``KernelDensity.score`` is a sum).
 
-    :meth:`score_samples` is the ELBO, a lower bound on ``log p(x)``. Its KL
-    term is exact; its expectation over ``q(z | x)`` uses one antithetic pair
-    of standard normal draws per row, a fixed pseudo-random function of the
-    row, in float32 on batches of one fixed shape. It is therefore
-    deterministic, does not depend on row order or on scoring a subset, and
-    is unbiased, with an error independent across rows (its size is in the
-    Notes of :meth:`score_samples`). It is exact when ``log p(x | z)`` is
-    quadratic in ``z`` (``hidden_layer_sizes=()`` with the Gaussian
-    likelihood). :meth:`log_likelihood` gives the tighter importance-weighted
-    bound, which approaches ``log p(x)`` as ``n_importance_samples`` grows.
+    :meth:`score_samples` is the ELBO, a lower bound on ``log p(x)``:
+    unbiased, deterministic and a function of each row alone (see its
+    Notes), exact when ``log p(x | z)`` is quadratic in ``z``.
+    :meth:`log_likelihood` gives the tighter importance-weighted bound, which
+    approaches ``log p(x)`` as ``n_importance_samples`` grows.
 
     With ``hidden_layer_sizes=()``, a Gaussian likelihood for every column,
     no ``dequantize`` and no custom network, the model is factor analysis,
@@ -269,8 +265,8 @@ class VAETransformer(
     its observed part, in the same units as a complete row. Fitted on a
     DataFrame, :meth:`sample` and :meth:`inverse_transform` return
     DataFrames with the training columns and dtypes. A label not seen in
-    fit is encoded as missing by :meth:`transform` and raises a
-    ``ValueError`` in the score methods; see :doc:`/tables`.
+    fit is missing for :meth:`transform`, never sampled, and scored with
+    the Good–Turing mass of its column; see :doc:`/tables`.
 
     References
     ----------
@@ -438,6 +434,7 @@ class VAETransformer(
                     self._dequantized,
                     params,
                 )
+            self._label_counts = count_labels(X, self.schema_.columns_)
             n_epochs = self._train(X, train_rows, valid_rows, self.max_iter, params)
         if self.max_iter > 1 and n_epochs == self.max_iter:
             warnings.warn(
@@ -456,8 +453,9 @@ class VAETransformer(
         The first call initialises the model (standardisation, integer
         levels, the table's columns and label categories) from its chunk:
         declare every category with a pandas ``category`` dtype when later
-        chunks may hold labels the first lacks. Early stopping does not
-        apply; ``max_iter`` is ignored.
+        chunks may hold labels the first lacks; the label counts of the mass
+        of unseen labels add up over calls. Early stopping does not apply;
+        ``max_iter`` is ignored.
 
         Parameters
         ----------
@@ -484,6 +482,8 @@ class VAETransformer(
             else:
                 summary = self._check_more_data(X, params, "partial_fit")
                 self._support = training.widen_support(self._support, summary, self._dequantized)
+            previous = None if first_call else self._label_counts
+            self._label_counts = count_labels(X, self.schema_.columns_, previous)
             self._train(X, None, None, 1, params)
         return self
 
@@ -543,7 +543,8 @@ class VAETransformer(
         Z : ndarray of shape (n_samples, n_components)
             Posterior means; deterministic.
         """
-        X = self._check_X(X)
+        check_is_fitted(self)
+        X = validate_table(self, X, reset=False, unknown="missing")
         return self._fitted_model().encode(X)
 
     def inverse_transform(self, X):
@@ -651,8 +652,8 @@ class VAETransformer(
         z)`` (factor analysis: ``hidden_layer_sizes=()``, Gaussian) it is the
         closed-form ELBO. See :doc:`/units`.
         """
-        X = self._check_X(X, unknown="error")
-        return self._fitted_model().elbo(X)
+        X, unseen = self._check_scored(X)
+        return unseen.scores(self._fitted_model().elbo, X)
 
     def score(self, X, y=None):
         """Mean ELBO over the samples of ``X``, in nats (higher is better).
@@ -701,9 +702,9 @@ class VAETransformer(
             ``X``.
         """
         check_positive_integer("n_importance_samples", n_importance_samples)
-        X = self._check_X(X, unknown="error")
-        model = self._fitted_model()
-        return model.importance_weighted_bound(X, n_importance_samples, draw_seed(random_state))
+        X, unseen = self._check_scored(X)
+        bound, seed = self._fitted_model().importance_weighted_bound, draw_seed(random_state)
+        return unseen.scores(bound, X, n_importance_samples, seed)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -717,9 +718,9 @@ class VAETransformer(
         """Latent size of the fitted model (absent before fit), for get_feature_names_out."""
         return self.net_.module_.encoder.loc.out_features
 
-    def _check_X(self, X, unknown="missing"):
+    def _check_scored(self, X):  # encoded X (unseen labels missing), and what they add
         check_is_fitted(self)
-        return validate_table(self, X, reset=False, unknown=unknown)
+        return encode_scored(self, X, self._label_counts)
 
     # -------------------------------------------------------- persistence
 
@@ -730,8 +731,9 @@ class VAETransformer(
     def __setstate__(self, state):
         # Models saved before n_jobs existed use its default; before the
         # support of dequantised columns was kept (None: nothing to clip),
-        # inferred values are not clipped.
+        # inferred values are not clipped; before the label counts were
+        # kept, unseen labels have no mass.
         defaults = {"n_jobs": None}
         if "net_" in state:
-            defaults["_support"] = None
+            defaults["_support"] = defaults["_label_counts"] = None
         restore_state(self, {**defaults, **state}, super().__setstate__)

@@ -32,6 +32,12 @@ MUTATION_TEST_FILES = {
         "tests/test_sample_dtypes.py",
         "tests/test_odd_columns.py",
     },
+    "sklearn_vae._unseen.": {
+        "tests/test_unseen.py",
+        "tests/test_tables.py",
+        "tests/test_histogram.py",
+        "tests/test_odd_columns.py",
+    },
 }
 
 

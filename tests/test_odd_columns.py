@@ -85,10 +85,13 @@ def test_tuple_labels_can_be_given_and_imputed_in_a_dataframe():
 
 def test_an_unknown_tuple_is_named_like_any_unknown_label():
     vae = _fit(_vae(), _table(LABELS["tuples"] * 2))
-    message = "Column 'odd' holds (9, 9) (row 1), a category not seen in fit (3 categories: "
+    message = "Column 'odd' holds (9, 9) (row 0), a category not seen in fit (3 categories: "
     with pytest.raises(ValueError, match=re.escape(message)):
-        vae.score_samples(_table([(1, "a"), (9, 9)]))
+        vae.sample(1, given={"odd": (9, 9)})
     assert np.isfinite(vae.transform(_table([(1, "a"), (9, 9)]))).all()  # missing in transform
+    # No label was seen once (m = 0): probability 0, and the batch's other row is scored.
+    scores = vae.score_samples(_table([(1, "a"), (9, 9)]))
+    assert np.isfinite(scores[0]) and scores[1] == -np.inf
 
 
 # ------------------------------------------------------------ unhashable values
@@ -218,11 +221,17 @@ LONG_NAME = "n" * 10_000
 
 
 def test_an_unknown_label_of_200000_characters_gives_a_short_message():
-    vae = _fit(_vae(), _table(["a", "b", "a"]))
+    # A later chunk of partial_fit cannot bring a label: its message quotes the label and
+    # at most five of the 7 labels of fit, each cut short.
+    labels = [f"{k}{HUGE_LABEL}" for k in range(7)]
+    vae = _vae().partial_fit(_table(labels * 2))
     with pytest.raises(ValueError) as error:
-        vae.score_samples(_table(["a", HUGE_LABEL]))
-    assert len(str(error.value)) < 600
-    assert "Column 'odd' holds 'LLLL" in str(error.value) and "..." in str(error.value)
+        vae.partial_fit(_table([labels[0], HUGE_LABEL]))
+    assert len(str(error.value)) < 800
+    assert "Column 'odd' holds 'LLLL" in str(error.value) and "(7 categories: ['0LLL" in str(
+        error.value
+    )
+    assert str(error.value).count("L...") == 6  # the label and five of the categories, cut
 
 
 def test_a_huge_label_in_a_numeric_array_gives_a_short_message():

@@ -292,12 +292,14 @@ def test_unknown_category_is_missing_for_transform(table, table_vae):
     assert_array_equal(table_vae.transform(unknown), table_vae.transform(missing))
 
 
-def test_unknown_category_cannot_be_scored(table, table_vae):
-    row = table.iloc[[2]].copy()
-    row["species"] = "Emperor"
-    for method in (table_vae.score_samples, table_vae.log_likelihood):
-        with pytest.raises(ValueError, match="Column 'species' holds 'Emperor'.*probability"):
-            method(row)
+def test_unknown_category_is_scored_as_missing_plus_its_columns_mass(table, table_vae):
+    # species has no label seen once: m = 0, so the row has probability 0, in a batch
+    # whose other rows keep their scores; tag too, but its mass adds to its missing entry.
+    rows = table.iloc[[2, 3]].copy()
+    rows.loc[rows.index[0], "species"] = "Emperor"
+    expected = table_vae.score_samples(table.iloc[[2, 3]])
+    assert_array_equal(table_vae.score_samples(rows), [-np.inf, expected[1]])
+    assert table_vae.log_likelihood(rows, n_importance_samples=5)[0] == -np.inf
 
 
 def test_declared_category_absent_from_fit_can_be_scored(table, table_vae):
@@ -326,7 +328,17 @@ def test_ten_thousand_distinct_strings_fit():
     vae = VAETransformer(n_components=2, hidden_layer_sizes=(64,), max_iter=1, random_state=0)
     vae.fit(df)
     assert len(vae.schema_.columns_[0].categories) == 10_000
-    assert np.isfinite(vae.score_samples(df.head(5))).all()
+    # Every label seen once, an identifier: Good's mass of unseen labels is
+    # 10,000 / 10,001, so a seen one keeps a probability and a new one scores as if
+    # missing, plus log m.
+    assert np.all(np.isfinite(vae.score_samples(df.head(5))))
+    new = df.head(5).assign(id=[f"new{i}" for i in range(5)])
+    assert_allclose(
+        vae.score_samples(new),
+        vae.score_samples(df.head(5).assign(id=None)) + np.log(10_000 / 10_001),
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 # ------------------------------------------------------------------ bad input
@@ -473,17 +485,16 @@ def test_one_categorical_likelihood_for_a_frame_shares_the_levels_of_number_colu
     assert not any(c.shared_levels for c in _schema(df, {"i": "categorical"}).columns_)
 
 
-def test_unknown_category_message_lists_at_most_ten_categories():
-    for n_labels in (10, 11):
+def test_unknown_category_message_lists_at_most_five_categories():
+    for n_labels in (5, 6):
         labels = [f"l{k:02d}" for k in range(n_labels)]
         schema = _schema(pd.DataFrame({"c": labels}))
-        first_ten = ", ".join(repr(label) for label in labels[:10])
-        more = ", ..." if n_labels > 10 else ""
+        first_five = ", ".join(repr(label) for label in labels[:5])
+        more = ", ..." if n_labels > 5 else ""
         message = (
             f"Column 'c' holds 'new' (row 1), a category not seen in fit ({n_labels} "
-            f"categories: [{first_ten}{more}]); its probability under the model is 0. Refit "
-            "on data that contains it, or declare every category with a pandas 'category' "
-            "dtype before fitting."
+            f"categories: [{first_five}{more}]). Refit on data that contains it, or declare "
+            "every category with a pandas 'category' dtype before fitting."
         )
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             schema.encode(pd.DataFrame({"c": ["l00", "new"]}))
@@ -720,14 +731,13 @@ def test_a_series_is_rejected_as_one_dimensional_not_taken_for_a_dataframe(metho
         getattr(density, method)(pd.Series([1.0, 2.0, 3.0]))
 
 
-def test_a_boolean_array_model_reads_numbers_as_its_labels_and_rejects_others():
-    # 0 and 1 are False and True; 2 is not a boolean, whatever dtype carries it.
+def test_a_boolean_array_model_reads_numbers_as_its_labels_and_gives_others_no_mass():
+    # 0 and 1 are False and True; 2 is not a boolean, whatever dtype carries it: a
+    # boolean column reserves no mass for values not seen in fit.
     X = np.array([[True, False], [False, True], [True, True]])
     density = HistogramDensity().fit(X)
     assert_allclose(density.score_samples(X.astype(float)), density.score_samples(X))
-    message = r"^Column 0 holds 2\.0 \(row 0\), a category not seen in fit \(2 categories"
-    with pytest.raises(ValueError, match=message):
-        density.score_samples(np.array([[2.0, 0.0]]))
+    assert density.score_samples(np.array([[2.0, 0.0]]))[0] == -np.inf
 
 
 def test_labels_in_a_column_of_numbers_are_named_with_what_to_pass():
