@@ -87,7 +87,7 @@ _DAY_LIMITS = {
 }
 _UNIT_US = {"s": 10**6, "ms": 10**3, "us": 1, "ns": 1}
 _TIMES = ("datetime", "duration")
-_DROPPED = ("identifier", "free text")
+_PLURALS = {"identifier": "identifiers", "free text": "free text"}
 # Whether fits in this context keep their recognition to themselves: the
 # further models of one fit (ensemble members, calibration folds), whose
 # tables the first model already warned about.
@@ -298,7 +298,7 @@ def check_given_names(schema, names):
     if given:
         raise ValueError(
             f"given sets {short_list(given)}, dropped from the model at fit as "
-            f"{dropped[given[0]]}s, which the samples hold as missing. Give only modelled "
+            f"{_PLURALS[dropped[given[0]]]}, which the samples hold as missing. Give only modelled "
             "columns, or cast the column to pandas 'category' dtype before fit to model it."
         )
 
@@ -316,7 +316,7 @@ def recognition_message(columns, dropped):
         parts.append(
             f"numbers stored as text {short_list(numbers)}, modelled and returned as floats"
         )
-    for kind, what in (("identifier", "identifiers"), ("free text", "free text")):
+    for kind, what in _PLURALS.items():
         names = [entry["name"] for entry in dropped if entry["kind"] == kind]
         if names:
             parts.append(f"{what} {short_list(names)}, dropped from the model")

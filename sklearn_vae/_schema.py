@@ -383,12 +383,15 @@ class TableSchema:
         lines = [f"TableSchema of {len(self.columns_)} columns:"]
         for column in self.columns_[:20]:
             levels = "" if column.categories is None else f", {len(column.categories)} levels"
+            kind = column.kind if column.recognised in (None, "labels") else column.recognised
             lines.append(
-                f"  {str(column.name)[:40]!r}: {column.kind}, {column.dtype}, "
+                f"  {str(column.name)[:40]!r}: {kind}, {column.dtype}, "
                 f"likelihood={column.likelihood!r}{levels}"
             )
         if len(self.columns_) > 20:
             lines.append(f"  ... and {len(self.columns_) - 20} more columns")
+        if getattr(self, "dropped_", None):
+            lines.append(f"  dropped at fit: {short_list(e['name'] for e in self.dropped_)}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------- learn

@@ -73,6 +73,9 @@ def test_a_table_of_string_kinds_warns_once_naming_each_column_and_records_its_k
         ("note", "free text"),
     ]
     assert vae.n_features_in_ == 6
+    text = repr(vae.schema_)
+    assert "'date': datetime" in text and "'precip': number" in text and "'colour': label" in text
+    assert "dropped at fit: ['id', 'note']" in text
 
 
 def test_samples_hold_datetimes_floats_and_dropped_columns_as_missing():
