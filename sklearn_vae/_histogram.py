@@ -401,7 +401,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
 
     def _log_density(self, X):
         log_density = np.zeros(X.shape[0])
-        for j in range(self.n_features_in_):
+        for j in range(X.shape[1]):
             observed = ~np.isnan(X[:, j])
             log_density[observed] += self._feature_log_density(j, X[observed, j])
         return log_density
@@ -455,8 +455,8 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         rng = check_random_state(random_state)
-        X = np.empty((n_samples, self.n_features_in_))
-        for j in range(self.n_features_in_):
+        X = np.empty((n_samples, len(self.schema_.columns_)))
+        for j in range(X.shape[1]):
             X[:, j] = self._sample_feature(j, n_samples, rng)
         return self.schema_.decode(X)
 
@@ -529,10 +529,15 @@ def _check_fitted_arrays(histogram):
     """
     if not hasattr(histogram, "n_features_in_"):
         return
-    n = histogram.n_features_in_
-    columns = histogram.schema_.columns_
-    if len(columns) != n:
-        raise ValueError(f"schema_ describes {len(columns)} columns, but n_features_in_ is {n}")
+    columns, n = histogram.schema_.columns_, len(histogram.schema_.columns_)
+    # Columns dropped at fit (identifiers, free text) are inputs, not modelled.
+    n_dropped = len(getattr(histogram.schema_, "dropped_", None) or [])
+    if n + n_dropped != histogram.n_features_in_:
+        dropped = f" and {n_dropped} dropped ones" if n_dropped else ""
+        raise ValueError(
+            f"schema_ describes {n} columns{dropped}, but n_features_in_ is "
+            f"{histogram.n_features_in_}"
+        )
     check_array("n_bins_", histogram.n_bins_, (n,), "i")
     check_array("tail_log_mass_", histogram.tail_log_mass_, (n, 2), np.float64)
     check_array("_integer_bins", histogram._integer_bins, (n,), bool)

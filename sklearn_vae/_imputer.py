@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._column_kinds import column_roles, quiet_recognition
 from ._data import is_integer_array
 from ._inference import impute_encoded
 from ._schema import is_dataframe
@@ -26,6 +27,12 @@ from ._training import fit_raising_interrupts, restore_on_error
 from ._vae import VAETransformer
 
 __all__ = ["VAEImputer"]
+
+
+def _fit_member(estimator, X, quiet):
+    """Fit one member of the ensemble; the first alone warns of recognised columns."""
+    with quiet_recognition(quiet):
+        return fit_raising_interrupts(estimator, X)
 
 
 class VAEImputer(_BaseImputer):
@@ -304,7 +311,8 @@ class VAEImputer(_BaseImputer):
             rows = ~mask[:, self._valid_mask].all(axis=1)
             data = self._subset(X, mask, rows)
             self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-                delayed(fit_raising_interrupts)(estimator, data) for estimator in estimators
+                delayed(_fit_member)(estimator, data, quiet=i > 0)
+                for i, estimator in enumerate(estimators)
             )
             self.estimator_ = self.estimators_[0]
             self._fit_indicator(mask)
@@ -368,7 +376,7 @@ class VAEImputer(_BaseImputer):
         valid = self._valid_mask
         indicator = self._transform_indicator(mask)
         if is_dataframe(X):
-            return self._fill_frame(X, mask, schema.decode(filled), indicator)
+            return self._fill_frame(X, mask, schema.decode(filled), indicator, column_roles(schema))
         out = X.copy()
         out[:, valid] = np.where(mask[:, valid], filled, X[:, valid])
         if self.keep_empty_features:
@@ -377,12 +385,19 @@ class VAEImputer(_BaseImputer):
             out = out[:, valid]
         return self._concatenate_indicator(out, indicator)
 
-    def _fill_frame(self, X, mask, decoded, indicator):
-        """``X`` with its missing entries set from ``decoded``, dtypes kept."""
+    def _fill_frame(self, X, mask, decoded, indicator, roles):
+        """``X`` with its missing entries set from ``decoded``, dtypes kept.
+
+        A column dropped from the model at fit passes through; one parsed at fit
+        (numbers stored as text, dates) comes back parsed, as ``decoded`` has it.
+        """
         out = X.copy()
         for position, j in enumerate(np.flatnonzero(self._valid_mask)):
             rows = mask[:, j]
-            if not rows.any():
+            role = roles.get(decoded.columns[position])
+            if role == "parsed":
+                out.isetitem(j, decoded.iloc[:, position].set_axis(out.index))
+            if role is not None or not rows.any():
                 continue
             column = out.iloc[:, j]
             values = decoded.iloc[:, position].to_numpy()[rows]

@@ -12,6 +12,7 @@ from sklearn.utils import _safe_indexing, get_tags, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._column_kinds import quiet_recognition
 from ._data import is_integer_array
 from ._histogram import HistogramDensity
 from ._random import draw_seed
@@ -425,7 +426,9 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         with restore_on_error(self):
             estimator, background = self._make_estimators(X)
             self.estimator_ = estimator.fit(X)
-            self.background_ = None if background is None else background.fit(X)
+            # The estimator warned of the columns recognised in X; its clones do not.
+            with quiet_recognition():
+                self.background_ = None if background is None else background.fit(X)
             self._seed = draw_seed(self.random_state)
             # Scores must stay those offset_ is a quantile of, whatever set_params changes.
             self._n_importance_samples = self.n_importance_samples
@@ -479,7 +482,8 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
                     models.append(None)
                     continue
                 try:
-                    models.append(fit_raising_interrupts(clone(model), X_train))
+                    with quiet_recognition():
+                        models.append(fit_raising_interrupts(clone(model), X_train))
                 except ValueError as error:
                     raise ValueError(
                         f"{_describe(model)} failed on calibration fold {fold} of {n_splits} "

@@ -145,10 +145,14 @@ def _check_fitted_arrays(state):
         raise ValueError(f"n_features_in_ is {n_features!r}, not a positive integer")
     schema = state.get("schema_")
     columns = None if schema is None else schema.get("columns_")
-    if columns is not None and len(columns) != n_features:
+    # Columns dropped at fit (identifiers, free text) are inputs, not modelled.
+    n_dropped = len(_dropped_state(schema))
+    if columns is not None and len(columns) + n_dropped != n_features:
+        dropped = f" and {n_dropped} dropped ones" if n_dropped else ""
         raise ValueError(
-            f"schema_ describes {len(columns)} columns, but n_features_in_ is {n_features}"
+            f"schema_ describes {len(columns)} columns{dropped}, but n_features_in_ is {n_features}"
         )
+    n_features -= n_dropped
     if "_dequantized" in state:
         check_array("_dequantized", state["_dequantized"], (n_features,), bool)
     if state.get("_label_counts") is not None:
@@ -276,9 +280,30 @@ def _schema_state(schema):
     return state
 
 
+def _dropped_state(state):
+    """The columns a saved schema dropped at fit, checked; [] when it has none."""
+    dropped = [] if state is None else state.get("dropped_") or []
+    if not isinstance(dropped, list):
+        raise ValueError(f"schema_ has dropped_ of type {type(dropped).__name__}, not a list")
+    positions = []
+    for entry in dropped:
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"position", "name", "kind"}
+            or not isinstance(entry["position"], int | np.integer)
+            or entry["kind"] not in ("identifier", "free text")
+        ):
+            raise ValueError(f"schema_ has a damaged dropped_ entry {entry!r}")
+        positions.append(int(entry["position"]))
+    if positions != sorted(set(positions)) or (positions and positions[0] < 0):
+        raise ValueError(f"schema_ has dropped_ positions {positions}, not increasing")
+    return dropped
+
+
 def _schema_from_state(state):
     schema = TableSchema.__new__(TableSchema)
     state = dict(state)
+    _dropped_state(state)
     if "columns_" in state:
         state["columns_"] = [
             ColumnSpec(**{**column, "dtype": _dtype(column["dtype"])})

@@ -22,6 +22,15 @@ import pandas as pd
 from sklearn.utils.validation import _check_feature_names, _check_n_features, validate_data
 
 from ._checks import short_list, short_repr
+from ._column_kinds import (
+    check_given_names,
+    decode_time,
+    input_names,
+    model_frame,
+    recognise,
+    warn_recognised,
+    with_dropped,
+)
 from ._data import iter_row_chunks
 
 __all__ = [
@@ -74,6 +83,14 @@ class ColumnSpec:
         float64 does not hold beyond 2**53); None for the other kinds, and
         in models saved before the range was recorded, which fall back to
         the dtype's range.
+    recognised : {"labels", "number", "datetime", "duration"} or None
+        What fit recognised in a column of strings or times (see
+        ``_column_kinds``): labels with null-like strings missing, numbers
+        stored as text, dates and times or durations (``"float"`` columns in
+        days); None for other columns.
+    parse_format, parsed_dtype : str or None
+        A date column's format (None for a datetime dtype) and the dtype its
+        model output is decoded to.
     """
 
     name: object
@@ -85,6 +102,9 @@ class ColumnSpec:
     shared_levels: bool = False
     low: int | float | None = None
     high: int | float | None = None
+    recognised: str | None = None
+    parse_format: str | None = None
+    parsed_dtype: str | None = None
 
 
 def is_dataframe(X):
@@ -153,8 +173,7 @@ def _column_kind(name, series):
         return "boolean" if set(types) == {"booleans"} else "label"
     raise TypeError(
         f"Column {short_repr(name)} has dtype {dtype}, which cannot be modelled. Convert it "
-        "to numbers, booleans or labels first (for example a datetime to its year with "
-        ".dt.year)."
+        "to numbers, booleans, labels or datetimes first."
     )
 
 
@@ -304,6 +323,8 @@ def _decode_integers(column, values, keep):
 
 def _decode_column(column, values, keep=None):
     """One column of model output back to its training type and range."""
+    if column.recognised in ("datetime", "duration"):
+        return decode_time(column, values)
     if column.categories is not None:
         codes = np.clip(np.rint(values), 0, len(column.categories) - 1).astype(np.intp)
         if isinstance(column.dtype, pd.CategoricalDtype):
@@ -363,12 +384,15 @@ class TableSchema:
         lines = [f"TableSchema of {len(self.columns_)} columns:"]
         for column in self.columns_[:20]:
             levels = "" if column.categories is None else f", {len(column.categories)} levels"
+            kind = column.kind if column.recognised in (None, "labels") else column.recognised
             lines.append(
-                f"  {str(column.name)[:40]!r}: {column.kind}, {column.dtype}, "
+                f"  {str(column.name)[:40]!r}: {kind}, {column.dtype}, "
                 f"likelihood={column.likelihood!r}{levels}"
             )
         if len(self.columns_) > 20:
             lines.append(f"  ... and {len(self.columns_) - 20} more columns")
+        if getattr(self, "dropped_", None):
+            lines.append(f"  dropped at fit: {short_list(e['name'] for e in self.dropped_)}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------- learn
@@ -440,9 +464,14 @@ class TableSchema:
         self.columns_ = columns
 
     def _fit_frame(self, frame):
-        columns = []
+        columns, self.dropped_ = [], []
         for position, name in enumerate(frame.columns):
             series = frame.iloc[:, position]
+            found = recognise(series) if self.is_frame_ else None
+            if found is not None and found.series is None:
+                self.dropped_.append({"position": position, "name": name, "kind": found.kind})
+                continue
+            series, parse = (series, {}) if found is None else (found.series, found.spec)
             missing = series.isna().to_numpy()
             if len(series) and missing.all():
                 _raise_all_missing(name)
@@ -453,14 +482,13 @@ class TableSchema:
             spec = self._spec(name)
             n_categories = 0 if categories is None else len(categories)
             likelihood, dequantize = _resolve(name, kind, spec, n_categories, self.dequantize)
-            low, high = _series_range(series, kind) or (None, None)
+            parse["low"], parse["high"] = _series_range(series, kind) or (None, None)
             columns.append(
-                ColumnSpec(
-                    name, kind, series.dtype, likelihood, categories, dequantize, low=low, high=high
-                )
+                ColumnSpec(name, kind, series.dtype, likelihood, categories, dequantize, **parse)
             )
         self._mark_shared_levels(columns)
         self.columns_ = columns
+        warn_recognised(columns, self.dropped_)
 
     def _mark_shared_levels(self, columns):
         """One likelihood string for a matrix: numeric categorical columns share levels."""
@@ -484,6 +512,7 @@ class TableSchema:
             X = X if isinstance(X, np.ndarray) else np.asarray(X)
             ranges = _array_range(X, self.columns_[0].kind)
         else:
+            frame = model_frame(self, frame)
             ranges = [
                 _series_range(frame.iloc[:, j], column.kind)
                 for j, column in enumerate(self.columns_)
@@ -539,6 +568,7 @@ class TableSchema:
             if array.dtype.kind in "fiu" and not self.has_labels:
                 return array
             X = pd.DataFrame(np.asarray(array, dtype=object))
+        X = model_frame(self, X)
         encoded = np.empty((len(X), self.n_columns))
         for j, column in enumerate(self.columns_):
             series = X.iloc[:, j]
@@ -611,7 +641,7 @@ class TableSchema:
         if not self.is_frame_:
             return frame.to_numpy()
         frame.columns = pd.Index(self.names)
-        return frame
+        return with_dropped(self, frame)
 
     def check_given(self, encoded):
         """Raise ``ValueError`` when a given value lies outside its column's dtype.
@@ -728,16 +758,18 @@ def encode_given(estimator, given):
     """
     schema = estimator.schema_
     if isinstance(given, dict):
-        unknown = [key for key in given if key not in schema.names]
+        names = input_names(schema)
+        unknown = [key for key in given if key not in names]
         if unknown:
             what = "column names" if schema.is_frame_ else "column positions"
             raise ValueError(
                 f"given names {short_list(unknown)}, which are not {what} seen in fit: "
-                f"{short_list(schema.names, 10)}."
+                f"{short_list(names, 10)}."
             )
-        values = [[given.get(name, None) for name in schema.names]]
+        check_given_names(schema, given)
+        values = [[given.get(name, None) for name in names]]
         if schema.is_frame_:
-            given = pd.DataFrame(values, columns=pd.Index(schema.names), dtype=object)
+            given = pd.DataFrame(values, columns=pd.Index(names), dtype=object)
         elif not schema.has_labels:
             given = np.array([[np.nan if v is None else v for v in values[0]]], dtype=np.float64)
         else:

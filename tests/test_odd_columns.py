@@ -247,7 +247,7 @@ def test_a_huge_label_in_a_numeric_array_gives_a_short_message():
         (["a", 1], "mixes strings and numbers"),
         ([None, None], "is missing in every training row"),
         ([[1], "a"], "holds a value of type 'list' in row 0"),
-        ([pd.Timestamp(0), pd.Timestamp(1)], "has dtype"),
+        ([pd.Period("2020-01", "M"), pd.Period("2020-02", "M")], "has dtype"),
     ],
 )
 def test_a_column_named_with_10000_characters_is_quoted_short(values, start):
