@@ -1,10 +1,12 @@
 """Labels not seen in fit: the Good–Turing mass a label column reserves for them.
 
 Each label column (not a boolean one) keeps the count of each of its labels
-among its observed training entries. Its missing mass ``m = n1 / n``, with
-``n1`` the number of labels observed exactly once and ``n`` the number of
-observed entries, is Good's estimate of the probability that the next value
-is a label not seen in fit. The column's model is then a distribution over
+among its observed training entries. Its missing mass ``m = n1 / (n + 1)``,
+with ``n1`` the number of labels observed exactly once and ``n`` the number
+of observed entries, is Good's estimate ``n1 / n`` of the probability that
+the next value is a label not seen in fit, with one more entry in the
+denominator so that it stays below 1: a column of distinct labels (an
+identifier) still gives each seen label a probability. The column's model is then a distribution over
 its seen labels, each with ``1 - m`` times the probability the estimator
 gives it, and one more outcome, "a label not seen in fit", with probability
 ``m``. The score of a row is the estimator's score of the row with its
@@ -68,7 +70,7 @@ def count_labels(X, columns, previous=None):
 
 
 def unseen_masses(counts, columns):
-    """The Good–Turing mass ``n1 / n`` of each column (0 where it reserves none).
+    """The Good–Turing mass ``n1 / (n + 1)`` of each column (0 where it reserves none).
 
     ``counts`` holds per column the counts of its labels (the counts of
     :func:`count_labels`, or a histogram's per-category counts), or is None
@@ -82,7 +84,7 @@ def unseen_masses(counts, columns):
         if not _has_mass(column) or count is None:
             continue
         n = int(count.sum())
-        masses[j] = np.count_nonzero(count == 1) / n if n else 0.0
+        masses[j] = np.count_nonzero(count == 1) / (n + 1)
     return masses
 
 
