@@ -6,14 +6,14 @@ with ``n1`` the number of labels observed exactly once and ``n`` the number
 of observed entries, is Good's estimate ``n1 / n`` of the probability that
 the next value is a label not seen in fit, with one more entry in the
 denominator so that it stays below 1: a column of distinct labels (an
-identifier) still gives each seen label a probability. The column's model
-is then a distribution over its seen labels, each with ``1 - m`` times the probability the estimator
-gives it, and one more outcome, "a label not seen in fit", with probability
-``m``. The score of a row is the estimator's score of the row with its
-unseen labels missing (so their columns are marginalised), plus
-``log(1 - m_j)`` for each seen label and ``log m_j`` for each unseen one of
-column ``j``. A column without a label seen once has ``m = 0``: its seen
-labels score as they did, and an unseen one ``-inf``.
+identifier) still gives each seen label a probability. The column's model is
+then a distribution over its seen labels, each with ``1 - m`` times the
+probability the estimator gives it, and one more outcome, "a label not seen
+in fit", with probability ``m``. The score of a row is the estimator's score
+of the row with its unseen labels missing (so their columns are
+marginalised), plus ``log(1 - m_j)`` for each seen label and ``log m_j`` for
+each unseen one of column ``j``. A column without a label seen once has ``m
+= 0``: its seen labels score as they did, and an unseen one ``-inf``.
 
 References
 ----------
