@@ -441,6 +441,19 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         X : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples, float64; integer-valued with
             ``bins="integer"``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_vae import HistogramDensity
+        >>> X = np.random.default_rng(0).normal(size=(200, 1))
+        >>> hist = HistogramDensity().fit(X)
+        >>> draws = hist.sample(2000, random_state=0)
+        >>> bool(draws.min() >= X.min()), bool(draws.max() <= X.max())
+        (True, True)
+        >>> tails = hist.sample(2000, random_state=0, clip=False)
+        >>> bool(tails.min() < X.min() or tails.max() > X.max())
+        True
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:

@@ -294,7 +294,7 @@ class VAETransformer(
     >>> vae.score_samples(df).shape
     (40,)
     >>> samples = vae.sample(3, random_state=0)
-    >>> list(samples.columns), bool(samples["colour"].isin(["red", "blue"]).all())
+    >>> list(samples.columns), bool(samples["colour"].dropna().isin(["red", "blue"]).all())
     (['size', 'colour'], True)
     """
 
