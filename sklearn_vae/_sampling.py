@@ -59,21 +59,28 @@ def record_missingness(X, previous=None):
             tally = dict(
                 zip(map(bytes, previous["patterns"]), previous["counts"].tolist(), strict=True)
             )
+    width = (n_features + 7) // 8
+    # A pattern's bytes as one numpy scalar: np.unique sorts them as a 1-D array.
+    as_keys = np.dtype((np.void, width))
     for _, chunk in iter_row_chunks(X):
         missing = np.isnan(chunk)
         column_counts += missing.sum(axis=0)
         n_rows += len(chunk)
         if tally is None:
             continue
-        patterns, counts = np.unique(np.packbits(missing, axis=1), axis=0, return_counts=True)
-        for pattern, count in zip(map(bytes, patterns), counts.tolist(), strict=True):
-            tally[pattern] = tally.get(pattern, 0) + count
+        partial = missing.any(axis=1)
+        complete = bytes(width)
+        tally[complete] = tally.get(complete, 0) + len(chunk) - int(partial.sum())
+        packed = np.ascontiguousarray(np.packbits(missing[partial], axis=1))
+        keys, counts = np.unique(packed.view(as_keys).ravel(), return_counts=True)
+        for key, count in zip(keys, counts.tolist(), strict=True):
+            tally[key.tobytes()] = tally.get(key.tobytes(), 0) + count
         if len(tally) > MAX_PATTERNS:
             tally = None
     record = {"patterns": None, "counts": None, "column_counts": column_counts, "n_rows": n_rows}
     if tally is not None:
+        tally = {key: count for key, count in tally.items() if count}
         keys = sorted(tally)
-        width = (n_features + 7) // 8
         record["patterns"] = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, width)
         record["counts"] = np.array([tally[key] for key in keys], dtype=np.int64)
     return record

@@ -2,6 +2,7 @@
 and one condition per row of ``given``."""
 
 import pickle
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,21 @@ def _pattern_counts(samples):
 
 
 # ------------------------------------------------------------------ missingness
+
+
+def test_the_record_holds_the_exact_count_of_each_training_pattern():
+    # 20,000 rows span three chunks of the reading, with patterns repeated
+    # across them: the record is the count of each row's pattern, in order.
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(20_000, 10))
+    X[rng.uniform(size=X.shape) < 0.05] = np.nan
+    expected = Counter(map(tuple, np.isnan(X)))
+    record = sampling.record_missingness(X)
+    patterns = np.unpackbits(record["patterns"], axis=1, count=10).astype(bool)
+    assert {tuple(p): c for p, c in zip(patterns, record["counts"], strict=True)} == expected
+    assert [tuple(p) for p in patterns] == sorted(expected, key=lambda p: np.packbits(p).tobytes())
+    assert_array_equal(record["column_counts"], np.isnan(X).sum(axis=0))
+    assert record["n_rows"] == 20_000
 
 
 def test_samples_reproduce_the_training_missingness_patterns(patterned_vae):
