@@ -117,6 +117,23 @@ def test_a_complete_training_table_gives_complete_rows():
     assert samples.equals(vae.sample(500, random_state=0, missing=True))
 
 
+def test_numpy_integer_and_boolean_columns_become_nullable_where_entries_go_missing():
+    # Only a later partial_fit chunk can leave a numpy int64 or bool column
+    # missing; its samples then come back in pandas' nullable dtypes, holding pd.NA.
+    rng = np.random.default_rng(6)
+    first = pd.DataFrame({"i": rng.integers(0, 9, 100), "b": rng.uniform(size=100) < 0.5})
+    second = first.astype({"i": float, "b": object})
+    second.loc[:29, "i"] = np.nan
+    second.loc[40:59, "b"] = None
+    vae = VAETransformer(**TINY).partial_fit(first).partial_fit(second)
+    samples = vae.sample(400, random_state=0)
+    assert samples.dtypes.to_dict() == {"i": pd.Int64Dtype(), "b": pd.BooleanDtype()}
+    assert _within_binomial(samples["i"].isna().sum(), 400, 30 / 200)
+    assert samples["b"][samples["b"].isna()].map(lambda v: v is pd.NA).all()
+    assert samples["b"].isna().any()
+    assert_array_equal(vae.sample(400, random_state=0, missing=False).dtypes, [np.int64, bool])
+
+
 def test_a_float_array_gets_nan():
     X = np.random.default_rng(0).normal(size=(200, 3))
     X[:100, 1] = np.nan
