@@ -427,15 +427,13 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         """
         return float(np.mean(self.score_samples(X)))
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, *, clip=True):
         """Generate random samples from the model.
 
         Each feature is drawn independently: a bin (or tail bin) with its
         probability, then a point uniformly within that bin. With
         ``bins="integer"`` the bin's integer level is returned instead, a
-        draw of the discrete model. Draws of an integer column stay within
-        its training range, draws of a float column within its dtype's
-        finite range.
+        draw of the discrete model.
 
         Parameters
         ----------
@@ -445,22 +443,43 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         random_state : int, RandomState instance or None, default=None
             Determines the random draws. Pass an int for reproducible results.
 
+        clip : bool, default=True
+            Clip numeric columns to their training minimum and maximum: the
+            tails' mass moves onto them, while :meth:`score_samples` scores
+            the unclipped density. False keeps the tails' draws, within
+            their dtype's finite range.
+
         Returns
         -------
         X : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples, float64; integer-valued with
             ``bins="integer"``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_vae import HistogramDensity
+        >>> X = np.random.default_rng(0).normal(size=(200, 1))
+        >>> hist = HistogramDensity().fit(X)
+        >>> draws = hist.sample(2000, random_state=0)
+        >>> bool(draws.min() >= X.min()), bool(draws.max() <= X.max())
+        (True, True)
+        >>> tails = hist.sample(2000, random_state=0, clip=False)
+        >>> bool(tails.min() < X.min() or tails.max() > X.max())
+        True
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        if not isinstance(clip, bool | np.bool_):
+            raise ValueError(f"clip must be True or False, got {short_repr(clip)}.")
         rng = check_random_state(random_state)
         X = np.empty((n_samples, len(self.schema_.columns_)))
         for j in range(X.shape[1]):
-            X[:, j] = self._sample_feature(j, n_samples, rng)
-        return self.schema_.decode(X)
+            X[:, j] = self._sample_feature(j, n_samples, rng, clip)
+        return self.schema_.decode(X, clip=bool(clip))
 
-    def _sample_feature(self, j, n_samples, rng):
+    def _sample_feature(self, j, n_samples, rng, clip):
         if self.bin_edges_[j] is None:
             probability = np.exp(self.log_density_[j])
             return rng.choice(len(probability), size=n_samples, p=probability / probability.sum())
@@ -500,7 +519,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         else:
             with np.errstate(over="ignore"):  # beyond float64's range: clipped by decode
                 return (left + width * rng.uniform(size=n_samples)) * divisor
-        if self.schema_.columns_[j].kind == "integer":
+        if clip and self.schema_.columns_[j].kind == "integer":
             # An integer column's draws stay within its training range, the bins'.
             draws = np.clip(draws, edges[0], edges[-1] - 1.0)
         return draws

@@ -30,6 +30,7 @@ from torch.optim.swa_utils import AveragedModel
 from ._averaging import AveragingState
 from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood
+from ._sampling import check_missingness
 from ._schema import ColumnSpec, TableSchema
 from ._training import build_module, fitted_params, make_net
 from ._version import __version__
@@ -157,6 +158,8 @@ def _check_fitted_arrays(state):
         check_array("_dequantized", state["_dequantized"], (n_features,), bool)
     if state.get("_label_counts") is not None:
         _check_label_counts(state["_label_counts"], columns or [])
+    if state.get("_missingness") is not None:
+        check_missingness(state["_missingness"], n_features)
     if state.get("_support") is not None:
         check_array("_support", state["_support"], (2, n_features), np.float64)
     standardisation = state.get("_standardisation")

@@ -295,10 +295,11 @@ def _array_range(X, kind):
     ]
 
 
-def _decode_integers(column, values, keep):
+def _decode_integers(column, values, keep, clip=None):
     """An integer column of model output in its dtype, within its training range.
 
-    Entries of ``keep`` (given values) are only kept within the dtype's range.
+    Entries of ``keep`` (given values), and every entry when ``clip`` is
+    False, are only kept within the dtype's range.
     """
     missing = np.isnan(values)
     # A dequantised column models x + U(0, 1): its integer is the floor.
@@ -311,7 +312,7 @@ def _decode_integers(column, values, keep):
     top = np.nextafter(float(largest), 0.0)
     integers = np.clip(np.where(missing, 0.0, values), float(smallest), top).astype(dtype)
     integers[values > top] = largest
-    low, high = _training_range(column)
+    low, high = _training_range(column) if clip is not False else (smallest, largest)
     clipped = np.clip(integers, np.array(low, dtype=dtype), np.array(high, dtype=dtype))
     if keep is not None:
         clipped = np.where(keep, integers, clipped)
@@ -321,9 +322,12 @@ def _decode_integers(column, values, keep):
     return pd.Series(decoded)
 
 
-def _decode_column(column, values, keep=None):
-    """One column of model output back to its training type and range."""
+def _decode_column(column, values, keep=None, clip=None):
+    """One column of model output back to its training type and range (see ``decode``)."""
     if column.recognised in ("datetime", "duration"):
+        if clip and column.low is not None:
+            clipped = np.clip(values, column.low, column.high)
+            values = clipped if keep is None else np.where(keep, values, clipped)
         return decode_time(column, values)
     if column.categories is not None:
         codes = np.clip(np.rint(values), 0, len(column.categories) - 1).astype(np.intp)
@@ -332,19 +336,22 @@ def _decode_column(column, values, keep=None):
         labels = column.categories[codes]
         return pd.Series(labels, dtype=column.dtype)
     if column.kind == "integer":
-        return _decode_integers(column, values, keep)
+        return _decode_integers(column, values, keep, clip)
     # A float column's draw beyond its dtype's range is its largest finite value.
-    low, high = _dtype_limits(column.dtype)
-    return pd.Series(np.clip(values, low, high)).astype(column.dtype)
+    low, high = _training_range(column) if clip else _dtype_limits(column.dtype)
+    clipped = np.clip(values, low, high)
+    if keep is not None:
+        clipped = np.where(keep, values, clipped)
+    return pd.Series(clipped).astype(column.dtype)
 
 
-def _array_bounds(column):
+def _array_bounds(column, clip=None):
     """Where a column of a numeric array's model output is clipped, in the model's units.
 
     A dequantised integer column holds ``x + U(0, 1)``: its values may
     reach just below ``high + 1``, the cell of the largest training integer.
     """
-    if column.kind != "integer":
+    if not (column.kind == "integer" if clip is None else clip):
         return _dtype_limits(column.dtype)
     low, high = (float(limit) for limit in _training_range(column))
     if column.dequantize:
@@ -607,7 +614,7 @@ class TableSchema:
 
     # ------------------------------------------------------------ decode
 
-    def decode(self, encoded, given=None):
+    def decode(self, encoded, given=None, clip=None):
         """Model output (one float per column) back to the training types.
 
         Codes become their labels, integer and boolean columns get their
@@ -629,15 +636,21 @@ class TableSchema:
             The encoded given values of a conditional sample, NaN where a
             column is free: these entries come back as they were given, not
             clipped to the training range.
+        clip : bool or None, default=None
+            Where numeric columns are clipped: every one within its training
+            range (True) or within its dtype's only (False). None clips the
+            integer columns to their training range, the floats to their
+            dtype's.
         """
         keep = None if given is None else np.broadcast_to(~np.isnan(given), encoded.shape)
         if not self.is_frame_ and not self.has_labels:
-            low, high = np.array([_array_bounds(column) for column in self.columns_]).T
+            low, high = np.array([_array_bounds(column, clip) for column in self.columns_]).T
             clipped = np.clip(encoded, low, high)
             return clipped if keep is None else np.where(keep, encoded, clipped)
         frame = pd.DataFrame(index=pd.RangeIndex(len(encoded)))
         for j, column in enumerate(self.columns_):
-            frame[j] = _decode_column(column, encoded[:, j], None if keep is None else keep[:, j])
+            keep_j = None if keep is None else keep[:, j]
+            frame[j] = _decode_column(column, encoded[:, j], keep_j, clip)
         if not self.is_frame_:
             return frame.to_numpy()
         frame.columns = pd.Index(self.names)
@@ -650,11 +663,12 @@ class TableSchema:
         column cannot be given 300.
         """
         for j, column in enumerate(self.columns_):
-            value = encoded[0, j]
-            if column.categories is not None or np.isnan(value):
+            if column.categories is not None:
                 continue
             low, high = _dtype_limits(column.dtype)
-            if not float(low) <= value <= float(high):
+            outside = (encoded[:, j] < float(low)) | (encoded[:, j] > float(high))
+            if outside.any():
+                value = encoded[np.argmax(outside), j]
                 raise ValueError(
                     f"given sets column {short_repr(column.name)} to {value:g}, outside the "
                     f"range of its dtype {column.dtype} ({low:g} to {high:g}), which the "
@@ -748,13 +762,14 @@ def check_observed(X, names):
 
 
 def encode_given(estimator, given):
-    """The encoded one-row matrix of ``given``, NaN where a column is free.
+    """The encoded rows of ``given``, NaN where a column is free.
 
     ``given`` is a dict ``{column: value}`` (column names when fitted on a
-    DataFrame, positions otherwise), or a one-row DataFrame or array with
-    NaN (or None) in the free columns. A value outside its column's dtype
-    (300 for an ``int8`` column) raises a ``ValueError``: the samples could
-    not hold it.
+    DataFrame, positions otherwise), or a DataFrame or array of one or more
+    rows with NaN (or None) in the free columns; a row may leave every
+    column free, as long as one row fixes one. A value outside its column's
+    dtype (300 for an ``int8`` column) raises a ``ValueError``: the samples
+    could not hold it.
     """
     schema = estimator.schema_
     if isinstance(given, dict):
@@ -777,17 +792,16 @@ def encode_given(estimator, given):
     elif not hasattr(given, "iloc"):
         given = np.asarray(given)
         given = given.reshape(1, -1) if given.ndim == 1 else given
-    if given.shape[0] != 1:
-        raise ValueError(f"given must describe one row, got {given.shape[0]} rows.")
-    try:
-        encoded = validate_table(estimator, given, reset=False)
-    except ValueError as exc:
-        if "no observed entry" not in str(exc):
-            raise
+    if given.ndim != 2 or given.shape[0] < 1:
+        raise ValueError(f"given must hold rows of columns, got an array of shape {given.shape}.")
+    fixed = ~np.asarray(pd.isna(given)).all(axis=1)
+    if not fixed.any():
         raise ValueError(
             "given fixes no column; pass at least one {column: value}, or given=None "
             "for unconditional samples."
-        ) from None
-    encoded = np.asarray(encoded, dtype=np.float64)
+        )
+    rows = given.iloc[fixed] if hasattr(given, "iloc") else given[fixed]
+    encoded = np.full((len(fixed), schema.n_columns), np.nan)
+    encoded[fixed] = validate_table(estimator, rows, reset=False)
     schema.check_given(encoded)
     return encoded

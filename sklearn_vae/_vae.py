@@ -26,11 +26,11 @@ from . import _training as training
 from ._checks import check_positive_integer, check_training_data
 from ._data import summarise_columns
 from ._evaluation import FittedModel
-from ._inference import impute_encoded
 from ._likelihoods import LIKELIHOODS
 from ._networks import NetworkParamsMixin
 from ._persistence import restore_state, saved_state
 from ._random import draw_seed
+from ._sampling import check_sampling_options, record_missingness, synthetic_rows
 from ._schema import encode_given, validate_table
 from ._unseen import count_labels, encode_scored
 
@@ -241,18 +241,12 @@ class VAETransformer(
 
     Notes
     -----
-    All scores are log-densities, in nats, of ``X`` exactly as passed in:
-    where the model standardises ``X`` internally, the log-Jacobian is added
-    back, so they compare directly with ``GaussianMixture.score_samples`` and
-    ``KernelDensity.score_samples`` on the same data. :meth:`score` is a
-    per-sample mean, like ``GaussianMixture.score`` and ``PCA.score``
-    (``KernelDensity.score`` is a sum).
-
-    :meth:`score_samples` is the ELBO, a lower bound on ``log p(x)``:
-    unbiased, deterministic and a function of each row alone (see its
-    Notes), exact when ``log p(x | z)`` is quadratic in ``z``.
-    :meth:`log_likelihood` gives the tighter importance-weighted bound, which
-    approaches ``log p(x)`` as ``n_importance_samples`` grows.
+    All scores are log-densities, in nats, of ``X`` as passed in (the
+    log-Jacobian of the internal standardisation is added back), like
+    ``GaussianMixture.score_samples``; :meth:`score` is their mean.
+    :meth:`score_samples` is a deterministic, unbiased estimate of the ELBO
+    (see its Notes and :doc:`/units`); :meth:`log_likelihood` the tighter
+    importance-weighted bound, which approaches ``log p(x)`` as K grows.
 
     With ``hidden_layer_sizes=()``, a Gaussian likelihood for every column,
     no ``dequantize`` and no custom network, the model is factor analysis,
@@ -301,7 +295,7 @@ class VAETransformer(
     >>> vae.score_samples(df).shape
     (40,)
     >>> samples = vae.sample(3, random_state=0)
-    >>> list(samples.columns), bool(samples["colour"].isin(["red", "blue"]).all())
+    >>> list(samples.columns), bool(samples["colour"].dropna().isin(["red", "blue"]).all())
     (['size', 'colour'], True)
     """
 
@@ -420,6 +414,7 @@ class VAETransformer(
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
             X = validate_table(self, X, reset=not warm, extend_ranges=warm)
+            self._missingness = record_missingness(X, self._missingness if warm else None)
             if warm:
                 self._check_more_data(X, params, "warm_start=True")
             else:
@@ -474,6 +469,7 @@ class VAETransformer(
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
             X = validate_table(self, X, reset=first_call, extend_ranges=not first_call)
+            self._missingness = record_missingness(X, None if first_call else self._missingness)
             if first_call:
                 self._initialize(X, params)
                 training.start_linear_gaussian(
@@ -571,53 +567,62 @@ class VAETransformer(
             )
         return self.schema_.decode(model.decode_mean(Z))
 
-    def sample(self, n_samples=1, random_state=None, *, given=None, n_importance_samples=1000):
-        """Generate random samples from the model: z ~ N(0, I), then x ~ p(x | z).
+    def sample(
+        self,
+        n_samples=1,
+        random_state=None,
+        *,
+        given=None,
+        missing="auto",
+        clip=True,
+        n_importance_samples=1000,
+    ):
+        """Generate synthetic rows: z ~ N(0, I), then x ~ p(x | z).
 
-        With ``given``, draw from the conditional ``p(x_free | x_given)``
-        instead, by sampling-importance-resampling over ``K =
-        n_importance_samples`` proposals from the encoder's ``q(z |
-        x_given)``, adapted as in :class:`VAEImputer` (see :doc:`/inference`).
+        Rows of ``given`` get draws from ``p(x_free | x_given)`` instead; see
+        :doc:`/inference` for the algorithm, ``missing`` and ``clip``.
 
         Parameters
         ----------
         n_samples : int, default=1
-            Number of samples to generate.
+            Number of samples (for each row of ``given``).
 
         random_state : int, RandomState instance or None, default=None
             Determines the random draws. Pass an int for reproducible results.
 
-        given : dict, DataFrame, array-like of shape (1, `n_features_in_`) or None, \
-                default=None
-            Values to condition on: a dict ``{column: value}`` (column names
-            when fitted on a DataFrame, positions otherwise), or one row with
-            NaN (or None) in the free columns. None samples the joint.
+        given : dict, DataFrame, array-like of shape (n_conditions, `n_features_in_`) \
+                or None, default=None
+            A dict ``{column: value}`` (names when fitted on a DataFrame,
+            positions otherwise) or rows, NaN (or None) where free.
+
+        missing : "auto" or bool, default="auto"
+            Leave entries missing as in training, at random, a training row's
+            pattern per row: ``"auto"`` when training had any, True the same
+            (an error for a model saved without them), False never.
+
+        clip : bool, default=True
+            Clip numeric columns to their training range (:meth:`score_samples`
+            scores the unclipped density); False: within their dtype's range.
 
         n_importance_samples : int, default=1000
-            Number of proposals K per sample; only used with ``given``.
+            Proposals K per sample; only used with ``given``.
 
         Returns
         -------
-        X : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
-            Generated samples: a DataFrame with the training columns and
-            dtypes (labels as they were) when fitted on one. With ``given``,
-            the given columns hold exactly the given values.
+        X : ndarray or DataFrame of shape (n_samples * n_conditions, `n_features_in_`)
+            The draws of each row of ``given`` in turn, given columns as
+            given; a DataFrame with the training dtypes when fitted on one.
         """
         model = self._fitted_model()
         check_positive_integer("n_samples", n_samples)
-        if given is None:
-            return self.schema_.decode(model.sample(n_samples, draw_seed(random_state)))
-        check_positive_integer("n_importance_samples", n_importance_samples)
-        rows = np.repeat(encode_given(self, given), n_samples, axis=0)
-        filled = impute_encoded(
-            [model],
-            rows,
-            self.schema_,
-            sample=True,
-            n_samples=n_importance_samples,
-            random_state=random_state,
+        check_sampling_options(missing, clip, self._missingness)
+        if given is not None:
+            check_positive_integer("n_importance_samples", n_importance_samples)
+            given = np.repeat(encode_given(self, given), n_samples, axis=0)
+        how = {"missing": missing, "clip": clip, "n_importance_samples": n_importance_samples}
+        return synthetic_rows(
+            model, self.schema_, self._missingness, n_samples, given, random_state, **how
         )
-        return self.schema_.decode(filled, given=rows)
 
     # ------------------------------------------------------------ scores
 
@@ -736,4 +741,5 @@ class VAETransformer(
         defaults = {"n_jobs": None}
         if "net_" in state:
             defaults["_support"] = defaults["_label_counts"] = None
+            defaults["_missingness"] = None
         restore_state(self, {**defaults, **state}, super().__setstate__)

@@ -26,11 +26,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 def test_conditional_samples_match_linear_gaussian_closed_form():
     # 400 independent SIR draws given x_0 and x_3, minus the exact
     # conditional mean and whitened by the exact conditional covariance,
-    # are N(0, I) within sampling error.
+    # are N(0, I) within sampling error: the model's own conditional, so
+    # unclipped, and complete (it was fitted on data with missing entries).
     vae = linear_imputer().estimator_
     observed = np.array([True, False, False, True, False])
     given = {0: 4.0, 3: 1.5}
-    samples = vae.sample(400, random_state=0, given=given)
+    samples = vae.sample(400, random_state=0, given=given, missing=False, clip=False)
     assert_array_equal(samples[:, 0], 4.0)
     assert_array_equal(samples[:, 3], 1.5)
     mean, covariance = linear_vae_marginal(vae)
@@ -183,16 +184,18 @@ def test_given_as_a_dict_or_one_row_dataframe_keeps_the_feature_names(labelled_t
         assert_array_equal(samples["y"], 0.5)
 
 
-def test_given_must_be_one_row_and_fix_a_column():
+def test_given_must_hold_rows_and_fix_a_column():
     vae = VAETransformer(**TINY).fit(np.random.default_rng(0).normal(size=(40, 3)))
-    with pytest.raises(ValueError, match="^given must describe one row, got 2 rows.$"):
-        vae.sample(2, given=np.zeros((2, 3)))
+    message = "given must hold rows of columns, got an array of shape (1, 2, 3)."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        vae.sample(2, given=np.zeros((1, 2, 3)))
     message = (
         "given fixes no column; pass at least one {column: value}, or given=None "
         "for unconditional samples."
     )
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        vae.sample(2, given={})
+    for given in ({}, np.full((2, 3), np.nan)):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            vae.sample(2, given=given)
 
 
 # ------------------------------------------------- extreme conditioning values
@@ -202,11 +205,13 @@ def test_a_given_value_far_outside_the_training_data_is_conditioned_on_exactly()
     # x_0 = 60 and x_3 = -30 lie about 75 and 40 training standard deviations
     # out. The encoder's proposal, learnt within the training range, misses
     # the posterior there; the proposal starts at the posterior mode instead,
-    # and the draws still follow the linear-Gaussian model's exact conditional.
+    # and the draws still follow the linear-Gaussian model's exact conditional
+    # (unclipped: most of it lies beyond the training range).
     vae = linear_imputer().estimator_
     observed = np.array([True, False, False, True, False])
-    samples = vae.sample(400, random_state=0, given={0: 60.0, 3: -30.0})
-    assert_array_equal(samples, vae.sample(400, random_state=0, given={0: 60.0, 3: -30.0}))
+    options = {"given": {0: 60.0, 3: -30.0}, "missing": False, "clip": False}
+    samples = vae.sample(400, random_state=0, **options)
+    assert_array_equal(samples, vae.sample(400, random_state=0, **options))
     assert_array_equal(samples[:, observed], np.tile([60.0, -30.0], (400, 1)))
     mean, covariance = linear_vae_marginal(vae)
     exact, conditional_cov = gaussian_conditional(mean, covariance, observed, np.array([60, -30]))
@@ -242,7 +247,8 @@ def test_a_given_value_beyond_reach_is_refused_naming_its_column_and_value(dista
 def test_a_given_value_just_within_reach_is_conditioned_on():
     vae = linear_imputer().estimator_
     loc, scale = _training_sd(vae, 3)
-    samples = vae.sample(5, random_state=0, given={3: loc + 1e3 * (1 - 1e-9) * scale})
+    given = {3: loc + 1e3 * (1 - 1e-9) * scale}
+    samples = vae.sample(5, random_state=0, given=given, missing=False)
     assert np.all(np.isfinite(samples))
 
 

@@ -101,7 +101,7 @@ def _check_outputs(vae, X):
         vae.log_likelihood(X, n_importance_samples=3, random_state=0),
     ):
         assert scores.shape == (n_rows,) and np.all(np.isfinite(scores))
-    for out in (vae.sample(3, random_state=0), vae.inverse_transform(Z)):
+    for out in (vae.sample(3, random_state=0, missing=False), vae.inverse_transform(Z)):
         assert out.shape[1] == vae.n_features_in_
         if isinstance(out, pd.DataFrame):
             assert not out.isna().any().any()
@@ -237,15 +237,17 @@ def _cells(values):
 
 
 def _assert_samples_like(samples, df):
-    """Samples have the training columns and dtypes, integers within the training range."""
+    """Samples have the training columns and dtypes, integers within the training range,
+    missing entries only where the training column had some."""
     assert list(samples.columns) == list(df.columns)
     assert samples.dtypes.to_dict() == df.dtypes.to_dict()
+    assert not (samples.isna().any() & ~df.isna().any()).any()
     for name in df.columns:
         if pd.api.types.is_integer_dtype(df[name].dtype):
             observed = df[name].dropna()
             assert observed.min() <= samples[name].min() <= samples[name].max() <= observed.max()
         elif df[name].dtype == object:
-            assert set(samples[name]) <= set(df[name].dropna())
+            assert set(samples[name].dropna()) <= set(df[name].dropna())
 
 
 def _complete_rows(df):

@@ -112,7 +112,7 @@ def test_dict_names_array_columns_by_position(X_small):
 @pytest.mark.parametrize("output", ["sample", "inverse_transform"])
 def test_outputs_are_dataframes_with_the_training_columns_and_dtypes(table, table_vae, output):
     if output == "sample":
-        out = table_vae.sample(50, random_state=0)
+        out = table_vae.sample(50, random_state=0, missing=False)
     else:
         out = table_vae.inverse_transform(table_vae.transform(table))
     assert isinstance(out, pd.DataFrame)
