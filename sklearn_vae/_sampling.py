@@ -18,15 +18,18 @@ import torch
 from sklearn.utils import check_random_state
 from torch.distributions import Categorical
 
-from ._checks import short_repr
+from ._checks import short_list, short_repr
+from ._column_kinds import check_given_names, input_names
 from ._data import iter_row_chunks
 from ._inference import impute_encoded
 from ._random import draw, draw_seed, torch_seed, uniform
+from ._schema import validate_table
 
 __all__ = [
     "MAX_PATTERNS",
     "check_missingness",
     "check_sampling_options",
+    "encode_given",
     "record_missingness",
     "synthetic_rows",
 ]
@@ -239,3 +242,49 @@ def synthetic_rows(model, schema, record, n_samples, given, random_state, **how)
     if given is not None:
         mask &= np.isnan(given)
     return _mask(decoded, mask)
+
+
+def encode_given(estimator, given):
+    """The encoded rows of ``given``, NaN where a column is free.
+
+    ``given`` is a dict ``{column: value}`` (column names when fitted on a
+    DataFrame, positions otherwise), or a DataFrame or array of one or more
+    rows with NaN (or None) in the free columns; a row may leave every
+    column free, as long as one row fixes one. A value outside its column's
+    dtype (300 for an ``int8`` column) raises a ``ValueError``: the samples
+    could not hold it.
+    """
+    schema = estimator.schema_
+    if isinstance(given, dict):
+        names = input_names(schema)
+        unknown = [key for key in given if key not in names]
+        if unknown:
+            what = "column names" if schema.is_frame_ else "column positions"
+            raise ValueError(
+                f"given names {short_list(unknown)}, which are not {what} seen in fit: "
+                f"{short_list(names, 10)}."
+            )
+        check_given_names(schema, given)
+        values = [[given.get(name, None) for name in names]]
+        if schema.is_frame_:
+            given = pd.DataFrame(values, columns=pd.Index(names), dtype=object)
+        elif not schema.has_labels:
+            given = np.array([[np.nan if v is None else v for v in values[0]]], dtype=np.float64)
+        else:
+            given = np.array(values, dtype=object)
+    elif not hasattr(given, "iloc"):
+        given = np.asarray(given)
+        given = given.reshape(1, -1) if given.ndim == 1 else given
+    if given.ndim != 2 or given.shape[0] < 1:
+        raise ValueError(f"given must hold rows of columns, got an array of shape {given.shape}.")
+    fixed = ~np.asarray(pd.isna(given)).all(axis=1)
+    if not fixed.any():
+        raise ValueError(
+            "given fixes no column; pass at least one {column: value}, or given=None "
+            "for unconditional samples."
+        )
+    rows = given.iloc[fixed] if hasattr(given, "iloc") else given[fixed]
+    encoded = np.full((len(fixed), schema.n_columns), np.nan)
+    encoded[fixed] = validate_table(estimator, rows, reset=False)
+    schema.check_given(encoded)
+    return encoded

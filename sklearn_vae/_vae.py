@@ -30,8 +30,8 @@ from ._likelihoods import LIKELIHOODS
 from ._networks import NetworkParamsMixin
 from ._persistence import restore_state, saved_state
 from ._random import draw_seed
-from ._sampling import check_sampling_options, record_missingness, synthetic_rows
-from ._schema import encode_given, validate_table
+from ._sampling import check_sampling_options, encode_given, record_missingness, synthetic_rows
+from ._schema import validate_table
 from ._unseen import count_labels, encode_scored
 
 __all__ = ["VAETransformer"]
@@ -65,16 +65,12 @@ class VAETransformer(
         :meth:`fit` starts at its maximum-likelihood fit (see Notes).
 
     encoder : torch.nn.Module class or instance, default=None
-        Your own encoder network, in place of the MLP: it maps the model's
-        view of ``X``, a float32 tensor of shape ``(n_rows, n_inputs)``
-        (numeric columns standardised, one-hot label blocks, missing entries
-        0), to a hidden vector per row, shape ``(n_rows, n_hidden)``; the
-        library adds the affine maps to the mean and scale of ``q(z | x)``.
-        A class is called as ``encoder(n_inputs=n_inputs, **encoder_params)``
-        under the seed drawn from ``random_state``; an instance is
-        deep-copied at each fit. Define the class at module level: a fitted
-        estimator pickles it by reference. None uses the MLP of
-        ``hidden_layer_sizes``. See :doc:`/networks`.
+        Your own encoder network in place of the MLP: it maps the model's
+        float32 view of ``X``, shape ``(n_rows, n_inputs)``, to a hidden
+        vector per row; the library adds the maps to the mean and scale of
+        ``q(z | x)``. A class is called as ``encoder(n_inputs=n_inputs,
+        **encoder_params)``; an instance is deep-copied at each fit. See
+        :doc:`/networks`.
 
     encoder_params : dict, default=None
         Keyword arguments for an ``encoder`` class. Each is also a nested
@@ -142,14 +138,11 @@ class VAETransformer(
         Adam's learning rate.
 
     average : bool or float in (0, 1), default=False
-        Keep an exponential moving average of the weights over the training
-        steps (Polyak averaging, as ``SGDRegressor(average=True)``),
-        ``w_avg <- decay * w_avg + (1 - decay) * w``, and make it the fitted
-        model; validation, early stopping and the restored best epoch are
-        the averaged model's. ``True`` uses ``decay=0.998``, about the last
-        500 steps; a float sets the decay. Without early stopping, give it
-        well over ``1 / (1 - decay)`` steps. ``partial_fit`` and
-        ``warm_start`` continue the raw weights and their average.
+        Make an exponential moving average of the weights over the training
+        steps the fitted model (Polyak averaging, as
+        ``SGDRegressor(average=True)``); validation and early stopping use
+        it. ``True`` uses ``decay=0.998``, about the last 500 steps; a float
+        sets the decay. See :doc:`/training`.
 
     max_iter : int, default=500
         Maximum number of epochs (passes over the training data).
@@ -253,14 +246,11 @@ class VAETransformer(
     and a fresh :meth:`fit` starts it at the maximum-likelihood fit of
     :class:`~sklearn.decomposition.FactorAnalysis`; see :doc:`/model`.
 
-    ``X`` may be a pandas DataFrame with float, integer, boolean and label
-    columns, with missing entries (NaN, None, ``pd.NA``) in every method:
-    the score of a row with missing entries bounds the marginal density of
-    its observed part, in the same units as a complete row. Fitted on a
-    DataFrame, :meth:`sample` and :meth:`inverse_transform` return
-    DataFrames with the training columns and dtypes. A label not seen in
-    fit is missing for :meth:`transform`, never sampled, and scored with
-    the Good–Turing mass of its column; see :doc:`/tables`.
+    ``X`` may be a pandas DataFrame of numbers, booleans, labels, dates and
+    text, with missing entries in every method: a row with missing entries
+    scores the marginal density of its observed part. :meth:`sample` and
+    :meth:`inverse_transform` return the training columns and dtypes. See
+    :doc:`/tables` for each column kind and labels not seen in fit.
 
     References
     ----------

@@ -21,7 +21,8 @@ from numpy.testing import assert_array_equal
 from sklearn.base import BaseEstimator
 
 from sklearn_vae import HistogramDensity, VAETransformer
-from sklearn_vae._schema import TableSchema, encode_given, validate_table
+from sklearn_vae._sampling import encode_given
+from sklearn_vae._schema import TableSchema, validate_table
 
 INTEGER_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 FLOAT_DTYPES = ["float32", "float64"]
