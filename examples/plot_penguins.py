@@ -51,7 +51,9 @@ train, test = train_test_split(penguins, test_size=0.25, random_state=0)
 # units). The automatic rule would give the integer ``year`` a Gaussian of the
 # dequantised year, which can score any integer; with only three years, we
 # override it with a categorical distribution over 2007-2009, which fits them
-# exactly (a dict names only the columns it changes).
+# exactly (a dict names only the columns it changes). Flipper lengths and body
+# masses are recorded in whole millimetres and grams: floats whose values are
+# all integers, which the rule dequantises as it does integer columns.
 vae = VAETransformer(n_components=4, likelihood={"year": "categorical"}, random_state=0)
 vae.fit(train)
 histogram = HistogramDensity().fit(train)

@@ -129,7 +129,8 @@ def check_float32_range(summary, columns):
     columns : list of ColumnSpec
         The schema's columns, with their resolved likelihoods.
     """
-    held = np.array([column.likelihood != "gaussian" for column in columns])
+    # Point masses are never computed with: only their exact value matters.
+    held = np.array([column.likelihood not in ("gaussian", "point_mass") for column in columns])
     largest = np.where(held & (summary.n_observed > 0), summary.largest_magnitude, 0.0)
     if (largest > FLOAT32_LIMIT).any():
         j = int(np.argmax(largest))
@@ -144,19 +145,25 @@ def check_float32_range(summary, columns):
 
 
 def warn_if_lattice(summary, columns, stacklevel):
-    """Warn when every Gaussian column of the data models integers as a continuous density.
+    """Warn when a Gaussian column of the data models integers as a continuous density.
 
     A density fitted to integer-valued data can concentrate on the integers,
     so its scores are not comparable with log-probabilities and can grow
-    without bound. Columns already dequantised, and label codes, are exempt;
-    a table with at least one real-valued column is not warned.
+    without bound. Columns already dequantised, point masses and label codes
+    are exempt; only ``dequantize=False`` (or an explicit Gaussian of
+    integer-valued columns under it) leaves such a column.
     """
-    lattice = [c.name for c in columns if c.likelihood == "gaussian" and not c.dequantize]
-    if lattice and summary.integer.all():
+    lattice = [
+        c.name
+        for c, integers in zip(columns, summary.integer, strict=True)
+        if c.likelihood == "gaussian" and not c.dequantize and integers
+    ]
+    if lattice:
         shown = ", ".join(map(short_repr, lattice[:3])) + (", ..." if len(lattice) > 3 else "")
         columns = f"its columns {shown} are" if len(lattice) > 1 else f"its column {shown} is"
+        head = "X is integer-valued" if summary.integer.all() else "X has integer-valued columns"
         warnings.warn(
-            f"X is integer-valued, but {columns} modelled with a continuous "
+            f"{head}, but {columns} modelled with a continuous "
             "Gaussian likelihood of the raw integers: such a density is measured on a "
             "lattice, so its scores are not comparable with other models' and can be made "
             "arbitrarily large. Set dequantize=True (a density of x + U(0, 1), in the units "
@@ -165,6 +172,21 @@ def warn_if_lattice(summary, columns, stacklevel):
             UserWarning,
             stacklevel=stacklevel,
         )
+
+
+def _check_point_masses(summary, columns):
+    """Raise ``ValueError`` when more training data give a point-mass column a second value."""
+    for j, column in enumerate(columns):
+        if column.value is None or not summary.n_observed[j]:
+            continue
+        other = summary.high[j] if summary.low[j] == column.value else summary.low[j]
+        if other != column.value:
+            raise ValueError(
+                f"Column {short_repr(column.name)} held one value in fit ({column.value:g} "
+                f"as encoded), which the model keeps as a point mass, but these training "
+                f"data hold {other:g} too. Fit a new model (warm_start=False) on data "
+                "with all the column's values."
+            )
 
 
 def check_training_data(X, summary, likelihood, columns, dequantized, params):
@@ -192,19 +214,28 @@ def check_training_data(X, summary, likelihood, columns, dequantized, params):
         )
     likelihood.check_support(X, summary)
     check_float32_range(summary, columns)
-    if not dequantized.any():
-        if params["dequantize"]:
+    _check_point_masses(summary, columns)
+    explicit = not isinstance(params["dequantize"], str) and bool(params["dequantize"])
+    if dequantized.any():
+        selected = dequantized
+    elif explicit:
+        selected = np.array([column.likelihood == "gaussian" for column in columns])
+        if not selected.any():
             raise ValueError(
                 f"dequantize=True applies to likelihood='gaussian' only; "
                 f"likelihood={params['likelihood']!r} models the data as they are. "
-                "Set dequantize=False."
+                "Set dequantize='auto' or False."
             )
+        # True asks for dequantised columns, but no Gaussian column holds only
+        # integers: the first entry that is not one is named.
+    else:
         return
     check_integer_valued(
         None,
-        "dequantize=True" if params["dequantize"] else "A dequantised integer column",
+        "dequantize=True" if explicit else "A dequantised integer column",
         "Pass the raw integers, or set dequantize=False for data that are already continuous.",
-        summary=summary.select(dequantized),
+        names=[column.name for column, chosen in zip(columns, selected, strict=True) if chosen],
+        summary=summary.select(selected),
     )
 
 

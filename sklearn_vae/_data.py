@@ -48,7 +48,8 @@ class RowDataset(torch.utils.data.Dataset):
         adds none, ``"fresh"`` draws new noise for every batch from the
         seeded section's generator (training, :mod:`._random`), and ``"hashed"`` adds
         :func:`row_hashed_uniform` noise, a fixed function of each row's
-        values (validation and scoring).
+        values, to the integers only (validation and scoring: other values
+        are already continuous).
     columns : ndarray of bool of shape (n_features,), default=None
         The columns that get the noise; all when None.
     standardisation : Standardisation, default=None
@@ -84,6 +85,7 @@ class RowDataset(torch.utils.data.Dataset):
             noise = row_hashed_uniform(batch).astype(read)
             if self.columns is not None:
                 noise *= self.columns
+            noise *= batch == np.floor(batch)
             batch = batch + noise
         if standardisation is not None:
             batch = standardisation.transform(batch).astype(dtype, copy=False)

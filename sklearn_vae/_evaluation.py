@@ -16,6 +16,7 @@ import torch
 
 from ._checks import check_no_nan
 from ._data import iter_batches, row_keyed_normal, summarise_columns
+from ._likelihoods import point_masses
 from ._random import standard_normal, torch_seed
 from ._threads import n_threads, torch_threads
 
@@ -126,6 +127,11 @@ class FittedModel:
         """
         module = copy.deepcopy(self.module).to(dtype).eval()
         standardisation = self.standardisation
+        # A row's draws are keyed on the entries the encoder reads: not on point masses.
+        point_mass = point_masses(self.module.likelihood)[0]
+        keyed = None
+        if 0 < len(point_mass) < X.shape[1]:
+            keyed = np.setdiff1d(np.arange(X.shape[1]), point_mass)
         device = self.device
         output = None
         with torch.inference_mode(), self.threads():
@@ -143,7 +149,8 @@ class FittedModel:
                     values = fn(module, batch.to(device)).cpu().numpy()
                 else:
                     batch = torch.cat([batch, batch[:1].expand(batch_size - n_rows, -1)])
-                    noise = row_keyed_normal(batch.numpy(), keyed_pairs, self.n_components)
+                    rows = batch.numpy() if keyed is None else batch.numpy()[:, keyed]
+                    noise = row_keyed_normal(rows, keyed_pairs, self.n_components)
                     values = fn(module, batch.to(device), torch.from_numpy(noise).to(device))
                     values = values[:n_rows].cpu().numpy()
                 if unstandardise:
@@ -160,18 +167,34 @@ class FittedModel:
     def scoring_noise(self, X):
         """The dequantisation noise to score encoded ``X`` with, and the columns that get it.
 
-        Checks ``X`` against the likelihood's support first. Dequantised
-        columns that hold integers get row-hashed noise; columns that are
-        already continuous (``dequantize(X)``) are scored as they are.
+        Checks ``X`` against the likelihood's support first. The integers of
+        dequantised columns get row-hashed noise; their other values
+        (``dequantize(X)``, or a held-out 2.5 in a column of integers) are
+        already continuous and scored as they are.
         """
         summary = summarise_columns(X)
         self.module.likelihood.check_support(X, summary)
         if not self.dequantized.any():
             return None, None
-        noisy = self.dequantized & summary.integer
-        if not noisy.any():
-            return None, None
-        return "hashed", noise_columns(noisy)
+        # Only integers get noise, entry by entry (RowDataset).
+        return "hashed", noise_columns(self.dequantized)
+
+    def point_mass_log_prob(self, X):
+        """Per row, 0 or ``-inf``: whether an observed entry of a point-mass column is not
+        its value (probability 0); None without point masses. Exact, in float64."""
+        columns, values = point_masses(self.module.likelihood)
+        if not columns:
+            return None
+        out = np.zeros(X.shape[0])
+        for start in range(0, X.shape[0], EVAL_BATCH_SIZE):
+            block = np.asarray(X[start : start + EVAL_BATCH_SIZE][:, columns], dtype=np.float64)
+            wrong = ((block != values) & ~np.isnan(block)).any(axis=1)
+            out[start : start + len(block)][wrong] = -np.inf
+        return out
+
+    def _with_point_masses(self, scores, X):
+        term = self.point_mass_log_prob(X)
+        return scores if term is None else scores + term
 
     def elbo(self, X, n_pairs=SCORE_PAIRS):
         """Per-row ELBO of encoded ``X``, in nats of ``X``; see ``score_samples``."""
@@ -194,7 +217,7 @@ class FittedModel:
                 )
 
             elbo = _redo_overflowed(score, X)
-        return check_no_nan(elbo + self.standardisation.log_jacobian(X))
+        return self._with_point_masses(check_no_nan(elbo + self.standardisation.log_jacobian(X)), X)
 
     def importance_weighted_bound(self, X, n_importance_samples, seed):
         """Per-row IWAE bound on ``n_importance_samples`` draws, in nats of ``X``."""
@@ -217,7 +240,9 @@ class FittedModel:
         # A Monte Carlo estimate needs no float64: it is computed in float32.
         with torch_seed(seed, self.device):
             scores = _redo_overflowed(bound, X)
-        return check_no_nan(scores + self.standardisation.log_jacobian(X))
+        return self._with_point_masses(
+            check_no_nan(scores + self.standardisation.log_jacobian(X)), X
+        )
 
     # ----------------------------------------------------------- decoding
 

@@ -1,6 +1,7 @@
 """HistogramDensity: a product of per-feature histograms as a density estimator."""
 
 import warnings
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -56,10 +57,12 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     table of category frequencies smoothed by ``alpha``, an integer column
     histogram bins with integer edges (one per level for up to 32 levels),
     so its scores are log-probabilities of the integers, and a float column
-    the histogram chosen by ``bins``. Missing entries (NaN, None, ``pd.NA``)
-    are skipped: each column is fitted on its observed entries, and a row's
-    score is the sum over its observed columns, in the same units as
-    :class:`VAETransformer`'s scores of the same table.
+    the histogram chosen by ``bins``. A column with one distinct training
+    value is a point mass: its value scores 0 nats, any other ``-inf``.
+    Missing entries (NaN, None, ``pd.NA``) are skipped: each column is
+    fitted on its observed entries, and a row's score is the sum over its
+    observed columns, in the same units as :class:`VAETransformer`'s scores
+    of the same table.
 
     Parameters
     ----------
@@ -79,7 +82,9 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         The default, ``"auto"``, is numpy's recommended rule: the smaller bin
         width of the Freedman-Diaconis and Sturges rules, which adapts the
         number of bins to both the sample size and the spread of each feature
-        without any tuning. For integer data, prefer ``"integer"``.
+        without any tuning; a float column whose training values are all
+        integers gets integer bins under it, as an integer column does (the
+        density of ``x + U(0, 1)``, in :class:`VAETransformer`'s units).
 
     alpha : float, default=1.0
         Additive (Laplace/Lidstone) smoothing: a pseudo-count added to every
@@ -245,6 +250,18 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         # What fit consumed: set_params(bins=...) after fit changes no method.
         self._fitted_bins = self.bins
+        if self.bins != "auto":
+            # Only "auto" bins float columns of integers as integers (dequantised).
+            self.schema_.columns_ = [
+                replace(c, dequantize=False) if c.kind == "float" else c
+                for c in self.schema_.columns_
+            ]
+        columns = self.schema_.columns_
+        self._integer_bins = np.array(
+            [c.categories is None and (self.bins == "integer" or c.dequantize) for c in columns]
+        )
+        # A constant column is a point mass: probability 1 on its value.
+        self._point_values = np.array([np.nan if c.value is None else c.value for c in columns])
         if self.bins == "integer":
             _check_integer_valued(X)
         else:
@@ -257,7 +274,6 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         self.log_density_ = []
         self.n_bins_ = np.empty(n_features, dtype=np.intp)
         self.tail_log_mass_ = np.empty((n_features, 2))
-        self._integer_bins = np.zeros(n_features, dtype=bool)
         # Per column, the power of two the bins are computed in units of (1 for integers).
         self._divisor = np.ones(n_features)
         self._scaled_edges = [None] * n_features
@@ -267,8 +283,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
             if column.categories is not None:
                 self._fit_frequencies(x, len(column.categories), alpha)
                 continue
-            integer_bins = self.bins == "integer" or column.kind == "integer"
-            self._integer_bins[j] = integer_bins
+            integer_bins = self._integer_bins[j]
             if integer_bins:
                 _check_unit_bins(x, column.name)
             else:
@@ -302,7 +317,9 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         with a discrete model's log-probabilities.
         """
         binned = [
-            c.name for c in self.schema_.columns_ if c.categories is None and c.kind != "integer"
+            c.name
+            for j, c in enumerate(self.schema_.columns_)
+            if c.categories is None and not self._integer_bins[j] and c.value is None
         ]
         if binned and first_non_integer(X) is None:
             warnings.warn(
@@ -349,6 +366,8 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         return index
 
     def _feature_log_density(self, j, x):
+        if not np.isnan(self._point_values[j]):
+            return np.where(x == self._point_values[j], 0.0, -np.inf)
         if self.bin_edges_[j] is None:
             return self.log_density_[j][x.astype(np.intp)]
         # In units of the column's divisor, where no width or distance overflows.
@@ -480,6 +499,8 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         return self.schema_.decode(X, clip=bool(clip))
 
     def _sample_feature(self, j, n_samples, rng, clip):
+        if not np.isnan(self._point_values[j]):
+            return np.full(n_samples, self._point_values[j])
         if self.bin_edges_[j] is None:
             probability = np.exp(self.log_density_[j])
             return rng.choice(len(probability), size=n_samples, p=probability / probability.sum())
@@ -519,7 +540,7 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         else:
             with np.errstate(over="ignore"):  # beyond float64's range: clipped by decode
                 return (left + width * rng.uniform(size=n_samples)) * divisor
-        if clip and self.schema_.columns_[j].kind == "integer":
+        if clip and self.schema_.columns_[j].dequantize:
             # An integer column's draws stay within its training range, the bins'.
             draws = np.clip(draws, edges[0], edges[-1] - 1.0)
         return draws
@@ -537,6 +558,9 @@ class HistogramDensity(DensityMixin, BaseEstimator):
         if "n_features_in_" in state and "_fitted_bins" not in state:
             # Saved before fit recorded its bins: they are the parameter's.
             state = {**state, "_fitted_bins": state.get("bins", "auto")}
+        if "n_features_in_" in state and "_point_values" not in state:
+            # Saved before point masses: no column is one.
+            state = {**state, "_point_values": np.full(state["n_features_in_"], np.nan)}
         restore_state(self, state, super().__setstate__, check=_check_fitted_arrays)
 
 
@@ -561,12 +585,19 @@ def _check_fitted_arrays(histogram):
     check_array("tail_log_mass_", histogram.tail_log_mass_, (n, 2), np.float64)
     check_array("_integer_bins", histogram._integer_bins, (n,), bool)
     check_array("_divisor", histogram._divisor, (n,), np.float64)
+    check_array("_point_values", histogram._point_values, (n,), np.float64)
     lists = ("bin_edges_", "_scaled_edges", "bin_counts_", "log_density_")
     for name in lists:
         value = getattr(histogram, name)
         if not isinstance(value, list) or len(value) != n:
             raise ValueError(f"{name} is not a list of {n} entries, one per column")
     for j, column in enumerate(columns):
+        point = histogram._point_values[j]
+        if (column.value is None) != np.isnan(point) or column.value not in (None, point):
+            raise ValueError(
+                f"_point_values[{j}] is {float(point)!r}, but column {short_repr(column.name)} has "
+                f"{'no point mass' if column.value is None else f'the one value {column.value!r}'}"
+            )
         n_bins = int(histogram.n_bins_[j])
         labels = column.categories is not None
         if labels and n_bins != len(column.categories):

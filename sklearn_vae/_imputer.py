@@ -20,7 +20,6 @@ from sklearn.utils.validation import (
 )
 
 from ._column_kinds import column_roles, quiet_recognition
-from ._data import is_integer_array
 from ._inference import impute_encoded
 from ._schema import is_dataframe
 from ._training import fit_raising_interrupts, restore_on_error
@@ -79,11 +78,9 @@ class VAEImputer(_BaseImputer):
         as MIWAE [1]_ trains, on the importance-weighted bound
         (``objective="iwae", n_draws=10``), with a homoscedastic Gaussian
         decoder (``decoder_variance="homoscedastic"``), ``early_stopping=False``
-        and this imputer's ``random_state``. When ``X`` is a numeric array whose
-        observed entries are all integers (counts, pixel intensities), it
-        models them with ``likelihood="gaussian", dequantize=True``, as
-        :class:`DensityOutlierDetector` does, and otherwise with
-        ``likelihood="auto"`` (every column by its dtype, for DataFrames).
+        and this imputer's ``random_state``; its other parameters are the
+        defaults, so each column of integers (counts, pixel intensities, also
+        as floats) is a dequantised Gaussian, as in :class:`DensityOutlierDetector`.
         Without early stopping the model trains on every row until its
         training loss stops improving (``n_iter_no_change`` epochs within
         ``tol``): an imputer conditions on the rows it is fitted on, and on
@@ -331,10 +328,7 @@ class VAEImputer(_BaseImputer):
         """The unfitted VAE: a clone of ``estimator``, or the default for ``X``."""
         if self.estimator is not None:
             return clone(self.estimator)
-        integer = is_integer_array(X)
         return VAETransformer(
-            likelihood="gaussian" if integer else "auto",
-            dequantize=integer,
             objective="iwae",
             n_draws=10,
             decoder_variance="homoscedastic",

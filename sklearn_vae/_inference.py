@@ -485,11 +485,18 @@ def impute_encoded(models, X, schema, *, sample, n_samples, random_state):
     # An observed value the model gives no probability (a count below 0, a
     # level not seen in fit) leaves no finite weight: name it first.
     first.module.likelihood.check_support(X)
-    check_within_reach(X, first, schema.names)
-    columns = np.array([column.dequantize for column in schema.columns_])
     model_input = X
-    if columns.any():
+    point_masses = [j for j, column in enumerate(schema.columns_) if column.value is not None]
+    if point_masses:
+        # The model neither reads a point mass nor depends on it: an observed
+        # value stands for the column's one value (another has probability 0).
         model_input = X.astype(np.float64, copy=True)
+        for j in point_masses:
+            model_input[~np.isnan(X[:, j]), j] = schema.columns_[j].value
+    check_within_reach(model_input, first, schema.names)
+    columns = np.array([column.dequantize for column in schema.columns_])
+    if columns.any():
+        model_input = model_input.astype(np.float64, copy=True)
         block = model_input[:, columns]
         model_input[:, columns] = np.where(np.floor(block) == block, block + 0.5, block)
 
@@ -519,6 +526,9 @@ def impute_encoded(models, X, schema, *, sample, n_samples, random_state):
         if first.support is not None:
             low, high = first.support[:, columns]
             filled[:, columns] = np.clip(filled[:, columns], low, high)
+    for j, column in enumerate(schema.columns_):
+        if column.value is not None:  # a point mass: its one value, exactly
+            filled[:, j] = column.value
     observed = ~np.isnan(X)
     filled[observed] = X[observed]
     return filled

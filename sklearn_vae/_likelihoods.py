@@ -15,10 +15,12 @@ __all__ = [
     "BernoulliLikelihood",
     "CategoricalLikelihood",
     "PoissonLikelihood",
+    "PointMassLikelihood",
     "LIKELIHOODS",
     "TableLikelihood",
     "make_likelihood",
     "one_hot_columns",
+    "point_masses",
 ]
 
 # Floor on the Gaussian decoder's scale, in standardised units: a variance
@@ -456,6 +458,47 @@ class PoissonLikelihood(Likelihood):
         return Poisson(torch.exp(params), validate_args=False)
 
 
+class _NoOutputs(nn.Module):
+    """The output layer of a part without parameters: an empty vector per row."""
+
+    def forward(self, h):
+        return h[..., :0]
+
+
+class PointMassLikelihood(Likelihood):
+    """Columns with one training value each: ``p(x | z)`` puts probability 1 on it.
+
+    The decoder has no output for them and the encoder does not read them.
+    The model's term of an observed entry is 0 nats, the log-probability of
+    the value under the counting measure of its column; the estimator scores
+    any other value ``-inf`` exactly, in float64 (:func:`point_masses`).
+    Draws and means are the value.
+    """
+
+    name = "point_mass"
+
+    def __init__(self, n_features, column_names=None):
+        super().__init__(n_features, column_names)
+        # float64: a draw is the value to the last bit.
+        self.register_buffer("values", torch.zeros(n_features, dtype=torch.float64))
+
+    def fit(self, summary):
+        self.values = torch.as_tensor(summary.low, dtype=torch.float64)
+        return self
+
+    def make_head(self, n_inputs, heteroscedastic):
+        return _NoOutputs()
+
+    def log_prob(self, params, x):
+        return params.new_zeros(params.shape[:-1])
+
+    def mean(self, params):
+        return self.values.to(params.dtype).expand(*params.shape[:-1], -1)
+
+    def sample(self, params):
+        return self.mean(params)
+
+
 class _TableHead(nn.Module):
     """The output layers of every part of a :class:`TableLikelihood`, side by side."""
 
@@ -568,6 +611,8 @@ def make_likelihood(columns):
             part = CategoricalLikelihood(
                 len(positions), names, shared_levels=shared, n_categories=counts
             )
+        elif name == PointMassLikelihood.name:
+            part = PointMassLikelihood(len(positions), names)
         else:
             part = LIKELIHOODS[name](len(positions), names)
         parts.append((part, positions))
@@ -590,3 +635,15 @@ def one_hot_columns(likelihood):
             for local, j in enumerate(columns):
                 found.append((j, float(part.offsets[local]), int(part.n_levels[local])))
     return sorted(found)
+
+
+def point_masses(likelihood):
+    """``(positions, values)`` of the point-mass columns, a list and a float64 array."""
+    if isinstance(likelihood, PointMassLikelihood):
+        return list(range(likelihood.n_features)), likelihood.values.double().cpu().numpy()
+    if not isinstance(likelihood, TableLikelihood):
+        return [], np.empty(0)
+    for i, part in enumerate(likelihood.parts):
+        if isinstance(part, PointMassLikelihood):
+            return likelihood.part_columns(i).tolist(), part.values.double().cpu().numpy()
+    return [], np.empty(0)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
 
-from ._likelihoods import GaussianLikelihood
+from ._likelihoods import GaussianLikelihood, point_masses
 from ._networks import UserTrunk
 from ._random import draw, global_generator, seeded, standard_normal
 
@@ -48,14 +48,18 @@ class InputEncoding(nn.Module):
     n_features : int
     one_hot : list of (int, float, int)
         ``(feature, offset, n_levels)``: level ``offset + k`` is code ``k``.
+    skip : list of int, default=()
+        Features the encoder does not read (point masses, which say nothing
+        about a row); their entries still count in the mask.
     """
 
-    def __init__(self, n_features, one_hot=()):
+    def __init__(self, n_features, one_hot=(), skip=()):
         super().__init__()
         self.register_buffer("loc", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.one_hot = [(j, offset, size) for j, offset, size in one_hot]
-        coded = {j for j, _, _ in self.one_hot}
+        coded = {j for j, _, _ in self.one_hot} | set(skip)
+        self.reads_all = not coded
         self.register_buffer(
             "numeric",
             torch.tensor([j for j in range(n_features) if j not in coded], dtype=torch.long),
@@ -72,7 +76,7 @@ class InputEncoding(nn.Module):
             missing = None
         else:
             standardised = torch.where(missing, 0.0, standardised)
-        if not self.one_hot:
+        if self.reads_all:
             return standardised, missing
         features = [standardised[..., self.numeric]]
         for j, offset, size in self.one_hot:
@@ -237,7 +241,10 @@ class VAEModule(nn.Module):
         with global_generator():
             n_features = likelihood.n_features
             self.likelihood = likelihood
-            self.inputs = InputEncoding(n_features, one_hot)
+            skip = point_masses(likelihood)[0]
+            # An encoder needs an input: a table of point masses alone keeps them.
+            skip = skip if len(skip) < n_features else ()
+            self.inputs = InputEncoding(n_features, one_hot, skip=skip)
             n_inputs = self.inputs.n_outputs
             self.encoder = GaussianEncoder(
                 n_inputs,

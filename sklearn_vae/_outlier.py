@@ -144,10 +144,9 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         :class:`VAETransformer` (``random_state=random_state``) scored against
         a histogram ``background`` (see ``background="auto"``), the
         configuration that detects novel digits best in the novelty
-        benchmark. When the training ``X`` is a numeric array whose entries
-        are all integers (counts, pixel intensities), the VAE models them
-        with ``likelihood="gaussian", dequantize=True``; otherwise with
-        ``likelihood="auto"`` (every column by its dtype, for DataFrames).
+        benchmark. Its other parameters are the defaults: each column of
+        integers (counts, pixel intensities, also as floats) is a
+        dequantised Gaussian.
 
     contamination : "auto" or float, default=0.1
         The share of rows flagged. ``offset_`` is this quantile of
@@ -342,11 +341,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         """Unfitted clones of the estimator and of the background (or None)."""
         integer = is_integer_array(X)
         if self.estimator is None:
-            estimator = VAETransformer(
-                likelihood="gaussian" if integer else "auto",
-                dequantize=integer,
-                random_state=self.random_state,
-            )
+            estimator = VAETransformer(random_state=self.random_state)
         else:
             estimator = clone(self.estimator)
         background = self.background

@@ -29,7 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from ._averaging import AveragingState
 from ._data import Standardisation
-from ._likelihoods import CategoricalLikelihood, make_likelihood
+from ._likelihoods import CategoricalLikelihood, make_likelihood, point_masses
 from ._sampling import check_missingness
 from ._schema import ColumnSpec, TableSchema
 from ._training import build_module, fitted_params, make_net
@@ -99,6 +99,7 @@ def restore_state(estimator, state, set_attributes, check=None):
             if "_fitted_params" not in state:
                 estimator._fitted_params = fitted_params(estimator.get_params(deep=False))
             estimator.net_ = _net_from_state(estimator, net)
+            _check_column_rules(estimator)
         if check is not None:
             check(estimator)
     except (AttributeError, IndexError, KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -190,6 +191,30 @@ def _check_label_counts(counts, columns):
         check_array(f"_label_counts[{j}]", count, (len(column["categories"]),), np.int64)
         if (count < 0).any():
             raise ValueError(f"_label_counts[{j}] holds a negative count")
+
+
+def _check_column_rules(estimator):
+    """Check a loaded VAE's dequantised columns and point masses against its schema.
+
+    Files saved before point masses have none, and their schema's flags are
+    those the model was fitted with: they load with their old behaviour.
+    """
+    columns = estimator.schema_.columns_
+    flags = np.array([column.dequantize for column in columns])
+    dequantized = getattr(estimator, "_dequantized", flags)
+    if not np.array_equal(dequantized, flags):
+        raise ValueError(
+            f"_dequantized is {dequantized.tolist()}, but the schema dequantises {flags.tolist()}"
+        )
+    positions, values = point_masses(estimator.net_.module_.likelihood)
+    expected = [j for j, column in enumerate(columns) if column.value is not None]
+    if positions != expected or not np.array_equal(
+        values, np.array([columns[j].value for j in expected], dtype=np.float64)
+    ):
+        raise ValueError(
+            f"the model's point masses (columns {positions}, values {values.tolist()}) are not "
+            f"the schema's constant columns {expected}"
+        )
 
 
 def _check_like(part, saved, expected):

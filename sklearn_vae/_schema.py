@@ -29,7 +29,16 @@ from ._column_kinds import (
     warn_recognised,
     with_dropped,
 )
-from ._data import iter_row_chunks
+from ._data import integer_valued_columns, iter_row_chunks
+from ._rules import (
+    LARGEST_INTEGER,
+    POINT_MASS,
+    constant_value,
+    dequantizes,
+    integer_valued,
+    on_training_values,
+    resolve,
+)
 
 __all__ = [
     "ColumnSpec",
@@ -63,13 +72,15 @@ class ColumnSpec:
     dtype : numpy or pandas dtype
         The training dtype, restored by :meth:`TableSchema.decode`.
     likelihood : str
-        The resolved likelihood name.
+        The resolved likelihood name; ``"point_mass"`` for a column with one
+        distinct observed training value (under ``"auto"``).
     categories : ndarray or None
         For ``"label"`` and ``"boolean"`` columns, the labels; a label is
         encoded as its index in this array.
     dequantize : bool
-        Whether uniform noise is added to this integer column in training,
-        so that a Gaussian models ``x + U(0, 1)``.
+        Whether uniform noise is added to this integer column (or float
+        column of integers) in training, so that a Gaussian models
+        ``x + U(0, 1)``.
     shared_levels : bool
         For a numeric ``"categorical"`` column: whether it shares its integer
         levels with the other such columns (``likelihood="categorical"`` for
@@ -88,6 +99,10 @@ class ColumnSpec:
     parse_format, parsed_dtype : str or None
         A date column's format (None for a datetime dtype) and the dtype its
         model output is decoded to.
+    value : float or None
+        For a ``"point_mass"`` column, its one value as encoded (the number,
+        or the code of the label); None for the other columns, and in
+        models saved before point masses.
     """
 
     name: object
@@ -102,6 +117,7 @@ class ColumnSpec:
     recognised: str | None = None
     parse_format: str | None = None
     parsed_dtype: str | None = None
+    value: float | None = None
 
 
 def is_dataframe(X):
@@ -172,31 +188,6 @@ def _column_kind(name, series):
         f"Column {short_repr(name)} has dtype {dtype}, which cannot be modelled. Convert it "
         "to numbers, booleans, labels or datetimes first."
     )
-
-
-def _resolve(name, kind, spec, n_categories, dequantize):
-    """The likelihood of one column, from the user's spec and the column's kind."""
-    if spec == "auto":
-        if kind == "float":
-            return "gaussian", bool(dequantize)
-        if kind == "integer":
-            # Any integer, also one outside the training range, stays scorable.
-            return "gaussian", True
-        return ("bernoulli" if kind == "boolean" else "categorical"), False
-    if kind in ("label", "boolean"):
-        if spec == "categorical" or (spec == "bernoulli" and n_categories <= 2):
-            return spec, False
-        held = "booleans" if kind == "boolean" else "labels"
-        reason = (
-            f"it has {n_categories} categories"
-            if spec == "bernoulli"
-            else f"it holds {held}, not numbers"
-        )
-        raise ValueError(
-            f"likelihood {spec!r} cannot model column {short_repr(name)}: {reason}. Give it "
-            "'categorical' (in a dict, or with likelihood='auto')."
-        )
-    return spec, bool(dequantize and spec == "gaussian")
 
 
 def _raise_all_missing(name):
@@ -365,8 +356,10 @@ class TableSchema:
         ``"auto"``, one likelihood name for every column, or a dict from
         column names (DataFrames) or positions (arrays) to likelihood names;
         columns a dict does not name follow the ``"auto"`` rule.
-    dequantize : bool
-        Whether integer columns modelled by a Gaussian are dequantised.
+    dequantize : bool or "auto"
+        Whether integer columns, and float columns of integers, modelled by
+        a Gaussian are dequantised (True or ``"auto"``; an integer column
+        under ``"auto"`` always is).
 
     Attributes
     ----------
@@ -378,7 +371,7 @@ class TableSchema:
         DataFrames too).
     """
 
-    def __init__(self, likelihood="auto", dequantize=False):
+    def __init__(self, likelihood="auto", dequantize="auto"):
         self.likelihood = likelihood
         self.dequantize = dequantize
 
@@ -456,13 +449,37 @@ class TableSchema:
         ranges = _array_range(X, kind)
         if len(X) and None in ranges:
             _raise_all_missing(ranges.index(None))
+        # Read only where it decides something: the rule of dequantize.
+        integers = np.full(X.shape[1], kind == "integer")
+        if kind == "float" and dequantizes(self.dequantize):
+            within = [
+                limits is not None and max(map(abs, limits)) <= LARGEST_INTEGER for limits in ranges
+            ]
+            integers = integer_valued_columns(X) & np.array(within, dtype=bool)
         columns = []
         for j, limits in enumerate(ranges):
-            spec = self._spec(j)
-            likelihood, dequantize = _resolve(j, kind, spec, 0, self.dequantize)
             low, high = (None, None) if limits is None else limits
+            likelihood, dequantize = resolve(
+                j,
+                kind,
+                self._spec(j),
+                0,
+                self.dequantize,
+                integers=bool(integers[j]),
+                constant=low is not None and low == high,
+            )
+            value = float(low) if likelihood == POINT_MASS else None
             columns.append(
-                ColumnSpec(j, kind, X.dtype, likelihood, dequantize=dequantize, low=low, high=high)
+                ColumnSpec(
+                    j,
+                    kind,
+                    X.dtype,
+                    likelihood,
+                    dequantize=dequantize,
+                    low=low,
+                    high=high,
+                    value=value,
+                )
             )
         self._mark_shared_levels(columns)
         self.columns_ = columns
@@ -483,12 +500,31 @@ class TableSchema:
             categories = None
             if kind in ("label", "boolean"):
                 categories = _categories(series, missing, kind)
-            spec = self._spec(name)
             n_categories = 0 if categories is None else len(categories)
-            likelihood, dequantize = _resolve(name, kind, spec, n_categories, self.dequantize)
-            parse["low"], parse["high"] = _series_range(series, kind) or (None, None)
+            low, high = _series_range(series, kind) or (None, None)
+            value = constant_value(series, missing, kind, categories, (low, high))
+            likelihood, dequantize = resolve(
+                name,
+                kind,
+                self._spec(name),
+                n_categories,
+                self.dequantize,
+                integers=kind == "float" and integer_valued(series, missing),
+                constant=value is not None,
+            )
             columns.append(
-                ColumnSpec(name, kind, series.dtype, likelihood, categories, dequantize, **parse)
+                ColumnSpec(
+                    name,
+                    kind,
+                    series.dtype,
+                    likelihood,
+                    categories,
+                    dequantize,
+                    low=low,
+                    high=high,
+                    value=value if likelihood == POINT_MASS else None,
+                    **parse,
+                )
             )
         self._mark_shared_levels(columns)
         self.columns_ = columns
@@ -623,7 +659,10 @@ class TableSchema:
         dtype; a float column within its dtype's finite range, so a finite
         training column never gives an infinite value. Output of a numeric
         array keeps the model's units (a dequantised integer column holds
-        ``x + U(0, 1)``, below ``high + 1``).
+        ``x + U(0, 1)``, below ``high + 1``), but for a float column of
+        integers, which comes back as the floor of the model's value within
+        its training range, and a constant column, which comes back as its
+        one value.
 
         Parameters
         ----------
@@ -640,6 +679,7 @@ class TableSchema:
             dtype's.
         """
         keep = None if given is None else np.broadcast_to(~np.isnan(given), encoded.shape)
+        encoded = on_training_values(self.columns_, encoded, keep)
         if not self.is_frame_ and not self.has_labels:
             low, high = np.array([_array_bounds(column, clip) for column in self.columns_]).T
             clipped = np.clip(encoded, low, high)
@@ -686,7 +726,7 @@ def validate_table(estimator, X, *, reset, unknown="error", extend_ranges=False)
     Parameters
     ----------
     estimator : estimator with ``likelihood`` and ``dequantize`` parameters
-        (``HistogramDensity`` passes neither: the ``"auto"`` rule applies).
+        (``HistogramDensity`` has neither: the ``"auto"`` rules apply).
     X : DataFrame or array-like of shape (n_samples, n_features)
     reset : bool
         Whether to learn the schema and the feature names (``fit``).
@@ -728,7 +768,7 @@ def validate_table(estimator, X, *, reset, unknown="error", extend_ranges=False)
             ) from None
     if reset:
         estimator.schema_ = TableSchema(
-            getattr(estimator, "likelihood", "auto"), getattr(estimator, "dequantize", False)
+            getattr(estimator, "likelihood", "auto"), getattr(estimator, "dequantize", "auto")
         ).fit(X)
     elif extend_ranges:
         estimator.schema_ = estimator.schema_.widened(X)

@@ -91,24 +91,23 @@ class VAETransformer(
     likelihood : "auto", {"gaussian", "bernoulli", "categorical", "poisson"} \
             or dict, default="auto"
         Observation model ``p(x | z)``, independent across columns given z.
-        ``"auto"`` picks by dtype: ``"gaussian"`` for floats, a dequantised
-        ``"gaussian"`` for integers, ``"bernoulli"`` for booleans and
-        ``"categorical"`` over the labels seen in fit (or a ``category``
-        dtype's declared ones) for ``category``, ``object`` and ``string``
-        columns. One name applies to every column; a dict ``{column: name}``
-        (names of a DataFrame, positions of an array) sets some columns and
-        leaves the others to ``"auto"``. ``"gaussian"`` floors its variance
-        at 1e-6 in standardised units; ``"categorical"`` of integers shares
-        the levels from the smallest to the largest training value when it
-        is the one name. See :doc:`/likelihoods` and :doc:`/tables`.
+        ``"auto"`` picks by column: a point mass for one training value,
+        ``"gaussian"`` for floats (dequantised as integers when they all are
+        one, see ``dequantize``), a dequantised ``"gaussian"`` for integers,
+        ``"bernoulli"`` for booleans and ``"categorical"`` over the labels
+        seen in fit (or a ``category`` dtype's declared ones) otherwise. One
+        name applies to every column; a dict ``{column: name}`` (names of a
+        DataFrame, positions of an array) sets some columns and leaves the
+        others to ``"auto"``. See :doc:`/likelihoods` and :doc:`/tables`.
 
-    dequantize : bool, default=False
-        Model every ``"gaussian"`` column, which must then hold integers, as
-        ``x + U``, ``U ~ U(0, 1)`` (integer-dtype columns always are under
-        ``"auto"``): training batches get fresh noise, and integers passed to
-        the score methods get noise that is a fixed function of each row, so
-        scores are deterministic lower bounds on the integers'
-        log-probabilities, in the units of discrete models. See :doc:`/units`.
+    dequantize : bool or "auto", default="auto"
+        Which ``"gaussian"`` columns model ``x + U``, ``U ~ U(0, 1)``, in the
+        units of discrete models: ``"auto"``, those whose training values are
+        all integers (integer dtypes, floats such as counts with NaN); True
+        the same, but raises a ``ValueError`` when there is none; False only
+        integer dtypes under ``"auto"``. Integers scored get noise that is a
+        fixed function of each row: deterministic lower bounds on their
+        log-probabilities. See :doc:`/units`.
 
     decoder_variance : {"heteroscedastic", "homoscedastic"}, default="heteroscedastic"
         The variance of the ``"gaussian"`` columns' ``p(x | z)``: one for
@@ -297,7 +296,7 @@ class VAETransformer(
         "decoder": [None, nn.Module, callable],
         "decoder_params": [None, dict],
         "likelihood": [StrOptions(set(LIKELIHOODS) | {"auto"}), dict],
-        "dequantize": ["boolean"],
+        "dequantize": ["boolean", StrOptions({"auto"})],
         "decoder_variance": [StrOptions({"heteroscedastic", "homoscedastic"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "objective": [StrOptions({"elbo", "iwae"})],
@@ -331,7 +330,7 @@ class VAETransformer(
         decoder=None,
         decoder_params=None,
         likelihood="auto",
-        dequantize=False,
+        dequantize="auto",
         decoder_variance="heteroscedastic",
         beta=1.0,
         objective="elbo",
@@ -622,9 +621,9 @@ class VAETransformer(
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data to score. Missing entries (NaN) are marginalised.
-            With ``dequantize=True``, integer-valued ``X`` is dequantised first
-            with noise that is a fixed function of each row.
+            Data to score. Missing entries (NaN) are marginalised. The
+            integers of dequantised columns get noise that is a fixed
+            function of each row first.
 
         Returns
         -------
@@ -679,9 +678,9 @@ class VAETransformer(
         Parameters
         ----------
         X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Data to score. Missing entries (NaN) are marginalised.
-            With ``dequantize=True``, integer-valued ``X`` is dequantised first
-            with noise that is a fixed function of each row.
+            Data to score. Missing entries (NaN) are marginalised. The
+            integers of dequantised columns get noise that is a fixed
+            function of each row first.
 
         n_importance_samples : int, default=1000
             Number of importance samples K per row.

@@ -323,11 +323,13 @@ def test_sampling_subnormal_data_draws_the_tails_with_their_probability():
 def test_width_bins_on_integer_data_warn_with_the_remedy():
     X = np.random.default_rng(0).integers(0, 17, size=(200, 3)).astype(float)
     with pytest.warns(UserWarning, match="bins='integer'") as record:
-        HistogramDensity().fit(X)
+        HistogramDensity(bins="sturges").fit(X)
     assert len(record) == 1 and warned_from(record[0], __file__)
 
 
-@pytest.mark.parametrize("bins, shift", [("integer", 0.0), ("auto", 0.5), (10, 0.25)])
+@pytest.mark.parametrize(
+    "bins, shift", [("integer", 0.0), ("auto", 0.0), ("auto", 0.5), (10, 0.25)]
+)
 def test_no_lattice_warning_for_integer_bins_or_real_data(recwarn, bins, shift):
     X = np.random.default_rng(0).integers(0, 17, size=(200, 3)) + shift
     HistogramDensity(bins=bins).fit(X)

@@ -16,6 +16,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.estimator_checks import check_outliers_train, parametrize_with_checks
 
 from sklearn_vae import DensityOutlierDetector, HistogramDensity, VAETransformer
+from sklearn_vae._schema import TableSchema
 
 TINY_VAE = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=5, random_state=0)
 
@@ -183,11 +184,12 @@ def test_default_on_integers_is_a_dequantised_vae_against_an_integer_histogram()
     X = np.random.default_rng(0).integers(0, 5, size=(60, 4)).astype(float)
     detector = DensityOutlierDetector(random_state=0)
     estimator, background = detector._make_estimators(X)
-    assert estimator.get_params()["dequantize"] is True
-    assert estimator.likelihood == "gaussian"
+    # The defaults' per-column rule dequantises each column of integers.
+    assert estimator.get_params() == VAETransformer(random_state=0).get_params()
+    assert all(c.dequantize for c in TableSchema("auto", "auto").fit(X).columns_)
     assert background.bins == "integer"
     estimator, background = detector._make_estimators(X + 0.5)
-    assert estimator.likelihood == "auto" and not estimator.dequantize
+    assert estimator.get_params() == VAETransformer(random_state=0).get_params()
     assert background is None
 
 

@@ -475,10 +475,13 @@ def test_array_columns_take_their_kind_from_the_dtype(dtype, kind, likelihood, d
 
 
 def test_dequantize_applies_to_gaussian_number_columns_only():
-    df = pd.DataFrame({"f": [0.5, 1.5], "i": [1, 2], "c": [1, 2], "s": ["a", "b"]})
-    columns = _schema(df, {"c": "categorical"}, dequantize=True).columns_
-    assert [c.dequantize for c in columns] == [True, True, False, False]
-    assert not any(c.dequantize for c in _schema(df).columns_[:1])
+    df = pd.DataFrame({"f": [0.5, 1.5], "g": [1.0, 2.0], "i": [1, 2], "c": [1, 2], "s": ["a", "b"]})
+    # Floats of integers are dequantised as integer columns are; real floats never.
+    for dequantize in (True, "auto"):
+        columns = _schema(df, {"c": "categorical"}, dequantize=dequantize).columns_
+        assert [c.dequantize for c in columns] == [False, True, True, False, False]
+    columns = _schema(df, {"c": "categorical"}, dequantize=False).columns_
+    assert [c.dequantize for c in columns] == [False, False, True, False, False]
 
 
 def test_one_categorical_likelihood_for_a_frame_shares_the_levels_of_number_columns():

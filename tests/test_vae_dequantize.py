@@ -15,7 +15,11 @@ NOISE_MEAN, NOISE_VAR = 0.5, 1 / 12
 
 
 def _integers(n_samples=400, seed=0):
-    """A constant column (3) and a column uniform on the integers 0..4."""
+    """A constant column (3) and a column uniform on the integers 0..4.
+
+    Fitted with ``likelihood="gaussian"`` below: under ``"auto"`` the
+    constant column would be a point mass, not a dequantised Gaussian.
+    """
     rng = np.random.default_rng(seed)
     return np.column_stack([np.full(n_samples, 3), rng.integers(0, 5, n_samples)]).astype(float)
 
@@ -48,7 +52,7 @@ def test_hashed_noise_is_uniform_and_a_function_of_each_row():
 
 def test_standardisation_uses_the_moments_of_dequantised_data():
     X = _integers()
-    vae = VAETransformer(**{**FAST, "max_iter": 1}, dequantize=True).fit(X)
+    vae = VAETransformer(**{**FAST, "max_iter": 1}, likelihood="gaussian", dequantize=True).fit(X)
     standardisation = vae._standardisation
     assert_allclose(standardisation.loc, X.mean(axis=0) + NOISE_MEAN, rtol=1e-12)
     # The constant column gets the noise's scale, not StandardScaler's unit scale.
@@ -63,7 +67,13 @@ def test_score_is_a_density_of_dequantised_data():
     # feature. A held-out mean must lie between the two, within Monte Carlo
     # error.
     X_train, X_test = _integers(2000, seed=0), dequantize(_integers(2000, seed=1), random_state=2)
-    vae = VAETransformer(n_components=1, hidden_layer_sizes=(16,), dequantize=True, random_state=0)
+    vae = VAETransformer(
+        n_components=1,
+        hidden_layer_sizes=(16,),
+        likelihood="gaussian",
+        dequantize=True,
+        random_state=0,
+    )
     scores = vae.fit(X_train).log_likelihood(X_test, n_importance_samples=100, random_state=0)
     error = 3 * scores.std() / np.sqrt(len(scores))
     variances = np.array([0.0, 2.0]) + NOISE_VAR  # the integers 0..4 have variance 2
@@ -71,16 +81,23 @@ def test_score_is_a_density_of_dequantised_data():
     assert best_gaussian - error <= scores.mean() <= -np.log(5) + error
     # Trained on the integers themselves, the constant column gets the
     # variance floor and dequantised data lie far outside it.
-    plain = VAETransformer(n_components=1, hidden_layer_sizes=(16,), random_state=0).fit(X_train)
+    plain = VAETransformer(
+        n_components=1,
+        hidden_layer_sizes=(16,),
+        likelihood="gaussian",
+        dequantize=False,
+        random_state=0,
+    ).fit(X_train)
     assert plain.score(X_test) < best_gaussian - 100
 
 
 def test_same_seed_same_model_and_noise_is_used():
     X = _integers()
-    params = {**FAST, "dequantize": True}
+    params = {**FAST, "likelihood": "gaussian", "dequantize": True}
     first = VAETransformer(**params).fit(X).transform(X)
     assert_array_equal(first, VAETransformer(**params).fit(X).transform(X))
-    assert not np.allclose(first, VAETransformer(**FAST).fit(X).transform(X))
+    plain = VAETransformer(**{**params, "dequantize": False}).fit(X).transform(X)
+    assert not np.allclose(first, plain)
 
 
 def test_partial_fit_dequantizes_each_chunk():
@@ -90,7 +107,7 @@ def test_partial_fit_dequantizes_each_chunk():
     # chunk gets fresh noise.
     X = _integers()
     chunks = np.array_split(X, 4)
-    vae = VAETransformer(**FAST, dequantize=True).partial_fit(chunks[0])
+    vae = VAETransformer(**FAST, likelihood="gaussian", dequantize=True).partial_fit(chunks[0])
     seen = []
     vae.net_.module_.register_forward_pre_hook(lambda module, args: seen.append(args[0].numpy()))
     passes = []
@@ -116,7 +133,7 @@ def test_partial_fit_dequantizes_each_chunk():
 
 def test_integers_are_scored_dequantised_with_row_hashed_noise():
     X = _integers()
-    vae = VAETransformer(**FAST, dequantize=True).fit(X)
+    vae = VAETransformer(**FAST, likelihood="gaussian", dequantize=True).fit(X)
     expected = vae.score_samples(X + row_hashed_uniform(X))
     assert_array_equal(vae.score_samples(X), expected)
     order = np.random.default_rng(0).permutation(len(X))
@@ -161,7 +178,7 @@ def _lattice_warnings(record):
 def test_gaussian_fit_on_integer_data_warns_once_with_the_remedies():
     X = np.random.default_rng(0).integers(0, 17, size=(80, 4)).astype(float)
     with pytest.warns(UserWarning, match="integer-valued") as record:
-        VAETransformer(**{**FAST, "max_iter": 2}).fit(X)
+        VAETransformer(**{**FAST, "max_iter": 2}, dequantize=False).fit(X)
     (warning,) = _lattice_warnings(record)
     message = str(warning.message)
     assert "dequantize=True" in message and "likelihood='categorical'" in message
@@ -172,6 +189,7 @@ def test_gaussian_fit_on_integer_data_warns_once_with_the_remedies():
     "params, shift",
     [
         ({"dequantize": True}, 0.0),
+        ({}, 0.0),  # "auto" dequantises each column of integers
         ({"likelihood": "categorical"}, 0.0),
         ({"likelihood": "poisson"}, 0.0),
         ({}, 0.5),  # real-valued data
@@ -183,24 +201,27 @@ def test_no_lattice_warning_when_the_integers_are_modelled_as_such(recwarn, para
     assert _lattice_warnings(recwarn) == []
 
 
-def test_no_lattice_warning_for_a_table_with_one_real_valued_column(recwarn):
+def test_lattice_warning_names_integer_columns_only_without_dequantisation(recwarn):
     import pandas as pd
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame(
         {"mass": rng.integers(3000, 6000, size=80).astype(float), "length": rng.normal(size=80)}
     )
-    VAETransformer(**{**FAST, "max_iter": 2}).fit(df)
+    VAETransformer(**{**FAST, "max_iter": 2}, dequantize=False).fit(df[["length"]])
+    VAETransformer(**{**FAST, "max_iter": 2}).fit(df)  # mass is dequantised
     assert _lattice_warnings(recwarn) == []
-    with pytest.warns(UserWarning, match="its column 'mass' is modelled"):
-        VAETransformer(**{**FAST, "max_iter": 2}).fit(df[["mass"]])
+    # With dequantize=False a column of integers is a lattice beside real values too.
+    with pytest.warns(UserWarning, match="integer-valued columns, but its column 'mass' is"):
+        VAETransformer(**{**FAST, "max_iter": 2}, dequantize=False).fit(df)
+    with pytest.warns(UserWarning, match="X is integer-valued, but its column 'mass' is"):
+        VAETransformer(**{**FAST, "max_iter": 2}, dequantize=False).fit(df[["mass"]])
 
 
 def test_lattice_warning_message_in_full():
-    X = np.zeros((40, 5))
-    X[:, 0] = np.arange(40)
+    X = np.arange(40)[:, None] % np.arange(2, 7)  # five integer columns
     with pytest.warns(UserWarning) as record:
-        VAETransformer(**{**FAST, "max_iter": 2}).fit(X)
+        VAETransformer(**{**FAST, "max_iter": 2}, dequantize=False).fit(X.astype(float))
     (warning,) = _lattice_warnings(record)
     assert warning.category is UserWarning
     assert str(warning.message) == (
@@ -211,4 +232,4 @@ def test_lattice_warning_message_in_full():
         "models), or likelihood='categorical' or 'poisson' to model the integers as they are."
     )
     with pytest.warns(UserWarning, match=r"but its columns 0, 1 are modelled with"):
-        VAETransformer(**{**FAST, "max_iter": 2}).fit(X[:, :2])
+        VAETransformer(**{**FAST, "max_iter": 2}, dequantize=False).fit(X[:, :2].astype(float))
