@@ -241,10 +241,9 @@ class VAEModule(nn.Module):
         with global_generator():
             n_features = likelihood.n_features
             self.likelihood = likelihood
-            skip = point_masses(likelihood)[0]
-            # An encoder needs an input: a table of point masses alone keeps them.
-            skip = skip if len(skip) < n_features else ()
-            self.inputs = InputEncoding(n_features, one_hot, skip=skip)
+            # Point masses say nothing about a row: the encoder does not read
+            # them (a table of point masses alone gives it no input but the mask).
+            self.inputs = InputEncoding(n_features, one_hot, skip=point_masses(likelihood)[0])
             n_inputs = self.inputs.n_outputs
             self.encoder = GaussianEncoder(
                 n_inputs,
