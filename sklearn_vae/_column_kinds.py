@@ -54,6 +54,7 @@ __all__ = [
     "warn_recognised",
     "quiet_recognition",
     "column_roles",
+    "missing_entries",
 ]
 
 #: Fewest observed entries a string column needs before it may be dropped as
@@ -120,6 +121,20 @@ def _is_strings(series):
     if not (pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)):
         return False
     return pd.api.types.infer_dtype(series, skipna=True) == "string"
+
+
+def missing_entries(frame):
+    """The mask of a frame's missing entries as a model reads them.
+
+    pandas' missing values, and in columns of strings skrub's null-like
+    strings (``""``, ``"NA"``, ...), which :func:`recognise` makes missing.
+    """
+    mask = np.array(frame.isna().to_numpy(), dtype=bool)
+    for j in range(frame.shape[1]):
+        series = frame.iloc[:, j]
+        if _is_strings(series):
+            mask[:, j] |= _clean_nulls(series).isna().to_numpy()
+    return mask
 
 
 def _clean_nulls(series):

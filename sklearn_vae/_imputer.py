@@ -19,7 +19,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._column_kinds import column_roles, quiet_recognition
+from ._column_kinds import column_roles, missing_entries, quiet_recognition
 from ._inference import impute_encoded
 from ._schema import is_dataframe
 from ._training import fit_raising_interrupts, restore_on_error
@@ -246,7 +246,8 @@ class VAEImputer(_BaseImputer):
                     f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
                     f"(shape={X.shape}) while a minimum of 1 is required by VAEImputer."
                 )
-            mask = X.isna().to_numpy()
+            # Null-like strings ("NA", "") are missing to the model: they are filled too.
+            mask = missing_entries(X)
             if not is_scalar_nan(self.missing_values) and self.missing_values is not None:
                 # Not in place: under pandas copy-on-write, isna().to_numpy() is read-only.
                 mask = mask | (X == self.missing_values).to_numpy()

@@ -199,6 +199,21 @@ def test_the_imputer_fills_dates_and_passes_dropped_columns_through():
     assert out["precip"].dtype == np.float64 and out["precip"].notna().all()
 
 
+def test_the_imputer_fills_null_like_strings_of_a_label_column():
+    # "NA" and "" are missing to the model, so the imputer fills them like None.
+    X = pd.DataFrame(
+        {
+            "x": np.linspace(0.0, 1.0, 30),
+            "colour": ["red", "blue", "NA", "red", "", "blue"] * 5,
+        }
+    )
+    imputer = VAEImputer(VAETransformer(**TINY), n_estimators=1, random_state=0)
+    out = fit_warnings(imputer, X)[0].transform(X)
+    null_like = X["colour"].isin(["NA", ""]).to_numpy()
+    assert out["colour"][null_like].isin(["red", "blue"]).all()
+    pd.testing.assert_series_equal(out["colour"][~null_like], X["colour"][~null_like])
+
+
 def test_the_detector_warns_once_and_scores_new_ids():
     X = kinds_table()
     detector = DensityOutlierDetector(
