@@ -5,6 +5,7 @@ the work is done below it: :mod:`._training` builds and trains the model,
 :mod:`._evaluation` runs the fitted model, :mod:`._inference` conditions it.
 """
 
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -34,6 +35,37 @@ from ._random import draw_seed
 from ._schema import encode_given, validate_table
 
 __all__ = ["VAETransformer"]
+
+
+def _dask_module(X):
+    """:mod:`._dask` when ``X`` is a Dask collection, else None (dask is never imported here)."""
+    dask = sys.modules.get("dask")
+    if dask is None or not dask.is_dask_collection(X):
+        return None
+    from . import _dask
+
+    return _dask
+
+
+def _validate_training(estimator, X, **options):
+    """``validate_table`` of training data, or the summary pass of a Dask collection."""
+    module = _dask_module(X)
+    if module is None:
+        return validate_table(estimator, X, **options)
+    return module.training_stream(estimator, X, **options)
+
+
+def _lazy(estimator, method, X, **kwargs):
+    """``estimator.method(X)`` as a lazy Dask array when ``X`` is a Dask collection, else None."""
+    module = _dask_module(X)
+    if module is None:
+        return None
+    check_is_fitted(estimator)
+    n_outputs = estimator._n_features_out if method == "transform" else None
+    if not isinstance(kwargs.get("random_state", 0), Integral):
+        # Drawn once, here: every partition gets the same seed.
+        kwargs["random_state"] = draw_seed(kwargs["random_state"])
+    return module.map_rows(estimator, method, X, n_outputs, **kwargs)
 
 
 class VAETransformer(
@@ -407,10 +439,10 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Training data; a ``numpy.memmap`` is read batch by batch without a
-            full copy. NaN (or None, ``pd.NA`` in a DataFrame) marks a missing
-            entry, which is left out of the objective.
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
+            Training data; NaN (or None, ``pd.NA``) marks a missing entry. A
+            ``numpy.memmap`` is read in batches, a Dask DataFrame or array one
+            partition at a time (see :doc:`/scale`).
 
         y : Ignored
             Not used, present for API consistency by convention.
@@ -423,12 +455,12 @@ class VAETransformer(
         warm = self.warm_start and hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = validate_table(self, X, reset=not warm, extend_ranges=warm)
+            X = _validate_training(self, X, reset=not warm, extend_ranges=warm)
             if warm:
                 self._check_more_data(X, params, "warm_start=True")
             else:
                 self._initialize(X, params)
-            train_rows, valid_rows = training.split_rows(X.shape[0], params, self._rng)
+            train_rows, valid_rows = training.split_rows(X, params, self._rng)
             if not warm:
                 training.start_linear_gaussian(
                     self.net_.module_,
@@ -452,16 +484,15 @@ class VAETransformer(
     def partial_fit(self, X, y=None):
         """Train for one epoch on ``X``, keeping the weights and optimiser state.
 
-        Use it to stream data that does not fit in memory, chunk by chunk.
-        The first call initialises the model (standardisation, integer
-        levels, the table's columns and label categories) from its chunk:
-        declare every category with a pandas ``category`` dtype when later
-        chunks may hold labels the first lacks. Early stopping does not
-        apply; ``max_iter`` is ignored.
+        The first call initialises the model (standardisation, levels,
+        columns, labels) from its chunk; declare labels a later chunk may
+        add with a ``category`` dtype. A call on a Dask collection is one
+        epoch over its partitions, learned from all of them (:doc:`/scale`).
+        Early stopping does not apply; ``max_iter`` is ignored.
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             A chunk of training data.
 
         y : Ignored
@@ -475,7 +506,7 @@ class VAETransformer(
         first_call = not hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = validate_table(self, X, reset=first_call, extend_ranges=not first_call)
+            X = _validate_training(self, X, reset=first_call, extend_ranges=not first_call)
             if first_call:
                 self._initialize(X, params)
                 training.start_linear_gaussian(
@@ -534,15 +565,17 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to encode; missing entries (NaN) and unseen labels are
             allowed.
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
-            Posterior means; deterministic.
+            Posterior means; deterministic (lazy for a Dask collection).
         """
+        if (lazy := _lazy(self, "transform", X)) is not None:
+            return lazy
         X = self._check_X(X)
         return self._fitted_model().encode(X)
 
@@ -625,7 +658,7 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to score. Missing entries (NaN) are marginalised.
             With ``dequantize=True``, integer-valued ``X`` is dequantised first
             with noise that is a fixed function of each row.
@@ -642,15 +675,12 @@ class VAETransformer(
 
         Notes
         -----
-        The KL term is exact; ``E_q[log p(x | z)]`` averages one antithetic
-        pair of standard normal draws per row, a fixed pseudo-random function
-        of the row, computed in float32 on batches of one fixed shape. The
-        score is unbiased for the ELBO and deterministic: it depends neither
-        on row order nor on the other rows scored, and its Monte Carlo error
-        is independent across distinct rows. With a quadratic ``log p(x |
-        z)`` (factor analysis: ``hidden_layer_sizes=()``, Gaussian) it is the
-        closed-form ELBO. See :doc:`/units`.
+        Unbiased for the ELBO, deterministic and row by row: see the class
+        Notes, :doc:`/model` and :doc:`/units`. A lazy Dask array for a Dask
+        collection (:doc:`/scale`).
         """
+        if (lazy := _lazy(self, "score_samples", X)) is not None:
+            return lazy
         X = self._check_X(X, unknown="error")
         return self._fitted_model().elbo(X)
 
@@ -659,7 +689,7 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to score, as for :meth:`score_samples`.
 
         y : Ignored
@@ -682,7 +712,7 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to score. Missing entries (NaN) are marginalised.
             With ``dequantize=True``, integer-valued ``X`` is dequantised first
             with noise that is a fixed function of each row.
@@ -697,10 +727,13 @@ class VAETransformer(
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
-            Estimated log-density of each sample, in nats, in the units of
-            ``X``.
+            Estimated log-density of each sample in nats of ``X``; lazy for
+            a Dask collection.
         """
         check_positive_integer("n_importance_samples", n_importance_samples)
+        kwargs = {"n_importance_samples": n_importance_samples, "random_state": random_state}
+        if (lazy := _lazy(self, "log_likelihood", X, **kwargs)) is not None:
+            return lazy
         X = self._check_X(X, unknown="error")
         model = self._fitted_model()
         return model.importance_weighted_bound(X, n_importance_samples, draw_seed(random_state))
