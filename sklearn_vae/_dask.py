@@ -15,6 +15,7 @@ import dask
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils.validation import _check_feature_names, _check_n_features
 
 from ._checks import short_list, short_repr
 from ._data import (
@@ -476,10 +477,12 @@ def map_rows(estimator, method, X, n_outputs=None, **kwargs):
     unknown (NaN) until computed, as for ``X.to_dask_array()``.
     """
     shape = (0,) if n_outputs is None else (0, n_outputs)
+    # The columns are checked now, on the collection's meta, not at compute time.
+    _check_feature_names(estimator, _blocks(X)[1], reset=False)
+    _check_n_features(estimator, _blocks(X)[1], reset=False)
     if is_dataframe(X):
         meta = np.empty(shape)
         return X.map_partitions(_apply, estimator, method, kwargs, meta=meta)
-    _blocks(X)  # checks a Dask array
     X = X.rechunk({1: -1})
     if n_outputs is None:
         return X.map_blocks(

@@ -273,6 +273,17 @@ def test_transform_and_scores_of_a_dask_collection_are_lazy_and_match_in_memory(
     assert score == pytest.approx(vae.score(table), rel=1e-12)
 
 
+def test_scoring_a_collection_with_other_columns_fails_before_computing(synchronous):
+    log = []
+    vae = VAETransformer(**SMALL).fit(make_collection())
+    renamed = make_collection(log=log).rename(columns={"size": "length"})
+    with pytest.raises(ValueError, match="length"):
+        vae.score_samples(renamed)
+    with pytest.raises(ValueError, match="X has 6 features, but VAETransformer is expecting 5"):
+        VAETransformer(**SMALL).fit(make_factor_data(50, 5)).transform(da.ones((10, 6)))
+    assert log == []
+
+
 def test_a_dask_array_fits_and_scores_with_known_chunks(synchronous):
     X = make_factor_data(300)
     dX = da.from_array(X, chunks=(60, 3))  # two column chunks: rows are what counts
