@@ -35,10 +35,10 @@ __all__ = ["PartitionStream", "training_stream", "map_rows"]
 # ------------------------------------------------------------ partitions
 
 
-def _blocks(X):
-    """``(blocks, meta, is_frame)``: one Delayed per partition (row block) of ``X``."""
+def _meta(X):
+    """The empty partition Dask declares for ``X``: a DataFrame, or an array of its dtype."""
     if is_dataframe(X):
-        return list(X.to_delayed()), X._meta, True
+        return X._meta
     if getattr(X, "ndim", None) != 2 or not hasattr(X, "rechunk"):
         raise TypeError(
             f"Expected a Dask DataFrame or a 2-D Dask array, got {type(X).__name__} "
@@ -50,9 +50,16 @@ def _blocks(X):
             f"A Dask array must be numeric; X has dtype {X.dtype}. Pass a Dask DataFrame to "
             "model booleans, strings or other labels."
         )
+    return np.empty((0, X.shape[1]), dtype=X.dtype)
+
+
+def _blocks(X):
+    """``(blocks, meta, is_frame)``: one Delayed per partition (row block) of ``X``."""
+    meta = _meta(X)
+    if is_dataframe(X):
+        return list(X.to_delayed()), meta, True
     # One block per row range: every partition holds all the columns.
-    X = X.rechunk({1: -1})
-    return list(X.to_delayed().ravel()), np.empty((0, X.shape[1]), dtype=X.dtype), False
+    return list(X.rechunk({1: -1}).to_delayed().ravel()), meta, False
 
 
 def _same_dtype(a, b):
@@ -478,11 +485,11 @@ def map_rows(estimator, method, X, n_outputs=None, **kwargs):
     """
     shape = (0,) if n_outputs is None else (0, n_outputs)
     # The columns are checked now, on the collection's meta, not at compute time.
-    _check_feature_names(estimator, _blocks(X)[1], reset=False)
-    _check_n_features(estimator, _blocks(X)[1], reset=False)
+    meta = _meta(X)
+    _check_feature_names(estimator, meta, reset=False)
+    _check_n_features(estimator, meta, reset=False)
     if is_dataframe(X):
-        meta = np.empty(shape)
-        return X.map_partitions(_apply, estimator, method, kwargs, meta=meta)
+        return X.map_partitions(_apply, estimator, method, kwargs, meta=np.empty(shape))
     X = X.rechunk({1: -1})
     if n_outputs is None:
         return X.map_blocks(
