@@ -314,9 +314,31 @@ class PartitionStream:
             ).T
         if self.lengths.sum() == 0:
             proxy = proxy[:0]  # the schema's own message for an empty X
+        if not reset:
+            self._check_known_labels(parts)
         validate_table(self.estimator, proxy, reset=reset, extend_ranges=extend_ranges)
         self._summarise(parts, numeric, offsets)
         return self
+
+    def _check_known_labels(self, parts):
+        """Raise ``ValueError`` naming the first partition with a label the fitted model lacks."""
+        for j, column in enumerate(self.estimator.schema_.columns_):
+            if column.categories is None:
+                continue
+            known = pd.Index(column.categories, dtype=object)
+            for position, part in enumerate(parts):
+                counts = part["counts"].get(j, {})
+                labels = np.fromiter(counts, dtype=object, count=len(counts))
+                unseen = labels[known.get_indexer(labels) < 0]
+                if len(unseen):
+                    raise ValueError(
+                        f"Partition {position} of X: column {short_repr(column.name)} holds "
+                        f"{short_repr(unseen[0])}, a category not seen in fit ({len(known)} "
+                        f"categories: {short_list(known, 10)}). partial_fit and warm_start "
+                        "continue the fitted model, whose categories are fixed: fit anew on "
+                        "data that contains it, or declare every category with a pandas "
+                        "'category' dtype before the first fit."
+                    )
 
     def _summarise(self, parts, numeric, offsets):
         """Set :attr:`summary` and :attr:`moments` of the encoded columns."""

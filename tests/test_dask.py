@@ -247,7 +247,7 @@ def test_partial_fit_of_a_dask_collection_is_one_epoch_over_its_partitions(synch
     assert sorted(log[4:]) == [0, 1, 2, 3]
     vae.partial_fit(X)
     assert vae.n_iter_ == 2 and len(log) == 16
-    with pytest.raises(ValueError, match="'green'"):
+    with pytest.raises(ValueError, match="Partition 2 of X: column 'colour' holds 'green'"):
         VAETransformer(**SMALL).partial_fit(make_collection(2)).partial_fit(X)
 
 
