@@ -300,7 +300,7 @@ def test_a_dask_array_fits_and_scores_with_known_chunks(synchronous):
 
 
 def test_incremental_gives_the_model_of_partial_fit_over_the_same_blocks(synchronous):
-    from dask_ml.wrappers import Incremental
+    Incremental = pytest.importorskip("dask_ml.wrappers").Incremental
 
     # The partitions 2 to 5 share their labels: partial_fit learns them from the first.
     X = make_collection(4, make=lambda i: make_partition(i + 2))
