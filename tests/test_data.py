@@ -413,3 +413,33 @@ def test_combined_moments_of_row_blocks_are_those_of_the_whole_array():
     merged = column_statistics(None, summary=summary, moments=(count, mean, squares))
     for got, want in zip(merged, column_statistics(X), strict=True):
         assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_stream_of_partitions_answers_for_itself_where_a_fit_reads_an_array():
+    # A Dask collection's PartitionStream supplies its summary, split, datasets
+    # and Jacobian; the array code paths hand over to it (tests/test_dask.py
+    # checks the stream itself).
+    from sklearn_vae import _training as training
+
+    class Stream:
+        summary = summarise_columns(np.array([[1.0], [3.0]]))  # divisor 2
+        moments = (np.full(1, 2.0), np.full(1, 0.25), np.full(1, 2.0))
+        shape = (2, 1)
+
+        def split(self, params, rng):
+            return "train", "valid"
+
+        def dataset(self, rows, **options):
+            return RowDataset(np.ones((5, 1)), **options)
+
+        def mean_log_jacobian(self, standardisation, rows):
+            return -1.5
+
+    stream = Stream()
+    assert summarise_columns(stream) is stream.summary
+    params = {"early_stopping": False}
+    assert training.split_rows(stream, params, None) == ("train", "valid")
+    assert len(training._dataset(stream, [0])) == 5
+    assert training._mean_log_jacobian(None, stream, [0]) == -1.5
+    statistics = column_statistics(stream, summary=stream.summary, moments=stream.moments)
+    assert_array_equal(statistics[0], [0.25])  # the moments given, not a pass over the stream
