@@ -22,6 +22,9 @@ __all__ = [
     "is_integer_array",
     "column_mean_std",
     "column_statistics",
+    "power_of_two_divisor",
+    "partial_moments",
+    "combine_moments",
     "ColumnSummary",
     "summarise_columns",
     "Standardisation",
@@ -96,13 +99,34 @@ class RowDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return self.batch(slice(i, i + 1))[0]
 
+    def n_batches(self, batch_size):
+        """Number of batches of ``batch_size`` rows in an epoch."""
+        return -(-len(self) // batch_size)
+
+    def batches(self, batch_size, shuffle=False):
+        """Yield the tensors of an epoch's batches, in a seeded random order if ``shuffle``.
+
+        Shuffling draws a permutation from the seeded section's generator
+        (:mod:`._random`).
+        """
+        n = len(self)
+        order = permutation(n).numpy() if shuffle else None
+        for start in range(0, n, batch_size):
+            if order is None:
+                positions = slice(start, start + batch_size)
+            else:
+                # Sorting inside a batch keeps memmap reads sequential and
+                # does not change which rows form the batch.
+                positions = np.sort(order[start : start + batch_size])
+            yield self.batch(positions)
+
 
 class BatchIterator:
     """Iterable over ``(X_batch, None)`` pairs, used as skorch's iterator.
 
-    skorch calls it as ``iterator(dataset, batch_size=..., shuffle=...)``.
-    Shuffling draws a permutation from the seeded section's generator
-    (:mod:`._random`), which the estimator seeds from ``random_state``.
+    skorch calls it as ``iterator(dataset, batch_size=..., shuffle=...)``; the
+    dataset makes the batches (``dataset.batches``), so a dataset that streams
+    its rows from elsewhere trains through the same net.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False):
@@ -111,19 +135,11 @@ class BatchIterator:
         self.shuffle = shuffle
 
     def __len__(self):
-        return -(-len(self.dataset) // self.batch_size)
+        return self.dataset.n_batches(self.batch_size)
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = permutation(n).numpy() if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None:
-                positions = slice(start, start + self.batch_size)
-            else:
-                # Sorting inside a batch keeps memmap reads sequential and
-                # does not change which rows form the batch.
-                positions = np.sort(order[start : start + self.batch_size])
-            yield self.dataset.batch(positions), None
+        for batch in self.dataset.batches(self.batch_size, self.shuffle):
+            yield batch, None
 
 
 def iter_batches(
@@ -335,6 +351,8 @@ def summarise_columns(X, chunk_rows=8192):
     -------
     summary : ColumnSummary
     """
+    if hasattr(X, "summary"):  # a stream of partitions learned it in its own pass
+        return X.summary
     n_features = X.shape[1]
     low, high = np.full(n_features, np.inf), np.full(n_features, -np.inf)
     n_observed = np.zeros(n_features, dtype=np.int64)
@@ -363,7 +381,68 @@ def summarise_columns(X, chunk_rows=8192):
     )
 
 
-def column_statistics(X, chunk_rows=8192, *, dequantized=False, summary=None):
+def power_of_two_divisor(summary):
+    """Per column, the power of two ``d`` with ``1 <= max |x| / d < 2`` (of a ColumnSummary)."""
+    _, exponent = np.frexp(summary.largest_magnitude)
+    return np.ldexp(1.0, exponent - 1)
+
+
+def partial_moments(X, divisor, chunk_rows=8192):
+    """``(count, mean, squares)`` of ``X / divisor`` per column, from two passes in chunks.
+
+    ``count`` is the number of observed entries (at least 1, as a float),
+    ``squares`` the sum of squared deviations from ``mean``. Missing entries
+    are skipped. :func:`combine_moments` merges those of several row blocks.
+    """
+    total = np.zeros(X.shape[1])
+    count = np.zeros(X.shape[1])
+    for _, chunk in iter_row_chunks(X, chunk_rows):
+        total += np.nansum(chunk / divisor, axis=0, dtype=np.float64)
+        count += np.sum(~np.isnan(chunk), axis=0)
+    count = np.maximum(count, 1)
+    mean = total / count
+    squares = np.zeros(X.shape[1])
+    for _, chunk in iter_row_chunks(X, chunk_rows):
+        squares += np.nansum((chunk / divisor - mean) ** 2, axis=0)
+    return count, mean, squares
+
+
+def combine_moments(parts, divisor):
+    """The :func:`partial_moments` of the union of row blocks, in units of ``divisor``.
+
+    Parameters
+    ----------
+    parts : list of (n_observed, mean, squares, block_divisor)
+        Each block's number of observed entries (0 allowed) and its moments
+        in units of its own power-of-two divisor, at most ``divisor``: the
+        rescaling is by a power of two, exact.
+    divisor : ndarray of shape (n_features,)
+        The divisor of the union (:func:`power_of_two_divisor` of its summary).
+
+    Returns
+    -------
+    count, mean, squares : ndarray of shape (n_features,)
+        As :func:`partial_moments` returns them; the blocks are merged with the
+        pairwise update of Chan, Golub and LeVeque, which keeps the squares'
+        sum free of cancellation.
+    """
+    count = np.zeros(len(divisor))
+    mean = np.zeros(len(divisor))
+    squares = np.zeros(len(divisor))
+    for n_block, block_mean, block_squares, block_divisor in parts:
+        n_block = np.asarray(n_block, dtype=np.float64)
+        ratio = block_divisor / divisor
+        block_mean, block_squares = block_mean * ratio, block_squares * ratio**2
+        total = count + n_block
+        share = np.divide(n_block, total, out=np.zeros_like(total), where=total > 0)
+        delta = block_mean - mean
+        mean = mean + delta * share
+        squares = squares + block_squares + delta**2 * count * share
+        count = total
+    return np.maximum(count, 1), mean, squares
+
+
+def column_statistics(X, chunk_rows=8192, *, dequantized=False, summary=None, moments=None):
     """Per-column mean and standard deviation of ``X``, computed without overflow.
 
     Three passes in float64 over row chunks, so a ``numpy.memmap`` is never
@@ -373,7 +452,9 @@ def column_statistics(X, chunk_rows=8192, *, dequantized=False, summary=None):
     / d < 2``. Dividing by a power of two is exact, so the statistics are
     those of ``X`` to the last bit, and no sum overflows: finite data give
     finite statistics at any scale, 1e-300 or 1e300. Missing entries (NaN)
-    are skipped.
+    are skipped. ``moments``, the ``(count, mean, squares)`` of ``X / d``
+    when they are known (:func:`combine_moments` of a Dask collection's
+    partitions), replaces the two passes; ``X`` is then not read.
 
     A column is constant when its variance is within the rounding error of
     its own values (``StandardScaler``'s test, relative to the column's
@@ -399,18 +480,10 @@ def column_statistics(X, chunk_rows=8192, *, dequantized=False, summary=None):
     if summary is None:
         summary = summarise_columns(X, chunk_rows)
     low, high = summary.low, summary.high
-    _, exponent = np.frexp(np.maximum(np.abs(low), np.abs(high)))
-    divisor = np.ldexp(1.0, exponent - 1)
-    total = np.zeros(X.shape[1])
-    count = np.zeros(X.shape[1])
-    for _, chunk in iter_row_chunks(X, chunk_rows):
-        total += np.nansum(chunk / divisor, axis=0, dtype=np.float64)
-        count += np.sum(~np.isnan(chunk), axis=0)
-    count = np.maximum(count, 1)
-    mean = total / count
-    squares = np.zeros(X.shape[1])
-    for _, chunk in iter_row_chunks(X, chunk_rows):
-        squares += np.nansum((chunk / divisor - mean) ** 2, axis=0)
+    divisor = power_of_two_divisor(summary)
+    if moments is None:
+        moments = partial_moments(X, divisor, chunk_rows)
+    count, mean, squares = moments
     variance = squares / count
     eps = np.finfo(np.float64).eps
     constant = variance <= count * eps * variance + (count * np.abs(mean) * eps) ** 2

@@ -257,7 +257,8 @@ def initialise(X, summary, columns, params):
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        The encoded training data.
+        The encoded training data, or a stream of partitions that knows its
+        summary and moments (:class:`~._dask.PartitionStream`).
     summary : ColumnSummary
         Its :func:`~._data.summarise_columns`, which every check and statistic reads.
     columns : list of ColumnSpec
@@ -287,7 +288,9 @@ def initialise(X, summary, columns, params):
     support = summary.support_bounds(dequantized) if dequantized.any() else None
     check_training_data(X, summary, likelihood, columns, dequantized, params)
     warn_if_lattice(summary, columns, stacklevel=6)
-    loc, scale, divisor = column_statistics(X, dequantized=dequantized, summary=summary)
+    loc, scale, divisor = column_statistics(
+        X, dequantized=dequantized, summary=summary, moments=getattr(X, "moments", None)
+    )
     # Gaussian columns reach the model standardised (in float64, at the
     # batch boundary); the encoder standardises the others itself.
     gaussian = np.array([column.likelihood == "gaussian" for column in columns])
@@ -309,12 +312,15 @@ def start_linear_gaussian(module, X, rows, standardisation, dequantized, params)
     tables the epochs of ``max_iter`` are too few Adam steps to get there
     from random weights. Other models keep their random initialisation.
     """
-    n_rows = X.shape[0] if rows is None else len(rows)
+    n_rows = len(_dataset(X, rows)) if hasattr(X, "dataset") or rows is None else len(rows)
     # Quadratic: the default affine decoder and a Gaussian likelihood; the
     # encoder must be the default linear one too, as the start sets its weights.
     linear_gaussian = module.elbo_is_quadratic and params["encoder"] is None
     if linear_gaussian and not dequantized.any() and n_rows > 1:
-        mean, covariance = standardised_moments(X, rows, standardisation)
+        if hasattr(X, "standardised_moments"):  # a stream of partitions reads them itself
+            mean, covariance = X.standardised_moments(rows, standardisation)
+        else:
+            mean, covariance = standardised_moments(X, rows, standardisation)
         start_at_factor_analysis(module, mean, covariance)
 
 
@@ -329,10 +335,16 @@ def widen_support(support, summary, dequantized):
     return np.stack([np.fmin(support[0], chunk[0]), np.fmax(support[1], chunk[1])])
 
 
-def split_rows(n_samples, params, rng):
-    """Training and validation row indices (sorted), or all rows and None."""
+def split_rows(X, params, rng):
+    """Training and validation row indices of ``X`` (sorted), or None and None.
+
+    A stream of partitions (a Dask collection) splits its own (``X.split``).
+    """
+    if hasattr(X, "split"):
+        return X.split(params, rng)
     if not params["early_stopping"]:
         return None, None
+    n_samples = X.shape[0]
     n_valid = int(np.ceil(params["validation_fraction"] * n_samples))
     if n_valid >= n_samples:
         raise ValueError(
@@ -355,6 +367,8 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
 
     ``standardisation``, ``dequantized`` and ``rng`` are the fit's, as
     :func:`initialise` returned them; each call draws its torch seed from ``rng``.
+    ``X`` may be a stream of partitions (:class:`~._dask.PartitionStream`),
+    whose rows are then partitions, as its ``split`` returned them.
 
     A ``KeyboardInterrupt`` after at least one epoch completed leaves the net
     at the end of its last completed epoch and warns
@@ -373,18 +387,25 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
     columns = noise_columns(dequantized)
     validation = None
     if valid_rows is not None:
-        validation = RowDataset(
+        validation = _dataset(
             X,
             valid_rows,
             dequantize="hashed" if noisy else None,
             columns=columns,
             standardisation=standardisation,
         )
+    training = _dataset(
+        X,
+        train_rows,
+        dequantize="fresh" if noisy else None,
+        columns=columns,
+        standardisation=standardisation,
+    )
     # beta is a plain float of the criterion: set it in place, since a
     # skorch criterion re-initialisation would also reset Adam's state.
     net.criterion_.beta = params["beta"]
     net.module_.objective, net.module_.n_draws = params["objective"], params["n_draws"]
-    size = batch_size(X.shape[0] if train_rows is None else len(train_rows), params)
+    size = batch_size(len(training), params)
     n_weights = sum(weights.numel() for weights in net.module_.parameters())
     threads = n_threads(params["n_jobs"], n_weights, size)
     # What an error or an interrupt that keeps no epoch puts back.
@@ -402,24 +423,16 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
     n_before = len(net.history)
     try:
         with torch_seed(draw_seed(rng), net.device), torch_threads(threads):
-            net.partial_fit(
-                RowDataset(
-                    X,
-                    train_rows,
-                    dequantize="fresh" if noisy else None,
-                    columns=columns,
-                    standardisation=standardisation,
-                )
-            )
+            net.partial_fit(training)
         _end_interrupted_training(net, epochs)
         # The net trains on standardised values: each epoch's mean loss is moved
         # by the mean log-Jacobian of the rows it averaged over.
         new = net.history[n_before:]
-        train_jacobian = standardisation.mean_log_jacobian(X, train_rows)
+        train_jacobian = _mean_log_jacobian(standardisation, X, train_rows)
         losses = [epoch["train_loss"] - train_jacobian for epoch in new]
         scores = []
         if valid_rows is not None:
-            valid_jacobian = standardisation.mean_log_jacobian(X, valid_rows)
+            valid_jacobian = _mean_log_jacobian(standardisation, X, valid_rows)
             scores = [-epoch["valid_loss"] + valid_jacobian for epoch in new]
     except BaseException:
         # An error, or an interrupt that keeps no epoch: the net as it was.
@@ -429,6 +442,24 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
         # The validation split holds a reference to X: never keep it.
         net.train_split = None
     return losses, scores
+
+
+def _dataset(X, rows, **options):
+    """The dataset of ``rows`` of ``X``: a RowDataset, or a stream's own (``X.dataset``).
+
+    A stream of row blocks (a Dask collection's partitions) makes its own
+    dataset, whose batches skorch's iterator reads the same way.
+    """
+    if hasattr(X, "dataset"):
+        return X.dataset(rows, **options)
+    return RowDataset(X, rows, **options)
+
+
+def _mean_log_jacobian(standardisation, X, rows):
+    """The mean log-Jacobian of ``rows`` of ``X`` (a stream knows it from its summary)."""
+    if hasattr(X, "mean_log_jacobian"):
+        return X.mean_log_jacobian(standardisation, rows)
+    return standardisation.mean_log_jacobian(X, rows)
 
 
 def _end_interrupted_training(net, epochs):

@@ -5,6 +5,7 @@ the work is done below it: :mod:`._training` builds and trains the model,
 :mod:`._evaluation` runs the fitted model, :mod:`._inference` conditions it.
 """
 
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -35,6 +36,49 @@ from ._schema import validate_table
 from ._unseen import count_labels, encode_scored
 
 __all__ = ["VAETransformer"]
+
+
+def _dask_module(X):
+    """:mod:`._dask` when ``X`` is a Dask collection, else None (dask is never imported here)."""
+    dask = sys.modules.get("dask")
+    if dask is None or not dask.is_dask_collection(X):
+        return None
+    from . import _dask
+
+    return _dask
+
+
+def _validate_training(estimator, X, **options):
+    """``validate_table`` of training data, or the summary pass of a Dask collection."""
+    module = _dask_module(X)
+    if module is None:
+        return validate_table(estimator, X, **options)
+    return module.training_stream(estimator, X, **options)
+
+
+def _records(X, columns, label_counts, missingness):
+    """The label counts and missingness patterns of training data, added to earlier ones.
+
+    A Dask collection is read one partition at a time, an array or table whole.
+    """
+    blocks = X.iter_encoded() if hasattr(X, "iter_encoded") else [X]
+    for block in blocks:
+        label_counts = count_labels(block, columns, label_counts)
+        missingness = record_missingness(block, missingness)
+    return label_counts, missingness
+
+
+def _lazy(estimator, method, X, **kwargs):
+    """``estimator.method(X)`` as a lazy Dask array when ``X`` is a Dask collection, else None."""
+    module = _dask_module(X)
+    if module is None:
+        return None
+    check_is_fitted(estimator)
+    n_outputs = estimator._n_features_out if method == "transform" else None
+    if not isinstance(kwargs.get("random_state", 0), Integral):
+        # Drawn once, here: every partition gets the same seed.
+        kwargs["random_state"] = draw_seed(kwargs["random_state"])
+    return module.map_rows(estimator, method, X, n_outputs, **kwargs)
 
 
 class VAETransformer(
@@ -386,10 +430,10 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Training data; a ``numpy.memmap`` is read batch by batch without a
-            full copy. NaN (or None, ``pd.NA`` in a DataFrame) marks a missing
-            entry, which is left out of the objective.
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
+            Training data; NaN (or None, ``pd.NA``) marks a missing entry. A
+            ``numpy.memmap`` is read in batches, a Dask DataFrame or array one
+            partition at a time (see :doc:`/scale`).
 
         y : Ignored
             Not used, present for API consistency by convention.
@@ -402,13 +446,12 @@ class VAETransformer(
         warm = self.warm_start and hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = validate_table(self, X, reset=not warm, extend_ranges=warm)
-            self._missingness = record_missingness(X, self._missingness if warm else None)
+            X = _validate_training(self, X, reset=not warm, extend_ranges=warm)
             if warm:
                 self._check_more_data(X, params, "warm_start=True")
             else:
                 self._initialize(X, params)
-            train_rows, valid_rows = training.split_rows(X.shape[0], params, self._rng)
+            train_rows, valid_rows = training.split_rows(X, params, self._rng)
             if not warm:
                 training.start_linear_gaussian(
                     self.net_.module_,
@@ -418,7 +461,9 @@ class VAETransformer(
                     self._dequantized,
                     params,
                 )
-            self._label_counts = count_labels(X, self.schema_.columns_)
+            self._label_counts, self._missingness = _records(
+                X, self.schema_.columns_, None, self._missingness if warm else None
+            )
             n_epochs = self._train(X, train_rows, valid_rows, self.max_iter, params)
         if self.max_iter > 1 and n_epochs == self.max_iter:
             warnings.warn(
@@ -433,17 +478,15 @@ class VAETransformer(
     def partial_fit(self, X, y=None):
         """Train for one epoch on ``X``, keeping the weights and optimiser state.
 
-        Use it to stream data that does not fit in memory, chunk by chunk.
-        The first call initialises the model (standardisation, integer
-        levels, the table's columns and label categories) from its chunk:
-        declare every category with a pandas ``category`` dtype when later
-        chunks may hold labels the first lacks; the label counts of the mass
-        of unseen labels add up over calls. Early stopping does not apply;
-        ``max_iter`` is ignored.
+        The first call initialises the model (standardisation, levels,
+        columns, labels) from its chunk; declare labels a later chunk may add
+        with a ``category`` dtype. Label counts and missingness patterns add
+        up. On a Dask collection: one epoch over its partitions
+        (:doc:`/scale`). Early stopping does not apply; nor does ``max_iter``.
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             A chunk of training data.
 
         y : Ignored
@@ -457,8 +500,7 @@ class VAETransformer(
         first_call = not hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = validate_table(self, X, reset=first_call, extend_ranges=not first_call)
-            self._missingness = record_missingness(X, None if first_call else self._missingness)
+            X = _validate_training(self, X, reset=first_call, extend_ranges=not first_call)
             if first_call:
                 self._initialize(X, params)
                 training.start_linear_gaussian(
@@ -467,8 +509,12 @@ class VAETransformer(
             else:
                 summary = self._check_more_data(X, params, "partial_fit")
                 self._support = training.widen_support(self._support, summary, self._dequantized)
-            previous = None if first_call else self._label_counts
-            self._label_counts = count_labels(X, self.schema_.columns_, previous)
+            self._label_counts, self._missingness = _records(
+                X,
+                self.schema_.columns_,
+                None if first_call else self._label_counts,
+                None if first_call else self._missingness,
+            )
             self._train(X, None, None, 1, params)
         return self
 
@@ -519,15 +565,17 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to encode; missing entries (NaN) and unseen labels are
             allowed.
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
-            Posterior means; deterministic.
+            Posterior means; deterministic (lazy for a Dask collection).
         """
+        if (lazy := _lazy(self, "transform", X)) is not None:
+            return lazy
         check_is_fitted(self)
         X = validate_table(self, X, reset=False, unknown="missing")
         return self._fitted_model().encode(X)
@@ -620,7 +668,7 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to score. Missing entries (NaN) are marginalised. The
             integers of dequantised columns get noise that is a fixed
             function of each row first.
@@ -637,15 +685,12 @@ class VAETransformer(
 
         Notes
         -----
-        The KL term is exact; ``E_q[log p(x | z)]`` averages one antithetic
-        pair of standard normal draws per row, a fixed pseudo-random function
-        of the row, computed in float32 on batches of one fixed shape. The
-        score is unbiased for the ELBO and deterministic: it depends neither
-        on row order nor on the other rows scored, and its Monte Carlo error
-        is independent across distinct rows. With a quadratic ``log p(x |
-        z)`` (factor analysis: ``hidden_layer_sizes=()``, Gaussian) it is the
-        closed-form ELBO. See :doc:`/units`.
+        Unbiased for the ELBO, deterministic and row by row: see the class
+        Notes, :doc:`/model` and :doc:`/units`. A lazy Dask array for a Dask
+        collection (:doc:`/scale`).
         """
+        if (lazy := _lazy(self, "score_samples", X)) is not None:
+            return lazy
         X, unseen = self._check_scored(X)
         return unseen.scores(self._fitted_model().elbo, X)
 
@@ -654,7 +699,7 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to score, as for :meth:`score_samples`.
 
         y : Ignored
@@ -677,7 +722,7 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, DataFrame, Dask collection} of shape (n_samples, n_features)
             Data to score. Missing entries (NaN) are marginalised. The
             integers of dequantised columns get noise that is a fixed
             function of each row first.
@@ -692,10 +737,13 @@ class VAETransformer(
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
-            Estimated log-density of each sample, in nats, in the units of
-            ``X``.
+            Estimated log-density of each sample in nats of ``X``; lazy for
+            a Dask collection.
         """
         check_positive_integer("n_importance_samples", n_importance_samples)
+        kwargs = {"n_importance_samples": n_importance_samples, "random_state": random_state}
+        if (lazy := _lazy(self, "log_likelihood", X, **kwargs)) is not None:
+            return lazy
         X, unseen = self._check_scored(X)
         bound, seed = self._fitted_model().importance_weighted_bound, draw_seed(random_state)
         return unseen.scores(bound, X, n_importance_samples, seed)

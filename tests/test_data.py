@@ -17,10 +17,13 @@ from sklearn_vae._data import (
     _splitmix64,
     column_mean_std,
     column_statistics,
+    combine_moments,
     first_non_integer,
     integer_valued_columns,
     iter_batches,
     iter_row_chunks,
+    partial_moments,
+    power_of_two_divisor,
     row_hashed_uniform,
     row_keyed_normal,
     summarise_columns,
@@ -383,3 +386,60 @@ def test_mean_log_jacobian_is_the_mean_of_the_rows_log_jacobians():
             assert actual == pytest.approx(wanted, rel=8 * np.finfo(np.float64).eps)
     assert standardisation.mean_log_jacobian(X, np.array([], dtype=int)) == total
     assert per_row[0] != total
+
+
+def test_combined_moments_of_row_blocks_are_those_of_the_whole_array():
+    # Blocks of uneven sizes and magnitudes, one without an observed entry in a
+    # column: merged (as a Dask collection's partitions are), their moments are
+    # the two-pass moments of the whole array, and so are the statistics.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)) * np.array([1e-3, 1.0, 1e3, 1e300]) + np.array([5, -2, 1e4, 0])
+    X[rng.uniform(size=X.shape) < 0.1] = np.nan
+    X[50:60, 0] = np.nan
+    X[:50, 2] *= 1e-3  # a block with a smaller power of two than the whole
+    summary = summarise_columns(X)
+    divisor = power_of_two_divisor(summary)
+    parts = []
+    for block in np.split(X, [3, 50, 60, 61, 150]):
+        block_summary = summarise_columns(block)
+        block_divisor = power_of_two_divisor(block_summary)
+        _, mean, squares = partial_moments(block, block_divisor)
+        parts.append((block_summary.n_observed, mean, squares, block_divisor))
+    count, mean, squares = combine_moments(parts, divisor)
+    want_count, want_mean, want_squares = partial_moments(X, divisor)
+    assert_array_equal(count, want_count)
+    assert_allclose(mean, want_mean, rtol=1e-13)
+    assert_allclose(squares, want_squares, rtol=1e-12)
+    merged = column_statistics(None, summary=summary, moments=(count, mean, squares))
+    for got, want in zip(merged, column_statistics(X), strict=True):
+        assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_stream_of_partitions_answers_for_itself_where_a_fit_reads_an_array():
+    # A Dask collection's PartitionStream supplies its summary, split, datasets
+    # and Jacobian; the array code paths hand over to it (tests/test_dask.py
+    # checks the stream itself).
+    from sklearn_vae import _training as training
+
+    class Stream:
+        summary = summarise_columns(np.array([[1.0], [3.0]]))  # divisor 2
+        moments = (np.full(1, 2.0), np.full(1, 0.25), np.full(1, 2.0))
+        shape = (2, 1)
+
+        def split(self, params, rng):
+            return "train", "valid"
+
+        def dataset(self, rows, **options):
+            return RowDataset(np.ones((5, 1)), **options)
+
+        def mean_log_jacobian(self, standardisation, rows):
+            return -1.5
+
+    stream = Stream()
+    assert summarise_columns(stream) is stream.summary
+    params = {"early_stopping": False}
+    assert training.split_rows(stream, params, None) == ("train", "valid")
+    assert len(training._dataset(stream, [0])) == 5
+    assert training._mean_log_jacobian(None, stream, [0]) == -1.5
+    statistics = column_statistics(stream, summary=stream.summary, moments=stream.moments)
+    assert_array_equal(statistics[0], [0.25])  # the moments given, not a pass over the stream
