@@ -216,13 +216,14 @@ def test_each_epoch_visits_every_training_partition_once_in_a_seeded_order(synch
     params = {**SMALL, "early_stopping": False}
     vae = VAETransformer(**params).fit(X)
     assert sorted(log[:6]) == list(range(6))  # the summary pass
-    epochs = [log[6 + 6 * k : 12 + 6 * k] for k in range(3)]
-    assert len(log) == 6 + 3 * 6
+    assert log[6:12] == list(range(6))  # the pass that counts labels and missing entries
+    epochs = [log[12 + 6 * k : 18 + 6 * k] for k in range(3)]
+    assert len(log) == 12 + 3 * 6
     assert all(sorted(epoch) == list(range(6)) for epoch in epochs)
     assert len({tuple(epoch) for epoch in epochs}) > 1, "the order is drawn anew each epoch"
     again, log[:] = VAETransformer(**params).fit(X), []
     VAETransformer(**params).fit(X)
-    assert log[6:] == [i for epoch in epochs for i in epoch]
+    assert log[12:] == [i for epoch in epochs for i in epoch]
     assert_array_equal(again.transform(in_memory(6)), vae.transform(in_memory(6)))
 
 
@@ -230,8 +231,8 @@ def test_early_stopping_holds_out_whole_partitions(synchronous):
     log = []
     X = make_collection(10, log=log)
     vae = VAETransformer(**{**SMALL, "max_iter": 2, "validation_fraction": 0.2}).fit(X)
-    train = log[10:18]  # the first epoch's training partitions, then its validation ones
-    valid = log[18:20]
+    train = log[20:28]  # the first epoch's training partitions, then its validation ones
+    valid = log[28:30]
     assert sorted(train + valid) == list(range(10))
     assert valid == sorted(valid) and len(set(valid)) == 2
     assert len(vae.validation_scores_) == 2 and np.isfinite(vae.validation_scores_).all()
@@ -243,10 +244,10 @@ def test_partial_fit_of_a_dask_collection_is_one_epoch_over_its_partitions(synch
     log = []
     X = make_collection(4, log=log)
     vae = VAETransformer(**SMALL).partial_fit(X)
-    assert vae.n_iter_ == 1 and len(log) == 8
-    assert sorted(log[4:]) == [0, 1, 2, 3]
+    assert vae.n_iter_ == 1 and len(log) == 12
+    assert sorted(log[8:]) == [0, 1, 2, 3]
     vae.partial_fit(X)
-    assert vae.n_iter_ == 2 and len(log) == 16
+    assert vae.n_iter_ == 2 and len(log) == 24
     with pytest.raises(ValueError, match="Partition 2 of X: column 'colour' holds 'green'"):
         VAETransformer(**SMALL).partial_fit(make_collection(2)).partial_fit(X)
 
