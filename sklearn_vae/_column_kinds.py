@@ -53,6 +53,7 @@ __all__ = [
     "recognition_message",
     "warn_recognised",
     "quiet_recognition",
+    "no_recognition",
     "column_roles",
     "missing_entries",
 ]
@@ -93,6 +94,7 @@ _PLURALS = {"identifier": "identifiers", "free text": "free text"}
 # further models of one fit (ensemble members, calibration folds), whose
 # tables the first model already warned about.
 _QUIET = ContextVar("quiet_recognition", default=False)
+_OFF = ContextVar("no_recognition", default=False)
 
 
 @dataclass
@@ -182,6 +184,8 @@ def recognise(series):
     a pandas 'category' dtype, mixed objects), which the schema models by
     its dtype as before.
     """
+    if _OFF.get():
+        return None
     found = _recognise_time(series)
     if found is not None or not _is_strings(series):
         return found
@@ -364,6 +368,20 @@ def warn_recognised(columns, dropped):
     message = recognition_message(columns, dropped)
     if message is not None and not _QUIET.get():
         warnings.warn(message, UserWarning, stacklevel=4)
+
+
+@contextmanager
+def no_recognition():
+    """Within this block, string columns are labels as their dtype says: nothing is recognised.
+
+    A Dask fit validates a summary of its partitions (one entry per label),
+    in which identifiers, dates and numbers stored as text cannot be told.
+    """
+    token = _OFF.set(True)
+    try:
+        yield
+    finally:
+        _OFF.reset(token)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ import torch
 from sklearn.utils.validation import _check_feature_names, _check_n_features
 
 from ._checks import short_list, short_repr
+from ._column_kinds import no_recognition
 from ._data import (
     ColumnSummary,
     RowDataset,
@@ -305,18 +306,28 @@ class PartitionStream:
         else:
             numeric = list(range(n_columns))
         ranges = _combine_ranges(parts, len(numeric))
+        # A column's first non-integer entry joins its range, so that the schema
+        # tells float columns of integers from real-valued ones as it would in memory.
+        fractions = _combine_numeric(parts, offsets).fraction_value
+        ranges = [
+            limits if limits is None or np.isnan(fraction) else [*limits, fraction]
+            for limits, fraction in zip(ranges, fractions, strict=True)
+        ]
         if self.is_frame:
             proxy = _proxy_table(self.meta, parts, numeric, ranges)
         else:
             proxy = np.array(
-                [[np.nan, np.nan] if limits is None else limits for limits in ranges],
+                [[np.nan] * 3 if limits is None else [*limits, limits[0]][:3] for limits in ranges],
                 dtype=np.float64 if self.meta.dtype.kind == "f" else self.meta.dtype,
             ).T
         if self.lengths.sum() == 0:
             proxy = proxy[:0]  # the schema's own message for an empty X
         if not reset:
             self._check_known_labels(parts)
-        validate_table(self.estimator, proxy, reset=reset, extend_ranges=extend_ranges)
+        # String columns of a collection are labels: recognising dates, numbers
+        # or identifiers needs the values, which the summary does not keep.
+        with no_recognition():
+            validate_table(self.estimator, proxy, reset=reset, extend_ranges=extend_ranges)
         self._summarise(parts, numeric, offsets)
         return self
 

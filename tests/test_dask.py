@@ -383,3 +383,38 @@ def test_a_fit_on_the_cluster_equals_the_synchronous_fit(client):
     assert len(tasks.data) >= 4
     assert_array_equal(on_cluster.transform(table), local.transform(table))
     assert_array_equal(scores, local.score_samples(table))
+
+
+def test_string_columns_of_a_collection_are_labels_whatever_they_hold(synchronous):
+    # The summary pass keeps one count per label, from which neither dates nor
+    # identifiers can be told: a collection's string columns are modelled as labels.
+    labels = [f"lab{i}" for i in range(25)]
+    frame = pd.DataFrame(
+        {
+            "x": np.linspace(-1.0, 1.0, 200),
+            "c": np.tile(labels, 8),
+            "when": pd.date_range("2020-01-01", periods=200).astype(str),
+        }
+    )
+    vae = VAETransformer(**SMALL).fit(dd.from_pandas(frame, npartitions=4))
+    columns = {column.name: column for column in vae.schema_.columns_}
+    assert len(columns["c"].categories) == 25 and len(columns["when"].categories) == 200
+    assert columns["when"].recognised is None and not vae.schema_.dropped_
+
+
+def test_a_collection_tells_float_columns_of_integers_as_a_table_does(synchronous):
+    # "late" holds integers but for one entry of the last partition, which the
+    # summary pass must carry to the schema.
+    late = np.arange(200.0)
+    late[190] = 0.5
+    frame = pd.DataFrame({"counts": np.arange(200.0) % 7, "late": late, "c": ["a", "b"] * 100})
+    on_dask = VAETransformer(**SMALL).fit(dd.from_pandas(frame, npartitions=4))
+    in_memory = VAETransformer(**SMALL).fit(frame)
+    for dask_column, column in zip(
+        on_dask.schema_.columns_, in_memory.schema_.columns_, strict=True
+    ):
+        assert (dask_column.likelihood, dask_column.dequantize) == (
+            column.likelihood,
+            column.dequantize,
+        )
+    assert [column.dequantize for column in in_memory.schema_.columns_] == [True, False, False]
