@@ -38,6 +38,20 @@ MUTATION_TEST_FILES = {
         "tests/test_histogram.py",
         "tests/test_odd_columns.py",
     },
+    "sklearn_vae._sampling.": {
+        "tests/test_synthetic_rows.py",
+        "tests/test_conditional_sampling.py",
+        "tests/test_sample_dtypes.py",
+    },
+    "sklearn_vae._column_kinds.": {
+        "tests/test_column_kinds.py",
+        "tests/test_tables.py",
+    },
+    "sklearn_vae._rules.": {
+        "tests/test_rules.py",
+        "tests/test_tables.py",
+        "tests/test_vae_dequantize.py",
+    },
 }
 
 
