@@ -62,10 +62,12 @@ STRING_SHARE = 0.9
 ID_SHARE, ID_MIN = 0.5, 20
 DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}:\d{2}|^\d{4}-\d{2}$")
 NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*%?$")
+# Strings that stand for a missing value (SAS and Stata write ".").
+NULL_LIKE = {"", ".", "-", "?", "na", "n/a", "nan", "null", "none", "missing"}
 
 KINDS = {
     "unseen": "held-out labels not seen in fit",
-    "strings": "dates, times, numbers or ids/free text stored as strings",
+    "strings": "dates, times, numbers (also with null-like strings) or ids/free text as strings",
     "intfloat": "integer-valued float columns",
     "constant": "constant columns (one observed value)",
     "missing": "missing values",
@@ -125,17 +127,26 @@ def choose_tables(n_tables):
 
 
 def _string_kind(series):
-    """Why a string column holds dates/numbers/ids, or None."""
+    """Why a string column holds dates, numbers or ids/free text, or None.
+
+    Strings that stand for a missing value (``NULL_LIKE``) are left out of the
+    judgement and named in the answer.
+    """
     values = series.dropna()
     if not len(values) or pd.api.types.is_bool_dtype(series):
         return None
     if not all(isinstance(v, str) for v in values.iloc[:1000]):
         return None
     distinct = pd.Series(values.unique()).astype(str)
-    if distinct.map(lambda v: bool(DATE.search(v))).mean() >= STRING_SHARE:
-        return "dates/times"
-    if distinct.map(lambda v: bool(NUMBER.match(v))).mean() >= STRING_SHARE:
-        return "numbers"
+    null_like = distinct.str.strip().str.lower().isin(NULL_LIKE)
+    note = " with null-like strings" if null_like.any() else ""
+    if null_like.all():
+        return "null-like strings"
+    meaningful = distinct[~null_like.to_numpy()]
+    if meaningful.map(lambda v: bool(DATE.search(v))).mean() >= STRING_SHARE:
+        return "dates/times" + note
+    if meaningful.map(lambda v: bool(NUMBER.match(v))).mean() >= STRING_SHARE:
+        return "numbers" + note
     if len(distinct) >= ID_MIN and len(distinct) > ID_SHARE * len(values):
         return "ids/text"
     return None

@@ -224,10 +224,15 @@ def test_battery_flags_the_kinds_of_a_table(battery):
             "count": [float(i % 4) for i in range(29)] + [np.nan],
             "size": np.linspace(0.5, 3.0, 30),
             "flag": [False] * 30,
+            "size_code": ["1", "2", "."] * 10,
         }
     )
     kinds = battery.table_kinds(df)
-    assert kinds["strings"] == ["when (dates/times)", "name (ids/text)"]
+    assert kinds["strings"] == [
+        "when (dates/times)",
+        "name (ids/text)",
+        "size_code (numbers with null-like strings)",
+    ]
     assert kinds["intfloat"] == ["count"]
     assert kinds["constant"] == ["flag"]
     assert kinds["missing"] == ["count"]
