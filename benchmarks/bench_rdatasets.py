@@ -32,6 +32,10 @@ have them.
   rows holding a label not seen in fit, the warnings of each fit (first line,
   deduplicated), and the kinds each table holds (see ``KINDS``).
 
+Every table's density is measured first, then the imputation table by table
+(most of the time); the result file is rewritten after each step, and
+``--resume`` continues a stopped run's imputation from its file.
+
 Command: ``OMP_NUM_THREADS=1 python benchmarks/bench_rdatasets.py --threads 1``
 (the "before" file was written with ``--output
 benchmarks/results/bench_rdatasets_before.json``).
@@ -39,10 +43,12 @@ benchmarks/results/bench_rdatasets_before.json``).
 
 import contextlib
 import io
+import json
 import re
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import _harness as harness
 import numpy as np
@@ -440,6 +446,11 @@ def parse_args(argv=None):
         default=None,
         help=f"tables (default {N_TABLES}, quick {QUICK_TABLES})",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of the existing result file and impute the tables it has not",
+    )
     args = parser.parse_args(argv)
     if args.tables is None:
         args.tables = QUICK_TABLES if args.quick else N_TABLES
@@ -471,9 +482,16 @@ def main(argv=None):
         # Density first on every table (minutes), then the imputation (most of the
         # time), the result file rewritten after each step: a run stopped early keeps
         # every table's density and the imputation of the tables it reached.
-        frames = {}
-        for package, item, df in tables:
-            frames[f"{package}/{item}"] = df
+        frames = {f"{package}/{item}": df for package, item, df in tables}
+        if args.resume:
+            earlier = json.loads(Path(run.path).read_text())
+            run.rows.extend(earlier["rows"])
+            run.header["earlier_parts"] = [
+                *earlier["header"].get("earlier_parts", []),
+                {k: earlier["header"].get(k) for k in ("command", "date", "git", "seconds")},
+            ]
+            print(f"resumed {len(run.rows)} rows of {run.path}")
+        for package, item, df in [] if args.resume else tables:
             for seed in range(args.seeds):
                 row, error, seconds, _ = recorded(
                     lambda p=package, i=item, d=df, s=seed: evaluate_density(p, i, d, s, args.quick)
@@ -487,7 +505,7 @@ def main(argv=None):
                 run.add(**row)
                 run.write()
         for row in run.rows:
-            if "battery_error" in row:
+            if "battery_error" in row or row["imputer"]["status"] != "not run":
                 continue
             df = frames[row["table"]]
             _, error, seconds, _ = recorded(

