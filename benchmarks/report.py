@@ -569,6 +569,196 @@ def scale_invariance(results):
     return section(results, stems, body)
 
 
+RDATASETS_KINDS = {
+    "unseen": "U",
+    "strings": "S",
+    "intfloat": "I",
+    "constant": "C",
+    "missing": "M",
+}
+
+
+def _nats_cell(result):
+    if result["status"] == "ok":
+        return num(result["nats"])
+    return result["status"]
+
+
+def _error_cell(result):
+    if result["status"] == "ok":
+        return num(result["error_value"], ".3f")
+    return result["status"]
+
+
+def _winner(beats, other_value, name, other):
+    """The winner: ``name`` where it beats, ``other`` where that has a number, else neither."""
+    if beats is None:
+        return "—"
+    if beats:
+        return name
+    return other if other_value is not None else "neither"
+
+
+def _warning_text(warning):
+    """A recorded warning as the table lists it: the category alone for a ConvergenceWarning."""
+    category = warning.split(":")[0]
+    return category if category == "ConvergenceWarning" else warning
+
+
+def _rdatasets_counts(rows):
+    """``(VAE wins, tables, wins where both are finite, such tables, imputer wins)``."""
+    rows = [r for r in rows if "battery_error" not in r]
+    comparable = [r for r in rows if r["comparable"]]
+    imputed = [r for r in rows if r["imputer_beats_mean_mode"] is not None]
+    return (
+        sum(r["vae_beats_histogram"] for r in rows),
+        len(rows),
+        sum(r["vae_beats_histogram"] for r in comparable),
+        len(comparable),
+        sum(r["imputer_beats_mean_mode"] for r in imputed),
+        len(imputed),
+    )
+
+
+def _rdatasets_summary(label, rows):
+    wins, n, both, comparable, imputer, imputed = _rdatasets_counts(rows)
+    where = "" if imputed == n else f" (of the {imputed} tables the run imputed)"
+    return (
+        f"{label}: the VAE beats `HistogramDensity` held out on {wins} of {n} tables "
+        f"({both} of the {comparable} where both scores are finite); `VAEImputer` beats "
+        f"mean/mode imputation on {imputer} of {imputed}{where}."
+    )
+
+
+def _rdatasets_problems(row):
+    """The errors, non-finite scores and fit warnings of one table, as a list item or None."""
+    parts = []
+    for key, name in (
+        ("vae", "VAE"),
+        ("histogram", "histogram"),
+        ("imputer", "imputer"),
+        ("mean_mode", "mean/mode"),
+    ):
+        result = row[key]
+        if result.get("error"):
+            where = result["status"].replace(" error", "")
+            parts.append(f"{name} {where}: `{result['error']}`")
+        elif result["status"] not in ("ok", "not run"):
+            if result.get("non_finite_rows"):
+                parts.append(f"{name}: {result['status']} ({result['non_finite_rows']} rows)")
+            elif result.get("unfilled"):
+                parts.append(f"{name}: {result['unfilled']} masked entries left missing")
+            else:
+                parts.append(f"{name}: {result['status']}")
+        warned = [
+            *result.get("warnings", []),
+            *result.get("score_warnings", []),
+            *result.get("impute_warnings", []),
+        ]
+        for warning in dict.fromkeys(map(_warning_text, warned)):
+            parts.append(f"{name} warns `{warning}`")
+    if not parts:
+        return None
+    return f"- {row['table']}: " + "; ".join(parts) + "."
+
+
+def rdatasets(results):
+    """The battery: the after file as the main table where there is one, else the before."""
+    stems = [s for s in ("bench_rdatasets", "bench_rdatasets_before") if s in results]
+    if not stems:
+        return "Not run yet: no `bench_rdatasets*.json` result file.\n"
+    main = results[stems[0]]
+    rows = [r for r in main["rows"] if "battery_error" not in r]
+    several = len({r["seed"] for r in rows}) > 1
+    legend = ", ".join(
+        f"{code} {main['header']['kinds'][k]}" for k, code in RDATASETS_KINDS.items()
+    )
+    body = table(
+        [
+            "table",
+            "rows × cols",
+            "kinds",
+            "unseen rows",
+            "VAE nats",
+            "histogram nats",
+            "winner",
+            "imputer error",
+            "mean/mode error",
+            "winner",
+            "VAE fit s",
+            "imputer fit s",
+        ],
+        [
+            [
+                r["table"] + (f" (seed {r['seed']})" if several else ""),
+                f"{r['rows']} × {r['cols']}",
+                "".join(code for k, code in RDATASETS_KINDS.items() if k in r["flags"]),
+                str(r["unseen_rows"]),
+                _nats_cell(r["vae"]),
+                _nats_cell(r["histogram"]),
+                _winner(r["vae_beats_histogram"], r["histogram"]["nats"], "VAE", "histogram"),
+                _error_cell(r["imputer"]),
+                _error_cell(r["mean_mode"]),
+                _winner(
+                    r["imputer_beats_mean_mode"],
+                    r["mean_mode"]["error_value"],
+                    "imputer",
+                    "mean/mode",
+                ),
+                num(r["vae"]["fit_s"], ".1f"),
+                num(r["imputer"]["fit_s"], ".0f"),
+            ]
+            for r in rows
+        ],
+        "lllrrrlrrlrr",
+    )
+    kinds = table(
+        ["kind", "tables", "VAE loses or fails", "imputer loses or fails"],
+        [
+            [
+                f"{code}: {main['header']['kinds'][k]}",
+                str(sum(k in r["flags"] for r in rows)),
+                str(sum(k in r["flags"] and not r["vae_beats_histogram"] for r in rows)),
+                str(sum(k in r["flags"] and r["imputer_beats_mean_mode"] is False for r in rows)),
+            ]
+            for k, code in RDATASETS_KINDS.items()
+        ],
+        "lrrr",
+    )
+    if stems == ["bench_rdatasets", "bench_rdatasets_before"]:
+        counts = [
+            _rdatasets_summary("Before", results["bench_rdatasets_before"]["rows"]),
+            _rdatasets_summary("After", main["rows"]),
+        ]
+    else:
+        counts = [_rdatasets_summary("Baseline, before the fixes", main["rows"])]
+    faults = [r for r in main["rows"] if "battery_error" in r]
+    problems = [p for p in map(_rdatasets_problems, rows) if p]
+    problems += [f"- {r['table']}: the battery failed, `{r['battery_error']}`." for r in faults]
+    seconds = main["header"].get("seconds")
+    if seconds is not None:  # a resumed run adds the parts before it
+        seconds += sum(part["seconds"] or 0 for part in main["header"].get("earlier_parts", []))
+    parts = [
+        f"Kinds: {legend}. Errors are RMSE over standard deviation (numbers) or "
+        "misclassification (labels), averaged over the masked columns.",
+        body,
+        *counts,
+        "Tables with each kind, and those where the VAE or the imputer loses or fails:",
+        kinds,
+    ]
+    if main["header"].get("finished") is False:
+        imputed = sum(r["imputer_beats_mean_mode"] is not None for r in rows)
+        parts.append(
+            f"The run was stopped after {seconds / 60:.0f} minutes, with the density of every "
+            f"table and the imputation of {imputed}; the others show `not run`."
+        )
+    elif seconds is not None:
+        parts.append(f"The run took {seconds / 60:.0f} minutes on one thread.")
+    if problems:
+        parts += ["Errors, non-finite scores and warnings, per table:", "\n".join(problems)]
+    return section(results, stems, *parts)
+
+
 SECTIONS = {
     "density": density,
     "small_data": small_data,
@@ -585,6 +775,7 @@ SECTIONS = {
     "imputation": imputation,
     "novelty": novelty,
     "threads": threads,
+    "rdatasets": rdatasets,
 }
 
 

@@ -204,3 +204,136 @@ def test_a_quick_run_writes_a_result_file_the_report_reads(tmp_path):
     }
     markdown = report.scale_invariance({"bench_scale_invariance": data})
     assert "| 1e+300 |" in markdown and "`bench_scale_invariance.json`" in markdown
+
+
+@pytest.fixture
+def battery(monkeypatch):
+    """``bench_rdatasets.py`` as a module (it imports ``_harness`` from its folder)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return load_module("benchmarks_rdatasets", BENCHMARKS / "bench_rdatasets.py")
+
+
+def test_battery_flags_the_kinds_of_a_table(battery):
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "when": [f"2020-01-{d:02d}" for d in range(1, 31)],
+            "name": [f"person {i}" for i in range(30)],
+            "group": ["a", "b", "c"] * 10,
+            "count": [float(i % 4) for i in range(29)] + [np.nan],
+            "size": np.linspace(0.5, 3.0, 30),
+            "flag": [False] * 30,
+            "size_code": ["1", "2", "."] * 10,
+        }
+    )
+    kinds = battery.table_kinds(df)
+    assert kinds["strings"] == [
+        "when (dates/times)",
+        "name (ids/text)",
+        "size_code (numbers with null-like strings)",
+    ]
+    assert kinds["intfloat"] == ["count"]
+    assert kinds["constant"] == ["flag"]
+    assert kinds["missing"] == ["count"]
+
+
+def test_battery_counts_held_out_rows_with_labels_not_seen_in_fit(battery):
+    import pandas as pd
+
+    train = pd.DataFrame({"country": ["fr", "de", None], "x": [1.0, 2.0, 3.0]})
+    test = pd.DataFrame({"country": ["fr", "it", "it", None, "es"], "x": [9.0, 9.0, 9.0, 9, 9]})
+    assert battery.unseen_labels(train, test) == (3, {"country": 2})
+
+
+def test_battery_imputation_error_scales_numbers_and_counts_wrong_labels(battery):
+    import pandas as pd
+
+    train = pd.DataFrame({"x": [0.0, 2.0, 4.0], "c": ["a", "b", "b"]})  # sd of x is 2
+    truth = pd.DataFrame({"x": [1.0, 5.0, 7.0], "c": ["a", "b", "a"]})
+    imputed = pd.DataFrame({"x": [1.0, 1.0, 7.0], "c": ["b", "b", "a"]})
+    mask = np.array([[False, True], [True, True], [False, False]])
+    value, columns, unfilled = battery.imputation_error(train, truth, imputed, mask)
+    # x: one masked entry off by 4, RMSE 4 over sd 2; c: one of two masked labels wrong.
+    assert columns == {"x": 2.0, "c": 0.5}
+    assert value == 1.25 and unfilled == 0
+    imputed.loc[1, "x"] = np.nan
+    assert battery.imputation_error(train, truth, imputed, mask)[::2] == (None, 1)
+    # Mean/mode imputation fitted on the training rows fills the masked entries.
+    filled = battery.MeanMode().fit(train).transform(truth.mask(mask))
+    assert filled.loc[1, "x"] == 2.0 and list(filled["c"]) == ["b", "b", "a"]
+
+
+def _battery_row(table, vae, histogram, imputer, mean_mode, flags=()):
+    def density(nats):
+        return {"nats": nats, "status": "ok" if nats is not None else "fit error", "fit_s": 1.0}
+
+    def imputation(error):
+        return {
+            "error_value": error,
+            "status": "ok" if error is not None else "fit error",
+            "fit_s": 2.0,
+        }
+
+    beats = vae is not None and (histogram is None or vae > histogram)
+    return {
+        "table": table,
+        "seed": 0,
+        "rows": 200,
+        "cols": 5,
+        "flags": list(flags),
+        "unseen_rows": 0,
+        "vae": density(vae),
+        "histogram": density(histogram),
+        "vae_beats_histogram": beats,
+        "comparable": vae is not None and histogram is not None,
+        "imputer": imputation(imputer),
+        "mean_mode": imputation(mean_mode),
+        "imputer_beats_mean_mode": imputer is not None and imputer < mean_mode,
+    }
+
+
+def _battery_file(rows, command):
+    header = {
+        "benchmark": "bench_rdatasets",
+        "command": command,
+        "date": "2026-12-06",
+        "git": {"commit": "abc"},
+        "kinds": {
+            "unseen": "unseen labels",
+            "strings": "strings",
+            "intfloat": "integer floats",
+            "constant": "constant",
+            "missing": "missing",
+        },
+        "seconds": 600.0,
+    }
+    return {"header": header, "rows": rows}
+
+
+def test_battery_report_shows_the_after_file_with_the_before_counts():
+    before = _battery_file(
+        [
+            _battery_row("P/a", -5.0, -4.0, 0.9, 0.8, ["missing"]),
+            _battery_row("P/b", None, -3.0, None, 0.8, ["unseen"]),
+        ],
+        "before",
+    )
+    alone = report.rdatasets({"bench_rdatasets_before": before})
+    assert "Baseline, before the fixes: the VAE beats" in alone
+    assert "on 0 of 2 tables (0 of the 1 where both" in alone
+    assert "| P/b | 200 × 5 | U | 0 | fit error | −3.00 | histogram |" in alone
+    after = _battery_file(
+        [
+            _battery_row("P/a", -3.0, -4.0, 0.7, 0.8, ["missing"]),
+            _battery_row("P/b", -2.0, None, 0.6, 0.8, ["unseen"]),
+        ],
+        "after",
+    )
+    both = report.rdatasets({"bench_rdatasets_before": before, "bench_rdatasets": after})
+    assert "Before: the VAE beats `HistogramDensity` held out on 0 of 2" in both
+    assert "After: the VAE beats `HistogramDensity` held out on 2 of 2 tables (1 of the 1" in both
+    assert "mean/mode imputation on 2 of 2." in both
+    assert "| P/b | 200 × 5 | U | 0 | −2.00 | fit error | VAE |" in both
+    assert "| U: unseen labels | 1 | 0 | 0 |" in both
+    assert both.index("`bench_rdatasets.json`") < both.index("`bench_rdatasets_before.json`")
