@@ -5,6 +5,7 @@ from ._exceptions import TrainingInterruptedWarning
 from ._histogram import HistogramDensity
 from ._imputer import VAEImputer
 from ._outlier import DensityOutlierDetector
+from ._parallel import data_parallel
 from ._scoring import make_log_likelihood_scorer
 from ._vae import VAETransformer
 from ._version import __version__ as __version__
@@ -15,6 +16,7 @@ __all__ = [
     "TrainingInterruptedWarning",
     "VAEImputer",
     "VAETransformer",
+    "data_parallel",
     "dequantize",
     "make_log_likelihood_scorer",
 ]

@@ -29,6 +29,7 @@ from ._data import summarise_columns
 from ._evaluation import FittedModel
 from ._likelihoods import LIKELIHOODS
 from ._networks import NetworkParamsMixin
+from ._parallel import check_cluster, parallel_settings, train_data_parallel
 from ._persistence import restore_state, saved_state
 from ._random import draw_seed
 from ._sampling import check_sampling_options, encode_given, record_missingness, synthetic_rows
@@ -51,9 +52,22 @@ def _dask_module(X):
 def _validate_training(estimator, X, **options):
     """``validate_table`` of training data, or the summary pass of a Dask collection."""
     module = _dask_module(X)
+    settings = parallel_settings()
+    if settings is not None:
+        # Before the summary pass, which runs on the same workers.
+        check_cluster(settings, X if module is not None else None)
     if module is None:
         return validate_table(estimator, X, **options)
     return module.training_stream(estimator, X, **options)
+
+
+def _train_net(net, X, *args):
+    """``(net, losses, scores)``: :func:`~._training.train` of ``net`` in place, or of a copy
+    of it on the workers of an enclosing :func:`~._parallel.data_parallel` block."""
+    settings = parallel_settings()
+    if settings is None:
+        return net, *training.train(net, X, *args)
+    return train_data_parallel(net, X, *args, settings)
 
 
 def _records(X, columns, label_counts, missingness):
@@ -542,7 +556,7 @@ class VAETransformer(
     def _train(self, X, train_rows, valid_rows, epochs, params):
         """Train, then append the new epochs to the fitted curves; the number of new epochs."""
         fitted = (self._standardisation, self._dequantized, self._rng)
-        losses, scores = training.train(
+        self.net_, losses, scores = _train_net(
             self.net_, X, train_rows, valid_rows, epochs, params, *fitted
         )
         previous = self.__dict__ if len(self.net_.history) > len(losses) else {}
