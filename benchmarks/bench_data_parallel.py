@@ -5,8 +5,8 @@ written once as a ``.npy`` file and as ``--partitions`` Parquet files, and
 10,000 more rows are held out. A 2-worker ``LocalCluster`` (one thread per
 worker, processes) runs throughout. Every method fits the same model,
 ``VAETransformer(n_components=16, hidden_layer_sizes=(256, 256),
-batch_size=256, max_iter=--epochs, early_stopping=False)``, one thread per
-process:
+batch_size=b, max_iter=--epochs, early_stopping=False)`` for each ``b`` of
+``--batch-sizes``, one thread per process:
 
 - ``memmap``: ``fit`` on the ``.npy`` file opened with ``mmap_mode="r"``;
 - ``partial_fit``: one call per chunk of the memmap (``--partitions`` chunks an epoch);
@@ -35,12 +35,7 @@ import numpy as np
 
 N_FEATURES = 64
 N_HELD_OUT = 10_000
-PARAMS = dict(
-    n_components=16,
-    hidden_layer_sizes=(256, 256),
-    batch_size=256,
-    early_stopping=False,
-)
+PARAMS = dict(n_components=16, hidden_layer_sizes=(256, 256), early_stopping=False)
 
 
 def write_data(directory, n_samples, n_partitions):
@@ -63,20 +58,22 @@ def epoch_seconds(vae):
     return float(sum(vae.net_.history[:, "dur"]))
 
 
-def methods(path, parquet, epochs, n_partitions):
+def methods(path, parquet, epochs, n_partitions, batch_size):
     """name -> fit(seed) returning the fitted estimator."""
     import dask.dataframe as dd
 
     from sklearn_vae import VAETransformer, data_parallel
 
+    params = {**PARAMS, "batch_size": batch_size}
+
     def memmap(seed):
-        return VAETransformer(**PARAMS, max_iter=epochs, random_state=seed).fit(
+        return VAETransformer(**params, max_iter=epochs, random_state=seed).fit(
             np.load(path, mmap_mode="r")
         )
 
     def partial(seed):
         X = np.load(path, mmap_mode="r")
-        vae = VAETransformer(**PARAMS, random_state=seed)
+        vae = VAETransformer(**params, random_state=seed)
         chunks = np.array_split(np.arange(len(X)), n_partitions)
         for _ in range(epochs):
             for rows in chunks:
@@ -84,14 +81,14 @@ def methods(path, parquet, epochs, n_partitions):
         return vae
 
     def dask_client(seed):
-        return VAETransformer(**PARAMS, max_iter=epochs, random_state=seed).fit(
+        return VAETransformer(**params, max_iter=epochs, random_state=seed).fit(
             dd.read_parquet(parquet)
         )
 
     def workers(n):
         def fit(seed):
             with data_parallel(n_workers=n):
-                return VAETransformer(**PARAMS, max_iter=epochs, random_state=seed).fit(
+                return VAETransformer(**params, max_iter=epochs, random_state=seed).fit(
                     dd.read_parquet(parquet)
                 )
 
@@ -106,12 +103,51 @@ def methods(path, parquet, epochs, n_partitions):
     }
 
 
+def measure(fits, held_out, repeats):
+    """name -> one dict per round: seconds, epoch seconds, held-out score."""
+    names = list(fits)
+    measured = {name: [] for name in names}
+    for round_ in range(repeats):
+        order = names[::-1] if round_ % 2 else names
+        for name in order:
+            start = time.perf_counter()
+            vae = fits[name](round_)
+            seconds = time.perf_counter() - start
+            measured[name].append(
+                {
+                    "seconds": seconds,
+                    "epoch_seconds": epoch_seconds(vae),
+                    "score": float(vae.score(held_out)),
+                }
+            )
+            print(f"round {round_}: {name}: {seconds:.1f} s, {measured[name][-1]}")
+    return measured
+
+
+def add_rows(run, measured, batch_size, rows_trained):
+    """One result row per method: medians and ranges over the rounds."""
+    for name, runs in measured.items():
+        ratios = [
+            r["seconds"] / m["seconds"] for r, m in zip(runs, measured["memmap"], strict=True)
+        ]
+        run.add(
+            method=name,
+            batch_size=batch_size,
+            fit_rows_per_s=harness.summary([rows_trained / r["seconds"] for r in runs]),
+            epoch_rows_per_s=harness.summary([rows_trained / r["epoch_seconds"] for r in runs]),
+            seconds_ratio_to_memmap=harness.summary(ratios),
+            score=harness.summary([r["score"] for r in runs]),
+            score_mean=statistics.fmean(r["score"] for r in runs),
+        )
+
+
 def main():
     parser = harness.parser(__doc__.splitlines()[0])
     parser.add_argument("--n-samples", type=float, default=1e5)
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 2048])
     args = parser.parse_args()
     n_samples = int(args.n_samples)
     if args.quick:
@@ -134,40 +170,14 @@ def main():
             n_workers=2, threads_per_worker=args.threads, processes=True, dashboard_address=":0"
         )
         with cluster, Client(cluster):
-            fits = methods(path, parquet, args.epochs, args.partitions)
-            names = list(fits)
-            measured = {name: [] for name in names}
-            for round_ in range(args.repeats):
-                order = names[::-1] if round_ % 2 else names
-                for name in order:
-                    start = time.perf_counter()
-                    vae = fits[name](round_)
-                    seconds = time.perf_counter() - start
-                    measured[name].append(
-                        {
-                            "seconds": seconds,
-                            "epoch_seconds": epoch_seconds(vae),
-                            "score": float(vae.score(held_out)),
-                        }
-                    )
-                    print(f"round {round_}: {name}: {seconds:.1f} s, {measured[name][-1]}")
-    rows_trained = n_samples * args.epochs
-    for name in names:
-        runs = measured[name]
-        ratios = [
-            runs[k]["seconds"] / measured["memmap"][k]["seconds"] for k in range(args.repeats)
-        ]
-        run.add(
-            method=name,
-            fit_rows_per_s=harness.summary([rows_trained / r["seconds"] for r in runs]),
-            epoch_rows_per_s=harness.summary([rows_trained / r["epoch_seconds"] for r in runs]),
-            seconds_ratio_to_memmap=harness.summary(ratios),
-            score=harness.summary([r["score"] for r in runs]),
-            score_mean=statistics.fmean(r["score"] for r in runs),
-        )
+            for batch_size in args.batch_sizes:
+                fits = methods(path, parquet, args.epochs, args.partitions, batch_size)
+                measured = measure(fits, held_out, args.repeats)
+                add_rows(run, measured, batch_size, n_samples * args.epochs)
     for row in run.rows:
         print(
-            f"{row['method']:>26}: fit {row['fit_rows_per_s']['median']:9,.0f} rows/s, epochs "
+            f"batch {row['batch_size']:5d}, {row['method']:>26}: fit "
+            f"{row['fit_rows_per_s']['median']:9,.0f} rows/s, epochs "
             f"{row['epoch_rows_per_s']['median']:9,.0f} rows/s, time / memmap "
             f"{row['seconds_ratio_to_memmap']['median']:.2f}, held out "
             f"{row['score']['median']:.3f} ({row['score']['min']:.3f} to {row['score']['max']:.3f})"
