@@ -351,6 +351,46 @@ def scaling(results):
     return section(results, stems, times, memory, text)
 
 
+def data_parallel(results):
+    stems = ["bench_data_parallel"]
+    header = results[stems[0]]["header"]
+
+    def spread(summary, spec):
+        low, high = num(summary["min"], spec), num(summary["max"], spec)
+        return f"{num(summary['median'], spec)} ({low} to {high})"
+
+    body = table(
+        [
+            "batch",
+            "method",
+            "`fit` rows/s",
+            "epochs rows/s",
+            "time / memmap (min–max)",
+            "held-out nats/row (min to max)",
+        ],
+        [
+            [
+                num(r["batch_size"], ",d"),
+                r["method"],
+                num(r["fit_rows_per_s"]["median"], ",.0f"),
+                num(r["epoch_rows_per_s"]["median"], ",.0f"),
+                f"{num(r['seconds_ratio_to_memmap']['median'])} "
+                f"({num(r['seconds_ratio_to_memmap']['min'])}–"
+                f"{num(r['seconds_ratio_to_memmap']['max'])})",
+                spread(r["score"], ".3f"),
+            ]
+            for r in results[stems[0]]["rows"]
+        ],
+    )
+    text = (
+        f"{header['n_samples']:,} training rows × {header['n_features']} columns, "
+        f"{header['params']['max_iter']} epochs at each batch size, medians over "
+        f"{header['options']['repeats']} rounds (seeds 0, 1, 2); the held-out score is the "
+        f"mean ELBO of {header['n_held_out']:,} other rows."
+    )
+    return section(results, stems, body, text)
+
+
 def tables_quality(results):
     stems = ["bench_tables"]
     rows = results["bench_tables"]["rows"]
@@ -769,6 +809,7 @@ SECTIONS = {
     "scoring_estimates": scoring_estimates,
     "training_speed": training_speed,
     "scaling": scaling,
+    "data_parallel": data_parallel,
     "scale_invariance": scale_invariance,
     "tables": tables_quality,
     "integer_columns": integer_columns,

@@ -363,3 +363,46 @@ def test_a_worker_without_the_library_is_named_with_the_remedy():
             with data_parallel():
                 VAETransformer(**PARAMS, max_iter=1).fit(ddf)
     assert "Install sklearn_vae" in str(info.value) and "every worker" in str(info.value)
+
+
+def _memory():
+    """This process's resident and peak resident memory, in bytes (Linux)."""
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
+
+
+def _reset_peak():
+    """Start the peak resident memory afresh from the current one (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return _memory()
+
+
+def _partition(i):
+    rng = np.random.default_rng(i)
+    return pd.DataFrame(rng.normal(size=(25_000, 20)), columns=[f"x{j}" for j in range(20)])
+
+
+@pytest.mark.timeout(600)
+def test_each_worker_holds_a_few_partitions_at_a_time(client):
+    # 40 partitions of 4 MB (25,000 rows of 20 float64 columns), read from their
+    # tasks: a rank that held its 20 would grow by 80 MB and more.
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("the peak resident memory cannot be reset here")
+
+    def collection(n):
+        return dd.from_map(
+            _partition, range(n), meta=_partition(0).iloc[:0], enforce_metadata=False
+        )
+
+    params = dict(PARAMS, early_stopping=False, max_iter=1, batch_size=8192, random_state=0)
+    with data_parallel():
+        VAETransformer(**params).fit(collection(4))  # the workers' imports and first allocations
+        before = client.run(_reset_peak)
+        VAETransformer(**params).fit(collection(40))
+    after = client.run(_memory)
+    partition = 25_000 * 20 * 8
+    for worker, memory in after.items():
+        growth = memory["VmHWM"] - before[worker]["VmRSS"]
+        assert growth < 8 * partition, f"{worker}: {growth / 2**20:.0f} MiB"
