@@ -30,7 +30,7 @@ from ._data import (
 from ._random import permutation
 from ._schema import TableSchema, check_observed, is_dataframe, validate_table
 
-__all__ = ["PartitionStream", "training_stream", "map_rows"]
+__all__ = ["PartitionStream", "training_stream", "map_rows", "map_sample"]
 
 
 # ------------------------------------------------------------ partitions
@@ -541,4 +541,59 @@ def map_rows(estimator, method, X, n_outputs=None, **kwargs):
         dtype=np.float64,
         chunks=(X.chunks[0], (n_outputs,)),
         meta=np.empty(shape),
+    )
+
+
+def _partition_seed(seed, number):
+    """The seed of partition ``number``'s draws: a function of the call's seed and the number."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def _sample_partition(block, estimator, n_samples, seed, how, meta, partition_info=None):
+    if len(block) == 0:
+        return meta
+    number = partition_info["number"] if partition_info else 0
+    return estimator.sample(
+        n_samples, random_state=_partition_seed(seed, number), given=block, **how
+    )
+
+
+def _sample_block(block, estimator, n_samples, seed, how, meta, block_info=None):
+    number = block_info[None]["chunk-location"][0] if block_info else 0
+    return _sample_partition(block, estimator, n_samples, seed, how, meta, {"number": number})
+
+
+def map_sample(estimator, given, n_samples, seed, how):
+    """Lazy ``estimator.sample(n_samples, given=given)`` of a Dask collection of conditions.
+
+    Partition ``k`` of ``given`` gets ``n_samples`` draws per row, seeded by
+    ``seed`` and ``k`` alone: the result does not depend on how the
+    partitions are scheduled. A model fitted on a DataFrame returns a Dask
+    DataFrame with the training dtypes (a Dask array of conditions takes the
+    fitted column names); one fitted on an array returns a Dask array.
+    """
+    names = getattr(estimator, "feature_names_in_", None)
+    if not is_dataframe(given) and names is not None:
+        _meta(given)  # a 2-D numeric array, or a clear error
+        given = given.rechunk({1: -1}).to_dask_dataframe(columns=list(names))
+    meta_in = _meta(given)
+    _check_feature_names(estimator, meta_in, reset=False)
+    _check_n_features(estimator, meta_in, reset=False)
+    # The dtypes of the output, from one draw of the joint.
+    meta = estimator.sample(1, random_state=0, missing=False)[:0]
+    if is_dataframe(given):
+        return given.map_partitions(
+            _sample_partition, estimator, n_samples, seed, how, meta, meta=meta
+        )
+    given = given.rechunk({1: -1})
+    return given.map_blocks(
+        _sample_block,
+        estimator,
+        n_samples,
+        seed,
+        how,
+        meta,
+        dtype=np.float64,
+        chunks=(tuple(n * n_samples for n in given.chunks[0]), given.chunks[1]),
+        meta=meta,
     )

@@ -95,6 +95,16 @@ def _lazy(estimator, method, X, **kwargs):
     return module.map_rows(estimator, method, X, n_outputs, **kwargs)
 
 
+def _lazy_sample(estimator, n_samples, random_state, given, how):
+    """``sample`` given the rows of a Dask collection, lazily; None for other ``given``."""
+    module = _dask_module(given)
+    if module is None:
+        return None
+    # Drawn once, here; each partition's draws are seeded by it and the partition's number.
+    seed = random_state if isinstance(random_state, Integral) else draw_seed(random_state)
+    return module.map_sample(estimator, given, n_samples, seed, how)
+
+
 class VAETransformer(
     NetworkParamsMixin,
     ClassNamePrefixFeaturesOutMixin,
@@ -523,12 +533,8 @@ class VAETransformer(
             else:
                 summary = self._check_more_data(X, params, "partial_fit")
                 self._support = training.widen_support(self._support, summary, self._dequantized)
-            self._label_counts, self._missingness = _records(
-                X,
-                self.schema_.columns_,
-                None if first_call else self._label_counts,
-                None if first_call else self._missingness,
-            )
+            earlier = (None, None) if first_call else (self._label_counts, self._missingness)
+            self._label_counts, self._missingness = _records(X, self.schema_.columns_, *earlier)
             self._train(X, None, None, 1, params)
         return self
 
@@ -641,10 +647,11 @@ class VAETransformer(
         random_state : int, RandomState instance or None, default=None
             Determines the random draws. Pass an int for reproducible results.
 
-        given : dict, DataFrame, array-like of shape (n_conditions, `n_features_in_`) \
-                or None, default=None
+        given : dict, DataFrame, array-like of shape (n_conditions, `n_features_in_`), \
+                Dask collection or None, default=None
             A dict ``{column: value}`` (names when fitted on a DataFrame,
-            positions otherwise) or rows, NaN (or None) where free.
+            positions otherwise) or rows, NaN (or None) where free; a Dask
+            DataFrame or array gives a lazy one, partition by partition.
 
         missing : "auto" or bool, default="auto"
             Leave entries missing as in training, at random, a training row's
@@ -667,10 +674,12 @@ class VAETransformer(
         model = self._fitted_model()
         check_positive_integer("n_samples", n_samples)
         check_sampling_options(missing, clip, self._missingness)
+        how = {"missing": missing, "clip": clip, "n_importance_samples": n_importance_samples}
         if given is not None:
             check_positive_integer("n_importance_samples", n_importance_samples)
+            if (lazy := _lazy_sample(self, n_samples, random_state, given, how)) is not None:
+                return lazy
             given = np.repeat(encode_given(self, given), n_samples, axis=0)
-        how = {"missing": missing, "clip": clip, "n_importance_samples": n_importance_samples}
         return synthetic_rows(
             model, self.schema_, self._missingness, n_samples, given, random_state, **how
         )

@@ -418,3 +418,78 @@ def test_a_collection_tells_float_columns_of_integers_as_a_table_does(synchronou
             column.dequantize,
         )
     assert [column.dequantize for column in in_memory.schema_.columns_] == [True, False, False]
+
+
+@pytest.fixture(scope="module")
+def mixed_vae():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "s": pd.Series(rng.choice(["a", "b", "c"], 300), dtype=object),
+            "n": rng.integers(0, 20, 300),
+            "y": rng.normal(size=300),
+        }
+    )
+    return VAETransformer(**SMALL).fit(df)
+
+
+def test_sample_given_a_dask_dataframe_is_lazy_and_seeded_by_partition(mixed_vae):
+    from sklearn_vae._dask import _partition_seed
+
+    given = pd.DataFrame(
+        {
+            "s": ["a", None, "c", "b", None],
+            "n": [None, 7, 3, None, 1],
+            "y": [5.0, None, None, 0.5, None],
+        }
+    )
+    ddf = dd.from_pandas(given, npartitions=2)
+    lazy = mixed_vae.sample(3, random_state=0, given=ddf, n_importance_samples=20)
+    assert isinstance(lazy, dd.DataFrame)
+    assert lazy.dtypes.equals(mixed_vae.sample(1).dtypes)
+    drawn = lazy.compute()
+    # Partition k: 3 draws per row, seeded by the call's seed and k alone.
+    expected = pd.concat(
+        [
+            mixed_vae.sample(
+                3,
+                random_state=_partition_seed(0, k),
+                given=ddf.get_partition(k).compute(),
+                n_importance_samples=20,
+            )
+            for k in range(2)
+        ]
+    )
+    assert drawn.equals(expected)
+    assert len(drawn) == 15 and drawn.dtypes.equals(mixed_vae.sample(1).dtypes)
+    assert_array_equal(drawn["s"].iloc[:3], "a")
+    assert_array_equal(drawn["y"].iloc[:3], 5.0)
+    # The same draws whatever the scheduler, and other draws for another seed.
+    with dask.config.set(scheduler="threads"):
+        assert lazy.compute().equals(drawn)
+    other = mixed_vae.sample(3, random_state=1, given=ddf, n_importance_samples=20).compute()
+    assert not other["y"].equals(drawn["y"])
+    # Two partitions of the same condition draw independently of each other.
+    twice = dd.from_pandas(pd.concat([given.iloc[[1]]] * 2, ignore_index=True), npartitions=2)
+    halves = mixed_vae.sample(3, random_state=0, given=twice, n_importance_samples=20).compute()
+    assert not np.array_equal(halves["y"].iloc[:3], halves["y"].iloc[3:])
+
+
+def test_sample_given_a_dask_array_follows_the_fitted_input():
+    X = make_factor_data(200)
+    vae = VAETransformer(**SMALL).fit(X)
+    given = np.full((6, X.shape[1]), np.nan)
+    given[:, 0] = np.linspace(1, 5, 6)
+    lazy = vae.sample(2, random_state=0, given=da.from_array(given, chunks=(3, 2)))
+    assert isinstance(lazy, da.Array) and lazy.shape == (12, X.shape[1])
+    drawn = lazy.compute()
+    assert_array_equal(drawn[:, 0], np.repeat(given[:, 0], 2))
+    assert np.isfinite(drawn).all()
+    # A model fitted on a DataFrame reads the array's columns as its own, in order.
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    named = VAETransformer(**SMALL).fit(frame)
+    lazy = named.sample(2, random_state=0, given=da.from_array(given, chunks=(3, -1)))
+    assert isinstance(lazy, dd.DataFrame) and list(lazy.columns) == list(frame.columns)
+    assert_array_equal(lazy.compute()["x0"], np.repeat(given[:, 0], 2))
+    with pytest.raises(ValueError, match="features"):
+        vae.sample(1, given=da.from_array(given[:, :3], chunks=(3, -1)))
