@@ -10,6 +10,7 @@ its data; training then computes one partition at a time (see
 """
 
 import warnings
+from numbers import Integral
 
 import dask
 import numpy as np
@@ -27,7 +28,7 @@ from ._data import (
     power_of_two_divisor,
     summarise_columns,
 )
-from ._random import permutation
+from ._random import draw_seed, permutation
 from ._schema import TableSchema, check_observed, is_dataframe, validate_table
 
 __all__ = ["PartitionStream", "training_stream", "map_rows", "map_sample"]
@@ -563,15 +564,17 @@ def _sample_block(block, estimator, n_samples, seed, how, meta, block_info=None)
     return _sample_partition(block, estimator, n_samples, seed, how, meta, {"number": number})
 
 
-def map_sample(estimator, given, n_samples, seed, how):
+def map_sample(estimator, given, n_samples, random_state, how):
     """Lazy ``estimator.sample(n_samples, given=given)`` of a Dask collection of conditions.
 
     Partition ``k`` of ``given`` gets ``n_samples`` draws per row, seeded by
-    ``seed`` and ``k`` alone: the result does not depend on how the
-    partitions are scheduled. A model fitted on a DataFrame returns a Dask
-    DataFrame with the training dtypes (a Dask array of conditions takes the
-    fitted column names); one fitted on an array returns a Dask array.
+    ``random_state`` (an int, or one drawn from it now) and ``k`` alone: the
+    result does not depend on how the partitions are scheduled. A model
+    fitted on a DataFrame returns a Dask DataFrame with the training dtypes
+    (a Dask array of conditions takes the fitted column names); one fitted
+    on an array returns a Dask array.
     """
+    seed = random_state if isinstance(random_state, Integral) else draw_seed(random_state)
     names = getattr(estimator, "feature_names_in_", None)
     if not is_dataframe(given) and names is not None:
         _meta(given)  # a 2-D numeric array, or a clear error

@@ -490,7 +490,7 @@ def _end_interrupted_training(net, epochs):
         f"keeps {kept}: n_iter_={n_epochs}, loss_curve_ and the weights agree. To train on, "
         "call partial_fit, or fit with warm_start=True; fit with warm_start=False starts afresh.",
         TrainingInterruptedWarning,
-        stacklevel=6,
+        stacklevel=7,
     )
 
 

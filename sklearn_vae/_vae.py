@@ -52,9 +52,7 @@ def _dask_module(X):
 def _validate_training(estimator, X, **options):
     """``validate_table`` of training data, or the summary pass of a Dask collection."""
     module = _dask_module(X)
-    settings = parallel_settings()
-    if settings is not None:
-        # Before the summary pass, which runs on the same workers.
+    if (settings := parallel_settings()) is not None:  # before the summary pass on its workers
         check_cluster(settings, X if module is not None else None)
     if module is None:
         return validate_table(estimator, X, **options)
@@ -62,10 +60,8 @@ def _validate_training(estimator, X, **options):
 
 
 def _train_net(net, X, *args):
-    """``(net, losses, scores)``: :func:`~._training.train` of ``net`` in place, or of a copy
-    of it on the workers of an enclosing :func:`~._parallel.data_parallel` block."""
-    settings = parallel_settings()
-    if settings is None:
+    """``(net, losses, scores)``: ``net`` trained here, or a copy in a ``data_parallel`` block."""
+    if (settings := parallel_settings()) is None:
         return net, *training.train(net, X, *args)
     return train_data_parallel(net, X, *args, settings)
 
@@ -97,12 +93,8 @@ def _lazy(estimator, method, X, **kwargs):
 
 def _lazy_sample(estimator, n_samples, random_state, given, how):
     """``sample`` given the rows of a Dask collection, lazily; None for other ``given``."""
-    module = _dask_module(given)
-    if module is None:
-        return None
-    # Drawn once, here; each partition's draws are seeded by it and the partition's number.
-    seed = random_state if isinstance(random_state, Integral) else draw_seed(random_state)
-    return module.map_sample(estimator, given, n_samples, seed, how)
+    if (module := _dask_module(given)) is not None:
+        return module.map_sample(estimator, given, n_samples, random_state, how)
 
 
 class VAETransformer(

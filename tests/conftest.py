@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -105,6 +106,18 @@ def make_factor_data(n_samples, n_features=6, n_components=2, seed=0):
     noise = rng.uniform(0.3, 0.8, size=n_features)
     Z = rng.normal(size=(n_samples, n_components))
     return Z @ W + 3.0 + rng.normal(size=(n_samples, n_features)) * noise
+
+
+def make_label_table(n_samples=300, seed=0):
+    """A label, an integer and a real column, independent of each other."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "s": pd.Series(rng.choice(["a", "b", "c"], n_samples), dtype=object),
+            "n": rng.integers(0, 20, n_samples),
+            "y": rng.normal(size=n_samples),
+        }
+    )
 
 
 @pytest.fixture(scope="session")

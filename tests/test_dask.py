@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST, make_factor_data, peak_rss_growth
+from conftest import FAST, make_factor_data, make_label_table, peak_rss_growth
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
@@ -422,15 +422,7 @@ def test_a_collection_tells_float_columns_of_integers_as_a_table_does(synchronou
 
 @pytest.fixture(scope="module")
 def mixed_vae():
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(
-        {
-            "s": pd.Series(rng.choice(["a", "b", "c"], 300), dtype=object),
-            "n": rng.integers(0, 20, 300),
-            "y": rng.normal(size=300),
-        }
-    )
-    return VAETransformer(**SMALL).fit(df)
+    return VAETransformer(**SMALL).fit(make_label_table())
 
 
 def test_sample_given_a_dask_dataframe_is_lazy_and_seeded_by_partition(mixed_vae):

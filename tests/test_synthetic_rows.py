@@ -13,6 +13,7 @@ from _linear_gaussian import (
     linear_imputer,
     linear_vae_marginal,
 )
+from conftest import make_label_table
 from numpy.testing import assert_array_equal
 
 import sklearn_vae._sampling as sampling
@@ -240,15 +241,7 @@ def test_histogram_integer_tails_leave_the_range_only_with_clip_false():
 
 @pytest.fixture(scope="module")
 def table_vae():
-    rng = np.random.default_rng(4)
-    df = pd.DataFrame(
-        {
-            "s": pd.Series(rng.choice(["a", "b", "c"], 300), dtype=object),
-            "n": rng.integers(0, 20, 300),
-            "y": rng.normal(size=300),
-        }
-    )
-    return VAETransformer(**TINY).fit(df)
+    return VAETransformer(**TINY).fit(make_label_table(seed=4))
 
 
 def test_each_row_of_given_gets_its_draws_in_order(table_vae):
