@@ -306,7 +306,11 @@ def test_detector_interrupted_before_an_epoch_raises_and_keeps_its_fit(monkeypat
 # ------------------------------------------------------------- real SIGINT
 
 _SCRIPT = """
-import sys, warnings
+import signal, sys, warnings
+# As in a terminal, whatever the test process left to its children (a
+# process pool may ignore or block SIGINT, which both are inherited).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 import numpy as np
 from sklearn_vae import VAEImputer, VAETransformer
 from sklearn_vae import TrainingInterruptedWarning
