@@ -72,8 +72,8 @@ def apply_missing_mask(synthetic, real):
 
     Both must have the same shape and columns; the result has ``real``'s index.
     Used so that a two-sample test compares the distribution of the observed
-    entries and not the missingness pattern (a model of the observed entries
-    samples complete rows).
+    entries and not the missingness pattern (the VAE samples complete rows
+    for it, ``missing=False``).
     """
     synthetic = synthetic[list(real.columns)].set_axis(real.index, axis=0)
     return synthetic.mask(real.isna().to_numpy())
@@ -235,7 +235,10 @@ def evaluate_vae(results, name, train, test, seed, model="VAE", sample=True):
     if not sample:
         return
     results.add("fit", name, model, seconds)
-    samples = guarded(lambda: as_frame(vae.sample(len(test), random_state=seed), test))
+    # Complete rows (missing=False): the test rows' own mask is applied to them below.
+    samples = guarded(
+        lambda: as_frame(vae.sample(len(test), random_state=seed, missing=False), test)
+    )
     if isinstance(samples, Unavailable):
         results.add("auc", name, model, samples)
     else:
