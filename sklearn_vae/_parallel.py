@@ -250,8 +250,12 @@ class SynchronisedSteps(Callback):
                 net.history.record(f"{stage}_loss_best", bool(loss < min(earlier, default=np.inf)))
 
 
-def request_stop(job):
-    """Ask the ranks of the fit ``job`` in this process to stop at the end of their epoch."""
+async def request_stop(job):
+    """Ask the ranks of the fit ``job`` in this process to stop at the end of their epoch.
+
+    A coroutine, which the worker runs in its event loop: the client sends it
+    without waiting (``client.run(..., wait=False)``).
+    """
     _STOP_REQUESTS.add(job)
 
 
@@ -558,7 +562,7 @@ def train_data_parallel(
         # Only to the workers still there: reaching a dead one takes the comm timeout.
         present = client.scheduler_info(n_workers=-1)["workers"]
         alive = [address for address in workers if address in present]
-        client.run(request_stop, name, workers=alive, on_error="ignore", wait=False)
+        client.run(request_stop, name, workers=alive, wait=False)
         client.cancel(futures)
         raise
     n_before = len(net.history)

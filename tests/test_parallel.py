@@ -1,8 +1,11 @@
 """Data-parallel training: one model, several Dask workers, gradients averaged with gloo."""
 
+import asyncio
 import os
 import sys
 import threading
+import time
+import traceback
 from types import SimpleNamespace
 
 import numpy as np
@@ -170,7 +173,7 @@ def test_each_epochs_losses_become_their_row_weighted_mean_over_the_ranks():
 
 
 def test_a_stop_request_stops_every_rank_at_the_end_of_its_epoch():
-    request_stop("stopped job")
+    asyncio.run(request_stop("stopped job"))
 
     def work(group, rank):
         # Only rank 0's process was asked here: the flag is summed over ranks.
@@ -406,3 +409,43 @@ def test_each_worker_holds_a_few_partitions_at_a_time(client):
     for worker, memory in after.items():
         growth = memory["VmHWM"] - before[worker]["VmRSS"]
         assert growth < 8 * partition, f"{worker}: {growth / 2**20:.0f} MiB"
+
+
+@pytest.mark.timeout(300)
+def test_an_interrupt_on_the_client_stops_the_workers_and_keeps_the_estimator(client, monkeypatch):
+    import sklearn_vae._parallel as parallel
+
+    ddf = dd.from_pandas(_table(800), npartitions=4)
+    vae = VAETransformer(**PARAMS, max_iter=2, early_stopping=False, random_state=0).fit(
+        _table(800)
+    )
+    before = vae.transform(_table(20))
+    gone = parallel._gone
+
+    def interrupted(*args):
+        if sum(client.run(_ranks_running).values()) == 2:  # both ranks train: Ctrl+C
+            raise KeyboardInterrupt
+        return gone(*args)
+
+    monkeypatch.setattr(parallel, "_gone", interrupted)
+    vae.set_params(max_iter=100_000, n_iter_no_change=100_000)  # hours, unless stopped
+    with pytest.raises(KeyboardInterrupt), data_parallel():
+        vae.fit(ddf)
+    monkeypatch.undo()
+    assert_array_equal(vae.transform(_table(20)), before)
+    # The ranks stop at the end of their epoch. (Cancelling their tasks does not
+    # stop the threads that run them: look for the rank in the workers' stacks.)
+    for _ in range(150):
+        if not any(client.run(_ranks_running).values()):
+            break
+        time.sleep(0.2)
+    assert not any(client.run(_ranks_running).values())
+
+
+def _ranks_running():
+    """How many threads of this process are inside a data-parallel rank."""
+    frames = sys._current_frames().values()
+    return sum(
+        any(frame.f_code.co_name == "train_rank" for frame, _ in traceback.walk_stack(top))
+        for top in frames
+    )
