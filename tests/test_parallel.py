@@ -297,6 +297,13 @@ def test_too_few_partitions_or_workers_are_refused(client):
         vae.transform(_table(5))
 
 
+def _fitted_in_memory():
+    """A Dask table, a VAE fitted on the same rows in memory, and its transform of 20 rows."""
+    vae = VAETransformer(**PARAMS, max_iter=2, early_stopping=False, random_state=0)
+    vae.fit(_table(800))
+    return dd.from_pandas(_table(800), npartitions=4), vae, vae.transform(_table(20))
+
+
 def _failing_partitions(ddf, path, after, action):
     """``ddf`` whose partitions run ``action`` once, on the read after the first ``after``."""
 
@@ -316,11 +323,7 @@ def _failing_partitions(ddf, path, after, action):
 
 @pytest.mark.timeout(300)
 def test_a_failing_partition_fails_the_fit_and_leaves_the_estimator_as_it_was(client, tmp_path):
-    ddf = dd.from_pandas(_table(800), npartitions=4)
-    vae = VAETransformer(**PARAMS, max_iter=3, early_stopping=False, random_state=0).fit(
-        _table(800)
-    )
-    before = vae.transform(_table(20))
+    ddf, vae, before = _fitted_in_memory()
 
     def fail():
         raise OSError("the disk is gone")
@@ -415,11 +418,7 @@ def test_each_worker_holds_a_few_partitions_at_a_time(client):
 def test_an_interrupt_on_the_client_stops_the_workers_and_keeps_the_estimator(client, monkeypatch):
     import sklearn_vae._parallel as parallel
 
-    ddf = dd.from_pandas(_table(800), npartitions=4)
-    vae = VAETransformer(**PARAMS, max_iter=2, early_stopping=False, random_state=0).fit(
-        _table(800)
-    )
-    before = vae.transform(_table(20))
+    ddf, vae, before = _fitted_in_memory()
     gone = parallel._gone
 
     def interrupted(*args):
