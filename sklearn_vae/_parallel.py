@@ -315,7 +315,8 @@ def train_rank(payload):
     finally:
         net.callbacks = [item for item in net.callbacks if item[1] is not callback]
         net.callbacks_ = [item for item in net.callbacks_ if item[1] is not callback]
-        group.shutdown() if hasattr(group, "shutdown") else None
+        if hasattr(group, "shutdown"):  # torch >= 2.3: close the connections now
+            group.shutdown()
     return pickle.dumps(net) if rank == 0 else None
 
 
