@@ -175,11 +175,12 @@ class HistogramDensity(DensityMixin, BaseEstimator):
     a sum).
 
     **Labels not seen in fit.** A label column whose training entries hold
-    ``n1`` labels seen once among ``n`` gives probability ``m = n1 / (n + 1)`` to
-    "a label not seen in fit" (Good's estimate) and ``(1 - m) p_k`` to a
-    seen label ``k`` of frequency ``p_k``; a column without such labels
-    gives an unseen one ``-inf``, and :meth:`sample` draws seen labels only.
-    See :doc:`/tables`.
+    ``n1`` labels seen once among ``n`` gives probability
+    ``m = max(n1, 1) / (n + 1)`` to "a label not seen in fit" (Good's
+    estimate, at least one label counted as seen once) and ``(1 - m) p_k`` to
+    a seen label ``k`` of frequency ``p_k``; a constant integer column gives
+    the other integers ``m`` in geometric tails. :meth:`sample` draws seen
+    values only. See :doc:`/tables`.
 
     **Sampling.** :meth:`sample` draws, independently per feature, a bin
     (or tail bin) with its probability, then a point uniformly within it. With

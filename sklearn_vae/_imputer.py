@@ -80,7 +80,8 @@ class VAEImputer(_BaseImputer):
         decoder (``decoder_variance="homoscedastic"``), ``early_stopping=False``
         and this imputer's ``random_state``; its other parameters are the
         defaults, so each column of integers (counts, pixel intensities, also
-        as floats) is a dequantised Gaussian, as in :class:`DensityOutlierDetector`.
+        as floats) is a categorical over its levels (up to 10) or a
+        dequantised Gaussian, as in :class:`DensityOutlierDetector`.
         Without early stopping the model trains on every row until its
         training loss stops improving (``n_iter_no_change`` epochs within
         ``tol``): an imputer conditions on the rows it is fitted on, and on

@@ -110,7 +110,7 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
     def to_target(self, x):
-        """Map a float32 batch in the units of ``X`` to the model space."""
+        """Map a float32 batch in the units of ``X`` to the model space (NaN: not scored)."""
         return x
 
     def from_target(self, t):
@@ -130,13 +130,15 @@ class Likelihood(nn.Module):
 
         ``x`` is in the module's units (Gaussian columns standardised by the
         estimator, whose float64 log-Jacobian it adds to the scores); NaN
-        entries are missing and left out, which marginalises them exactly.
+        entries are missing and left out, which marginalises them exactly, as
+        are the entries :meth:`to_target` maps to NaN.
         """
-        missing = torch.isnan(x)
+        target = self.to_target(x)
+        missing = torch.isnan(target)
         if not missing.any():
-            return self.entry_log_prob(params, self.to_target(x)).sum(-1)
+            return self.entry_log_prob(params, target).sum(-1)
         # A finite stand-in keeps NaN out of the gradients; its term is dropped.
-        target = torch.where(missing, 0.0, self.to_target(x))
+        target = torch.where(missing, 0.0, target)
         return torch.where(missing, 0.0, self.entry_log_prob(params, target)).sum(-1)
 
     def sample(self, params):
@@ -269,8 +271,11 @@ class CategoricalLikelihood(Likelihood):
     Scores are log-probabilities (nats, <= 0). For integer data they equal the
     log-density of the same model on data dequantised with U(0, 1) noise, so
     they compare directly with continuous models scored on ``dequantize(X)``.
-    Non-integer values, and values outside the fitted levels, cannot be scored
-    and raise ``ValueError``.
+    Shared levels cannot score non-integer values, nor values outside the
+    fitted levels: they raise ``ValueError``. A feature's own integer levels
+    are unit bins: a value scores as the integer below it, and one outside
+    the levels is left out here (its term is 0), for the estimator to score
+    by the tails of :mod:`._unseen`.
 
     Parameters
     ----------
@@ -291,6 +296,9 @@ class CategoricalLikelihood(Likelihood):
         self.register_buffer("offsets", torch.zeros(n_features))
         # Zero until fit: the levels are not known yet.
         self.register_buffer("n_levels", torch.zeros(n_features, dtype=torch.long))
+        # A feature's own integer levels are unit bins (derived, so not saved).
+        binned = [not shared_levels and k is None for k in self.n_categories]
+        self.register_buffer("binned", torch.tensor(binned, dtype=torch.bool), persistent=False)
 
     @property
     def levels(self):
@@ -299,11 +307,23 @@ class CategoricalLikelihood(Likelihood):
 
     def check_support(self, X, summary=None):
         summary = summarise_columns(X) if summary is None else summary
-        _check_integer_valued(summary, self)
+        # Unit bins score every value: only the other features are checked.
+        checked = np.flatnonzero(~self.binned.cpu().numpy())
+        if not len(checked):
+            return
+        names = [self.column_names[j] for j in checked]
+        X, summary = _ColumnSubset(X, checked), summary.select(checked)
+        check_integer_valued(
+            None,
+            f"likelihood={self.name!r}",
+            "Round or bin X first, or use likelihood='gaussian'.",
+            names=names,
+            summary=summary,
+        )
         if not self.n_levels.any():
             return
-        low = self.offsets.double().numpy()
-        high = low + self.n_levels.double().numpy() - 1
+        low = self.offsets.double().cpu().numpy()[checked]
+        high = low + self.n_levels.double().cpu().numpy()[checked] - 1
         observed = summary.n_observed > 0
         if not ((summary.low < low) | (summary.high > high))[observed].any():
             return
@@ -315,9 +335,10 @@ class CategoricalLikelihood(Likelihood):
                 continue
             row, col = np.argwhere(outside)[0]
             raise ValueError(
-                f"{self._entry(row + start, col)} = {chunk[row, col]:g} is outside the levels "
-                f"seen in fit ({low[col]:g} to {high[col]:g}); likelihood='categorical' gives "
-                "it no probability. Refit on data that covers every level."
+                f"X[{row + start}, {short_repr(names[col])}] = {chunk[row, col]:g} is outside "
+                f"the levels seen in fit ({low[col]:g} to {high[col]:g}); "
+                "likelihood='categorical' gives it no probability. Refit on data that covers "
+                "every level."
             )
 
     def fit(self, summary):
@@ -397,7 +418,14 @@ class CategoricalLikelihood(Likelihood):
         return self._per_feature(params, log_prob)
 
     def to_target(self, x):
-        return x - self.offsets
+        target = x - self.offsets
+        if not self.binned.any():
+            return target
+        # A unit bin's level is the integer below the value; none outside the levels.
+        binned = torch.floor(target)
+        outside = (binned < 0) | (binned >= self.n_levels)
+        binned = torch.where(outside, torch.nan, binned)
+        return torch.where(self.binned, binned, target)
 
     def from_target(self, t):
         return t.to(self.offsets.dtype) + self.offsets

@@ -146,7 +146,7 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         configuration that detects novel digits best in the novelty
         benchmark. Its other parameters are the defaults: each column of
         integers (counts, pixel intensities, also as floats) is a
-        dequantised Gaussian.
+        categorical over its levels (up to 10) or a dequantised Gaussian.
 
     contamination : "auto" or float, default=0.1
         The share of rows flagged. ``offset_`` is this quantile of
@@ -265,9 +265,10 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     row with missing entries is scored by the density of its observed part.
     Such scores are in the units of fewer features: a row with missing
     entries tends to score higher than the same row complete. A label not
-    seen in fit gets the Good–Turing mass of its column under a
-    :class:`VAETransformer` or :class:`HistogramDensity` (:doc:`/tables`):
-    where that mass is 0, the row scores ``-inf`` and is flagged.
+    seen in fit, or an integer beyond a column's levels, gets the
+    Good–Turing mass of its column under a :class:`VAETransformer` or
+    :class:`HistogramDensity` (:doc:`/tables`), which lowers the row's
+    score by about ``log n`` nats or more for ``n`` training rows.
 
     References
     ----------

@@ -19,6 +19,7 @@ itself) and is loaded as it is; a layout this version does not know raises a
 import json
 import warnings
 from dataclasses import fields
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from torch.optim.swa_utils import AveragedModel
 from ._averaging import AveragingState
 from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood, point_masses
+from ._rules import has_levels
 from ._sampling import check_missingness
 from ._schema import ColumnSpec, TableSchema
 from ._training import build_module, fitted_params, make_net
@@ -179,16 +181,21 @@ def _check_label_counts(counts, columns):
     """Check a VAE's label counts (optional: None gives unseen labels no mass) against its columns.
 
     A label column (not a boolean one) has one non-negative count per
-    category, every other column None.
+    category, a column of integer levels one per level (or None, in a model
+    saved before they had counts), every other column None.
     """
     if not isinstance(counts, list) or len(counts) != len(columns):
         raise ValueError(f"_label_counts is not a list of {len(columns)} entries, one per column")
     for j, (count, column) in enumerate(zip(counts, columns, strict=True)):
-        if column["categories"] is None or column["kind"] == "boolean":
+        levels = has_levels(SimpleNamespace(**column))
+        if not levels and (column["categories"] is None or column["kind"] == "boolean"):
             if count is not None:
                 raise ValueError(f"_label_counts[{j}] holds counts for a column without labels")
             continue
-        check_array(f"_label_counts[{j}]", count, (len(column["categories"]),), np.int64)
+        if levels and count is None:
+            continue  # saved before integer levels had counts: no mass
+        size = int(column["high"] - column["low"]) + 1 if levels else len(column["categories"])
+        check_array(f"_label_counts[{j}]", count, (size,), np.int64)
         if (count < 0).any():
             raise ValueError(f"_label_counts[{j}] holds a negative count")
 

@@ -1,10 +1,14 @@
 """The likelihood rule of each table column: its likelihood, dequantisation and point mass.
 
 Under ``likelihood="auto"`` a column with one distinct observed training
-value is a point mass, a float column whose observed training values are
-all integers is dequantised as an integer column is (unless
-``dequantize=False``), and the other columns get the likelihood of their
-kind. :mod:`._schema` applies the rule to each column of a table.
+value is a point mass; under ``dequantize="auto"`` a column of integers
+(an integer dtype, or floats whose observed training values are all
+integers) spanning at most :data:`MAX_INTEGER_LEVELS` integers is a
+categorical over them (its "levels"; an integer outside them, or a value
+between two, is scored as :mod:`._unseen` says); a float column of
+integers over a wider range is dequantised as an integer column is (unless
+``dequantize=False``); the other columns get the likelihood of their kind.
+:mod:`._schema` applies the rule to each column of a table.
 """
 
 import numpy as np
@@ -14,10 +18,13 @@ from ._checks import short_repr
 
 __all__ = [
     "LARGEST_INTEGER",
+    "MAX_INTEGER_LEVELS",
     "POINT_MASS",
     "constant_value",
     "dequantizes",
     "integer_valued",
+    "has_levels",
+    "integer_levels",
     "on_training_values",
     "resolve",
 ]
@@ -27,6 +34,12 @@ POINT_MASS = "point_mass"
 #: Floats up to this magnitude can hold integers (float64 holds every integer to
 #: 2**53, and unit-width bins need x + 2); beyond it every float is an integer.
 LARGEST_INTEGER = 2.0**53 - 2.0
+#: Under ``dequantize="auto"``, a column of integers spanning at most this many
+#: (``high - low + 1``) is a categorical over them, as ``HistogramDensity``
+#: gives such a column one bin per integer.
+MAX_INTEGER_LEVELS = 10
+#: Levels are computed in float32: their integers stay below its exact range (2**24).
+_LARGEST_LEVEL = 2.0**24
 
 
 def dequantizes(dequantize):
@@ -34,15 +47,43 @@ def dequantizes(dequantize):
     return isinstance(dequantize, str) or bool(dequantize)
 
 
-def resolve(name, kind, spec, n_categories, dequantize, *, integers=False, constant=False):
+def integer_levels(low, high):
+    """Whether integers from ``low`` to ``high`` are few enough to be a column's levels."""
+    if low is None or high is None:
+        return False
+    return high - low + 1 <= MAX_INTEGER_LEVELS and max(abs(low), abs(high)) <= _LARGEST_LEVEL
+
+
+def has_levels(column):
+    """Whether a column's model is over its own integer levels (``low..high``).
+
+    A categorical over a numeric column's levels, or a point mass on an
+    integer (one level). Such a column scores every real value: a value
+    between two levels as the level below it, one outside them by the tails
+    of :mod:`._unseen`.
+    """
+    if column.categories is not None or column.low is None:
+        return False
+    if column.likelihood == POINT_MASS:
+        return float(column.low) == np.floor(float(column.low))
+    return column.likelihood == "categorical" and not column.shared_levels
+
+
+def resolve(
+    name, kind, spec, n_categories, dequantize, *, integers=False, constant=False, limits=None
+):
     """The likelihood of one column and whether it is dequantised.
 
     ``integers``: the column's observed training values are all integers
-    (always so for an integer dtype); ``constant``: they are one value.
+    (always so for an integer dtype); ``constant``: they are one value;
+    ``limits``: their ``(low, high)`` (None for labels).
     """
     if spec == "auto":
         if constant:
             return POINT_MASS, False
+        whole = kind == "integer" or (kind == "float" and integers)
+        if whole and dequantize == "auto" and integer_levels(*(limits or (None, None))):
+            return "categorical", False
         if kind == "float":
             return "gaussian", bool(integers and dequantizes(dequantize))
         if kind == "integer":

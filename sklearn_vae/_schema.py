@@ -53,7 +53,6 @@ __all__ = [
 #: Likelihood names a column can be given.
 LIKELIHOOD_NAMES = ("gaussian", "bernoulli", "categorical", "poisson")
 
-
 #: Code of a label not seen in fit, before it is turned into an error or a
 #: missing entry (``encode(..., unknown="keep")`` leaves it in the matrix).
 UNSEEN_CODE = -1
@@ -78,9 +77,8 @@ class ColumnSpec:
         For ``"label"`` and ``"boolean"`` columns, the labels; a label is
         encoded as its index in this array.
     dequantize : bool
-        Whether uniform noise is added to this integer column (or float
-        column of integers) in training, so that a Gaussian models
-        ``x + U(0, 1)``.
+        Whether a Gaussian models this integer column (or float column of
+        integers) as ``x + U(0, 1)``, uniform noise added in training.
     shared_levels : bool
         For a numeric ``"categorical"`` column: whether it shares its integer
         levels with the other such columns (``likelihood="categorical"`` for
@@ -467,6 +465,7 @@ class TableSchema:
                 self.dequantize,
                 integers=bool(integers[j]),
                 constant=low is not None and low == high,
+                limits=limits,
             )
             value = float(low) if likelihood == POINT_MASS else None
             columns.append(
@@ -511,6 +510,7 @@ class TableSchema:
                 self.dequantize,
                 integers=kind == "float" and integer_valued(series, missing),
                 constant=value is not None,
+                limits=None if low is None else (low, high),
             )
             columns.append(
                 ColumnSpec(
@@ -558,9 +558,10 @@ class TableSchema:
                 for j, column in enumerate(self.columns_)
             ]
         schema = copy.copy(self)
+        # A column's integer levels are fixed by the first fit (the model's outputs).
         schema.columns_ = [
             column
-            if limits is None or column.low is None
+            if limits is None or column.low is None or column.likelihood == "categorical"
             else replace(column, low=min(column.low, limits[0]), high=max(column.high, limits[1]))
             for column, limits in zip(self.columns_, ranges, strict=True)
         ]
@@ -726,7 +727,7 @@ def validate_table(estimator, X, *, reset, unknown="error", extend_ranges=False)
     Parameters
     ----------
     estimator : estimator with ``likelihood`` and ``dequantize`` parameters
-        (``HistogramDensity`` has neither: the ``"auto"`` rules apply).
+        (``HistogramDensity`` has neither: ``"auto"`` and True apply).
     X : DataFrame or array-like of shape (n_samples, n_features)
     reset : bool
         Whether to learn the schema and the feature names (``fit``).
@@ -767,8 +768,9 @@ def validate_table(estimator, X, *, reset, unknown="error", extend_ranges=False)
                 "of strings or other labels."
             ) from None
     if reset:
+        # HistogramDensity bins integer columns itself: dequantize=True's rule.
         estimator.schema_ = TableSchema(
-            getattr(estimator, "likelihood", "auto"), getattr(estimator, "dequantize", "auto")
+            getattr(estimator, "likelihood", "auto"), getattr(estimator, "dequantize", True)
         ).fit(X)
     elif extend_ranges:
         estimator.schema_ = estimator.schema_.widened(X)

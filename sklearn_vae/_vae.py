@@ -152,21 +152,23 @@ class VAETransformer(
             or dict, default="auto"
         Observation model ``p(x | z)``, independent across columns given z.
         ``"auto"`` picks by column: a point mass for one training value,
-        ``"gaussian"`` for floats (dequantised as integers when they all are
-        one, see ``dequantize``), a dequantised ``"gaussian"`` for integers,
-        ``"bernoulli"`` for booleans and ``"categorical"`` over the labels
-        seen in fit (or a ``category`` dtype's declared ones) otherwise. One
-        name applies to every column; a dict ``{column: name}`` (names of a
-        DataFrame, positions of an array) sets some columns and leaves the
-        others to ``"auto"``. See :doc:`/likelihoods` and :doc:`/tables`.
+        ``"gaussian"`` for floats (as integers when they all are one, see
+        ``dequantize``), for integers a ``"categorical"`` over their levels
+        when they span at most 10 (under ``dequantize="auto"``) and a
+        dequantised ``"gaussian"`` otherwise, ``"bernoulli"`` for booleans and
+        ``"categorical"`` over the labels seen in fit (or a ``category``
+        dtype's declared ones) otherwise. One name applies to every column;
+        a dict ``{column: name}`` (names of a DataFrame, positions of an
+        array) sets some, the others ``"auto"``. See :doc:`/likelihoods`, :doc:`/tables`.
 
     dequantize : bool or "auto", default="auto"
         Which ``"gaussian"`` columns model ``x + U``, ``U ~ U(0, 1)``, in the
         units of discrete models: ``"auto"``, those whose training values are
-        all integers (integer dtypes, floats such as counts with NaN); True
-        the same, but raises a ``ValueError`` when there is none; False only
-        integer dtypes under ``"auto"``. Integers scored get noise that is a
-        fixed function of each row: deterministic lower bounds on their
+        all integers (integer dtypes, floats such as counts with NaN) over
+        more than 10 levels, fewer being a ``"categorical"`` under
+        ``likelihood="auto"``; True all of them, or a ``ValueError`` if there
+        is none; False only integer dtypes. Integers scored get noise that is
+        a fixed function of each row: deterministic lower bounds on their
         log-probabilities. See :doc:`/units`.
 
     decoder_variance : {"heteroscedastic", "homoscedastic"}, default="heteroscedastic"
@@ -789,7 +791,7 @@ class VAETransformer(
         # Models saved before n_jobs existed use its default; before the
         # support of dequantised columns was kept (None: nothing to clip),
         # inferred values are not clipped; before the label counts were
-        # kept, unseen labels have no mass.
+        # kept, unseen labels and integers beyond the levels have no mass.
         defaults = {"n_jobs": None}
         if "net_" in state:
             defaults["_support"] = defaults["_label_counts"] = None

@@ -407,7 +407,14 @@ def test_a_collection_tells_float_columns_of_integers_as_a_table_does(synchronou
     # summary pass must carry to the schema.
     late = np.arange(200.0)
     late[190] = 0.5
-    frame = pd.DataFrame({"counts": np.arange(200.0) % 7, "late": late, "c": ["a", "b"] * 100})
+    frame = pd.DataFrame(
+        {
+            "counts": np.arange(200.0) % 40,
+            "answer": np.arange(200.0) % 7,
+            "late": late,
+            "c": ["a", "b"] * 100,
+        }
+    )
     on_dask = VAETransformer(**SMALL).fit(dd.from_pandas(frame, npartitions=4))
     in_memory = VAETransformer(**SMALL).fit(frame)
     for dask_column, column in zip(
@@ -417,7 +424,12 @@ def test_a_collection_tells_float_columns_of_integers_as_a_table_does(synchronou
             column.likelihood,
             column.dequantize,
         )
-    assert [column.dequantize for column in in_memory.schema_.columns_] == [True, False, False]
+    assert [(column.likelihood, column.dequantize) for column in in_memory.schema_.columns_] == [
+        ("gaussian", True),
+        ("categorical", False),
+        ("gaussian", False),
+        ("categorical", False),
+    ]
 
 
 @pytest.fixture(scope="module")

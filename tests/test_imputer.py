@@ -428,7 +428,8 @@ def test_default_imputer_fills_integer_data_with_integers():
     imputer = VAEImputer(random_state=0)
     imputer.set_params(estimator=imputer._make_estimator(X).set_params(**TINY))
     filled = imputer.fit_transform(X)
-    assert all(column.dequantize for column in imputer.estimator_.schema_.columns_)
+    # Five levels, 0..4: a categorical over them.
+    assert all(column.likelihood == "categorical" for column in imputer.estimator_.schema_.columns_)
     assert np.array_equal(filled, np.round(filled))
 
 
@@ -553,7 +554,7 @@ def test_an_observed_integer_is_conditioned_on_as_its_bin_centre():
 
     X = make_factor_data(80, n_features=2)
     frame = pd.DataFrame({"n": np.rint(2 * X[:, 0]).astype(int), "x": X[:, 1]})
-    vae = VAETransformer(**TINY).fit(frame)
+    vae = VAETransformer(**TINY, dequantize=True).fit(frame)
     assert [c.dequantize for c in vae.schema_.columns_] == [True, False]
     for sample in (False, True):
         kwargs = dict(sample=sample, n_samples=20, random_state=0)
@@ -591,7 +592,10 @@ def test_integer_fills_stay_within_the_training_range():
     # maximum, 9. Fills are clipped to the range seen in fit.
     frame = _rare_counts(300)
     imputer = VAEImputer(
-        VAETransformer(**TINY), sample_posterior=True, n_importance_samples=20, random_state=0
+        VAETransformer(**TINY, dequantize=True),
+        sample_posterior=True,
+        n_importance_samples=20,
+        random_state=0,
     ).fit(frame)
     support = imputer.estimator_._support
     assert_array_equal(support[:, 1], [-np.inf, np.inf])
@@ -612,7 +616,9 @@ def test_integer_fills_stay_within_the_training_range():
 def test_partial_fit_widens_the_range_of_integer_fills():
     frame = _rare_counts(200)
     # (Clipped at 1, not 0: a first chunk of zeros alone would make it a point mass.)
-    vae = VAETransformer(**TINY).partial_fit(frame.assign(count=frame["count"].clip(upper=1)))
+    vae = VAETransformer(**TINY, dequantize=True).partial_fit(
+        frame.assign(count=frame["count"].clip(upper=1))
+    )
     assert_array_equal(vae._support[:, 0], [0, 1])
     vae.partial_fit(frame.assign(count=frame["count"] + 3))
     assert_array_equal(vae._support[:, 0], [0, frame["count"].max() + 3])

@@ -193,7 +193,9 @@ def test_every_default_member_models_integer_data_as_integers():
     for data, integers in ((X, True), (X + 0.5, False)):
         for member in VAEImputer(random_state=0)._make_estimators(data):
             columns = TableSchema(member.likelihood, member.dequantize).fit(data).columns_
-            assert [c.dequantize for c in columns] == [integers] * 4
+            # Five levels, 0..4: a categorical over them; shifted by 0.5, floats.
+            expected = ("categorical", False) if integers else ("gaussian", False)
+            assert [(c.likelihood, c.dequantize) for c in columns] == [expected] * 4
 
 
 def test_parallel_fit_gives_the_same_imputations(frame):

@@ -124,7 +124,8 @@ def test_poisson_rejects_negative_counts():
 @pytest.mark.parametrize("hidden, heteroscedastic", [((8,), True), ((), False)])
 def test_gaussian_scale_depends_on_z_only_with_hidden_layers(hidden, heteroscedastic):
     X = _correlated_counts(100, 5)
-    vae = VAETransformer(**{**SMALL, "hidden_layer_sizes": hidden, "max_iter": 3}).fit(X)
+    params = {**SMALL, "hidden_layer_sizes": hidden, "max_iter": 3, "dequantize": True}
+    vae = VAETransformer(**params).fit(X)
     module = vae.net_.module_
     z = torch.tensor([[-2.0], [0.0], [2.0]])
     with torch.no_grad():
@@ -314,8 +315,8 @@ def test_table_parts_name_their_columns_in_messages():
     table = _table_likelihood(frame, {"x": "gaussian", "n": "poisson", "k": "categorical"})
     with pytest.raises(ValueError, match=r"non-negative counts \(columns \['n'\]\)"):
         table.check_support(np.array([[0.5, -1.0, 0.0]]))
-    with pytest.raises(ValueError, match=r"^X\[0, 'k'\] = 4 is outside the levels"):
-        table.check_support(np.array([[0.5, 1.0, 4.0]]))
+    # A numeric column's own levels are unit bins: every value is in its support.
+    table.check_support(np.array([[0.5, 1.0, 4.5]]))
 
 
 def test_integer_columns_of_a_table_modelled_as_categories_have_their_own_levels():
@@ -364,3 +365,28 @@ def test_a_missing_entry_of_a_one_level_feature_scores_nothing():
     params = torch.zeros(1, 4)  # one level, then three
     x = torch.tensor([[float("nan"), 2.0]])
     torch.testing.assert_close(likelihood.log_prob(params, x), -torch.log(torch.tensor([3.0])))
+
+
+def test_a_features_own_integer_levels_are_unit_bins_and_leave_values_beyond_them_out():
+    likelihood = CategoricalLikelihood(
+        2, ["k", "colour"], shared_levels=False, n_categories=[None, 3]
+    )
+    likelihood.fit(summarise_columns(np.array([[1.0, 0.0], [4.0, 2.0]])))
+    assert likelihood.binned.tolist() == [True, False]
+    params = torch.randn(1, 4 + 3, generator=torch.Generator().manual_seed(0))
+
+    def log_prob(k):
+        return float(likelihood.log_prob(params, torch.tensor([[k, 1.0]])))
+
+    def label_only():
+        return float(likelihood.log_prob(params, torch.tensor([[float("nan"), 1.0]])))
+
+    # A value scores as the integer below it; one beyond the levels 1..4 is left out.
+    assert log_prob(2.5) == log_prob(2.0) != log_prob(3.0)
+    assert log_prob(4.999) == log_prob(4.0)
+    for beyond in (0.0, 0.999, 5.0, -3.0):
+        assert log_prob(beyond) == label_only()
+    # Every value is in the support of the binned feature; labels are still checked.
+    likelihood.check_support(np.array([[7.5, 2.0]]))
+    with pytest.raises(ValueError, match=r"^X\[0, 'colour'\] = 3 is outside the levels"):
+        likelihood.check_support(np.array([[7.5, 3.0]]))

@@ -184,9 +184,9 @@ def test_default_on_integers_is_a_dequantised_vae_against_an_integer_histogram()
     X = np.random.default_rng(0).integers(0, 5, size=(60, 4)).astype(float)
     detector = DensityOutlierDetector(random_state=0)
     estimator, background = detector._make_estimators(X)
-    # The defaults' per-column rule dequantises each column of integers.
+    # The defaults' per-column rule gives each column of five integers its levels.
     assert estimator.get_params() == VAETransformer(random_state=0).get_params()
-    assert all(c.dequantize for c in TableSchema("auto", "auto").fit(X).columns_)
+    assert all(c.likelihood == "categorical" for c in TableSchema("auto", "auto").fit(X).columns_)
     assert background.bins == "integer"
     estimator, background = detector._make_estimators(X + 0.5)
     assert estimator.get_params() == VAETransformer(random_state=0).get_params()

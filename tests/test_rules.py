@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_vae import HistogramDensity, VAEImputer, VAETransformer
 from sklearn_vae._data import row_hashed_uniform
@@ -31,7 +31,8 @@ def _answers(n=200, seed=0):
 
 def test_a_float_column_of_integers_is_dequantised_in_the_histograms_units():
     df = _answers()
-    vae = _fit(VAETransformer(**TINY), df)
+    # (Under "auto", three levels are a categorical over them: tests/test_unseen.py.)
+    vae = _fit(VAETransformer(**TINY, dequantize=True), df)
     assert [(c.likelihood, c.dequantize) for c in vae.schema_.columns_] == [
         ("gaussian", True),
         ("gaussian", False),
@@ -113,6 +114,7 @@ def _with_constants(n=60, seed=0):
     constants = pd.DataFrame(
         {
             "nine": np.full(n, 9.0),
+            "half": np.full(n, 0.5),
             "four": np.full(n, 4, dtype=np.int64),
             "flag": np.zeros(n, dtype=bool),
             "label": ["x"] * n,
@@ -121,13 +123,13 @@ def _with_constants(n=60, seed=0):
     return base, pd.concat([base, constants], axis=1)
 
 
-CONSTANTS = {"nine": 9.0, "four": 4, "flag": False, "label": "x"}
+CONSTANTS = {"nine": 9.0, "half": 0.5, "four": 4, "flag": False, "label": "x"}
 
 
 def test_constant_columns_are_point_masses_that_sample_their_value():
     _, df = _with_constants()
     vae = _fit(VAETransformer(**TINY), df)
-    assert [c.likelihood for c in vae.schema_.columns_][2:] == ["point_mass"] * 4
+    assert [c.likelihood for c in vae.schema_.columns_][2:] == ["point_mass"] * 5
     samples = vae.sample(50, random_state=0)
     for name, value in CONSTANTS.items():
         assert samples[name].dtype == df[name].dtype
@@ -138,25 +140,35 @@ def test_constant_columns_are_point_masses_that_sample_their_value():
         assert (hist[name] == value).all()
 
 
-def test_a_constant_column_adds_exactly_zero_and_another_value_minus_infinity():
+def test_a_constant_column_adds_log_one_minus_m_or_zero_and_another_value_its_tail():
     base, df = _with_constants()
     # The point masses take no input and no output of the network: the same
     # model as without them.
     with_constants = _fit(VAETransformer(**TINY), df)
     without = _fit(VAETransformer(**TINY), base)
     assert_array_equal(with_constants.transform(df), without.transform(base))
-    assert_array_equal(with_constants.score_samples(df), without.score_samples(base))
+    # An integer or a label constant is one level that keeps m = 1 / (n + 1) for
+    # the other values (tests/test_unseen.py): its value adds log(1 - m), a float
+    # or a boolean constant exactly 0.
+    shift = 3 * np.log1p(-1 / (len(df) + 1))
     iwae = dict(n_importance_samples=10, random_state=0)
-    assert_array_equal(
-        with_constants.log_likelihood(df, **iwae), without.log_likelihood(base, **iwae)
-    )
+    for method, kwargs in (("score_samples", {}), ("log_likelihood", iwae)):
+        got = getattr(with_constants, method)(df, **kwargs)
+        assert_allclose(got, getattr(without, method)(base, **kwargs) + shift, rtol=0, atol=1e-12)
     hist = HistogramDensity().fit(df)
-    assert_array_equal(hist.score_samples(df), HistogramDensity().fit(base).score_samples(base))
-    for name, other in {"nine": 8.0, "four": 5, "flag": True}.items():
+    expected = HistogramDensity().fit(base).score_samples(base) + shift
+    assert_allclose(hist.score_samples(df), expected, rtol=0, atol=1e-12)
+    for name, other in {"half": 0.25, "flag": True}.items():
         changed = df[:3].assign(**{name: other})
         assert_array_equal(with_constants.score_samples(changed), [-np.inf] * 3)
         assert_array_equal(with_constants.log_likelihood(changed, **iwae), [-np.inf] * 3)
         assert_array_equal(hist.score_samples(changed), [-np.inf] * 3)
+    # Another integer: missing, plus its tail log(m / 2) - s log 2, s steps away.
+    changed = df[:3].assign(four=[5, 2, 4])
+    missing = with_constants.score_samples(changed.assign(four=np.nan))
+    m = 1 / (len(df) + 1)
+    tails = [np.log(m / 2) - np.log(2), np.log(m / 2) - 2 * np.log(2), np.log1p(-m)]
+    assert_allclose(with_constants.score_samples(changed), missing + tails, rtol=0, atol=1e-12)
 
 
 def test_a_constant_array_column_with_missing_entries_is_sampled_and_imputed_as_its_value():
@@ -168,7 +180,10 @@ def test_a_constant_array_column_with_missing_entries_is_sampled_and_imputed_as_
     assert vae.schema_.columns_[2].likelihood == "point_mass"
     assert_array_equal(vae.sample(20, random_state=0, missing=False)[:, 2], 9.0)
     scores = vae.score_samples(np.array([[0.0, 0.0, 9.0], [0.0, 0.0, 8.0], [0.0, 0.0, np.nan]]))
-    assert np.isfinite(scores[[0, 2]]).all() and scores[1] == -np.inf
+    # 45 observed entries of 9: m = 1 / 46; 8 is one step below, so its row scores
+    # as the row with it missing (the same draws) plus its tail.
+    assert np.isfinite(scores[0])
+    assert_allclose(scores[1] - scores[2], np.log(1 / 92) - np.log(2), rtol=0, atol=1e-12)
     imputer = VAEImputer(estimator=VAETransformer(**TINY), n_estimators=1, random_state=0)
     filled = _fit(imputer, X).transform(X)
     assert_array_equal(filled[:, 2], 9.0)
@@ -203,7 +218,7 @@ def test_more_training_data_with_a_second_value_of_a_point_mass_is_refused():
 
 def test_point_masses_and_dequantised_columns_are_saved_and_checked_at_load():
     _, df = _with_constants()
-    df = df.assign(answer=np.arange(len(df)) % 3 * 1.0)
+    df = df.assign(answer=np.arange(len(df)) % 30 * 1.0)  # 30 levels: dequantised
     vae = _fit(VAETransformer(**TINY), df)
     loaded = pickle.loads(pickle.dumps(vae))
     assert_array_equal(loaded.score_samples(df), vae.score_samples(df))

@@ -62,8 +62,9 @@ def test_auto_rule_gives_each_column_the_likelihood_of_its_dtype(table_vae):
         "island": ("categorical", False),
         "mass": ("gaussian", False),
         "length": ("gaussian", False),
-        "year": ("gaussian", True),
-        "count": ("gaussian", True),
+        # Integers over at most 10 levels are a categorical over them.
+        "year": ("categorical", False),
+        "count": ("categorical", False),
         "wide": ("gaussian", True),
         "male": ("bernoulli", False),
         "tag": ("categorical", False),
@@ -103,7 +104,8 @@ def test_float_arrays_keep_one_gaussian_for_all_columns(X_small):
 def test_dict_names_array_columns_by_position(X_small):
     X = np.abs(np.round(X_small))
     vae = VAETransformer(**TINY, likelihood={0: "poisson"}).fit(X)
-    assert [c.likelihood for c in vae.schema_.columns_][:2] == ["poisson", "gaussian"]
+    # Column 1, a few integers, gets its levels.
+    assert [c.likelihood for c in vae.schema_.columns_][:2] == ["poisson", "categorical"]
 
 
 # ------------------------------------------------------------ dtypes come back
@@ -240,13 +242,19 @@ def test_histogram_leaves_missing_entries_out_of_the_product(table):
 
 
 def test_histogram_label_probabilities_sum_to_one(table):
-    hist = HistogramDensity(alpha=0.5).fit(table[["species", "island"]].dropna(how="all"))
+    fitted = table[["species", "island"]].dropna(how="all")
+    hist = HistogramDensity(alpha=0.5).fit(fitted)
     species, islands = table["species"].dropna().unique(), table["island"].cat.categories
     pairs = pd.DataFrame(
         [(s, i) for s in species for i in islands],
         columns=["species", "island"],
     ).astype({"island": table["island"].dtype})
-    assert np.exp(hist.score_samples(pairs)).sum() == pytest.approx(1.0, rel=1e-12)
+    # The seen labels share 1 - m of each column, m = max(n1, 1) / (n + 1).
+    seen = 1.0
+    for name in ("species", "island"):
+        counts = fitted[name].value_counts()
+        seen *= 1 - max((counts == 1).sum(), 1) / (counts.sum() + 1)
+    assert np.exp(hist.score_samples(pairs)).sum() == pytest.approx(seen, rel=1e-12)
 
 
 def test_histogram_integer_column_scores_are_log_probabilities():
@@ -293,13 +301,20 @@ def test_unknown_category_is_missing_for_transform(table, table_vae):
 
 
 def test_unknown_category_is_scored_as_missing_plus_its_columns_mass(table, table_vae):
-    # species has no label seen once: m = 0, so the row has probability 0, in a batch
-    # whose other rows keep their scores; tag too, but its mass adds to its missing entry.
+    # species has no label seen once: m = 1 / (n + 1), added to the row with species
+    # missing, in a batch whose other rows keep their scores.
     rows = table.iloc[[2, 3]].copy()
     rows.loc[rows.index[0], "species"] = "Emperor"
     expected = table_vae.score_samples(table.iloc[[2, 3]])
-    assert_array_equal(table_vae.score_samples(rows), [-np.inf, expected[1]])
-    assert table_vae.log_likelihood(rows, n_importance_samples=5)[0] == -np.inf
+    without = table_vae.score_samples(rows.assign(species=[np.nan, rows["species"].iloc[1]]))
+    counts = table["species"].value_counts()
+    assert (counts > 1).all()
+    assert_allclose(
+        table_vae.score_samples(rows),
+        [without[0] + np.log(1 / (counts.sum() + 1)), expected[1]],
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 def test_declared_category_absent_from_fit_can_be_scored(table, table_vae):
@@ -477,11 +492,13 @@ def test_array_columns_take_their_kind_from_the_dtype(dtype, kind, likelihood, d
 def test_dequantize_applies_to_gaussian_number_columns_only():
     df = pd.DataFrame({"f": [0.5, 1.5], "g": [1.0, 2.0], "i": [1, 2], "c": [1, 2], "s": ["a", "b"]})
     # Floats of integers are dequantised as integer columns are; real floats never.
-    for dequantize in (True, "auto"):
-        columns = _schema(df, {"c": "categorical"}, dequantize=dequantize).columns_
-        assert [c.dequantize for c in columns] == [False, True, True, False, False]
+    columns = _schema(df, {"c": "categorical"}, dequantize=True).columns_
+    assert [c.dequantize for c in columns] == [False, True, True, False, False]
     columns = _schema(df, {"c": "categorical"}, dequantize=False).columns_
     assert [c.dequantize for c in columns] == [False, False, True, False, False]
+    # Under "auto", these integers (two levels) are a categorical over their levels.
+    columns = _schema(df, {"c": "categorical"}, dequantize="auto").columns_
+    assert [(c.likelihood, c.dequantize) for c in columns][1:3] == [("categorical", False)] * 2
 
 
 def test_one_categorical_likelihood_for_a_frame_shares_the_levels_of_number_columns():
@@ -776,7 +793,7 @@ def test_a_categorical_matrix_marks_its_numeric_columns_as_sharing_levels():
 
 
 def test_the_fitted_schema_prints_its_columns():
-    frame = pd.DataFrame({"size": [1.0, 2.0, 3.0] * 10, "colour": ["red", "blue", "red"] * 10})
+    frame = pd.DataFrame({"size": [1.0, 2.5, 3.0] * 10, "colour": ["red", "blue", "red"] * 10})
     vae = VAETransformer(n_components=1, hidden_layer_sizes=(4,), max_iter=1).fit(frame)
     text = repr(vae.schema_)
     assert "object at 0x" not in text
