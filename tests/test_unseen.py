@@ -303,9 +303,16 @@ def leveled():
 
 
 def test_a_column_of_few_integers_is_a_categorical_over_its_levels_under_auto():
-    X = _levels_table().assign(f=np.where(np.arange(9) % 3, 2.0, np.nan), wide=np.arange(9) * 4)
+    X = _levels_table().assign(
+        f=np.where(np.arange(9) % 3, 2.0, np.nan),
+        wide=np.arange(9) * 4,
+        ten=[0, 1, 2, 3, 4, 5, 6, 7, 9],
+        eleven=[0, 1, 2, 3, 4, 5, 6, 7, 10],
+    )
     columns = {c.name: c for c in _fit(VAETransformer(**TINY), X).schema_.columns_}
     assert (columns["k"].likelihood, columns["k"].dequantize) == ("categorical", False)
+    assert columns["ten"].likelihood == "categorical"
+    assert (columns["eleven"].likelihood, columns["eleven"].dequantize) == ("gaussian", True)
     # A float column of integers with missing values too; 33 integers are too many.
     assert columns["f"].likelihood == "point_mass"
     assert (columns["wide"].likelihood, columns["wide"].dequantize) == ("gaussian", True)
