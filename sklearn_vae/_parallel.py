@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator
 from skorch.callbacks import Callback
 
 from ._random import draw_seed
-from ._training import batch_size, train
+from ._training import batch_size, patience, train
 from ._version import __version__
 
 __all__ = ["data_parallel", "parallel_settings", "train_data_parallel"]
@@ -524,7 +524,12 @@ def train_data_parallel(
         "net": net,
         "steps": steps,
         "epochs": epochs,
-        "params": {**params, "batch_size": rank_size},
+        # The patience of every rank is that of the whole table's steps.
+        "params": {
+            **params,
+            "batch_size": rank_size,
+            "n_iter_no_change": patience(int(X.lengths[train_rows].sum()), params),
+        },
         "standardisation": standardisation,
         "dequantized": dequantized,
         "seed": draw_seed(rng),

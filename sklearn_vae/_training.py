@@ -4,6 +4,7 @@ The estimator hands its parameters over as ``get_params(deep=False)`` returns
 them; :mod:`._persistence` rebuilds a saved model through the same builders.
 """
 
+import math
 import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -209,11 +210,15 @@ def build_module(likelihood, params):
     )
 
 
-def stopping_callback(params, validation):
-    """skorch's EarlyStopping on the validation loss, or on the training loss."""
+def stopping_callback(params, validation, n_samples=None):
+    """skorch's EarlyStopping on the validation loss, or on the training loss.
+
+    ``n_samples`` is the number of training rows, which ``"auto"`` patience
+    reads (:func:`patience`); None before the data are known.
+    """
     return EarlyStopping(
         monitor="valid_loss" if validation else "train_loss",
-        patience=params["n_iter_no_change"],
+        patience=patience(n_samples, params),
         threshold=params["tol"],
         threshold_mode="abs",
         load_best=validation,
@@ -356,6 +361,30 @@ def split_rows(X, params, rng):
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
 
+#: ``n_iter_no_change="auto"``: this many epochs, or more on small data ...
+AUTO_PATIENCE_EPOCHS = 20
+#: ... so that the patience spans at least this many optimiser steps.
+AUTO_PATIENCE_STEPS = 200
+
+
+def patience(n_samples, params):
+    """Epochs without improvement before training stops, for ``n_samples`` training rows.
+
+    ``params["n_iter_no_change"]``, or for ``"auto"`` at least
+    :data:`AUTO_PATIENCE_EPOCHS` epochs and at least
+    :data:`AUTO_PATIENCE_STEPS` optimiser steps: on a table of a few hundred
+    rows an epoch is one or two steps, and 20 epochs stop while the
+    validation score, on a few dozen rows, still rises.
+    """
+    value = params["n_iter_no_change"]
+    if value != "auto":
+        return value
+    if not n_samples:
+        return AUTO_PATIENCE_EPOCHS
+    steps = math.ceil(n_samples / batch_size(n_samples, params))
+    return max(AUTO_PATIENCE_EPOCHS, math.ceil(AUTO_PATIENCE_STEPS / steps))
+
+
 def batch_size(n_samples, params):
     """The minibatch size: ``params["batch_size"]``, or ``min(128, n_samples)`` for "auto"."""
     size = params["batch_size"]
@@ -416,7 +445,7 @@ def train(net, X, train_rows, valid_rows, epochs, params, standardisation, dequa
         max_epochs=epochs,
         batch_size=size,
         train_split=None if validation is None else predefined_split(validation),
-        callbacks__early_stopping=stopping_callback(params, validation is not None),
+        callbacks__early_stopping=stopping_callback(params, validation is not None, len(training)),
         callbacks__weight_averaging__decay=average_decay(params["average"]),
         callbacks__print_log__sink=print_log_sink if params["verbose"] else _noop,
     )

@@ -206,22 +206,22 @@ class VAETransformer(
         sets the decay. See :doc:`/training`.
 
     max_iter : int, default=500
-        Maximum number of epochs (passes over the training data).
+        Maximum number of epochs, passes over the training data.
 
     early_stopping : bool, default=True
         Whether to hold out ``validation_fraction`` of the training data and
         stop when the validation objective has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs; the weights of the best epoch are kept.
-        If False, training stops when the training loss has not improved by
-        ``tol`` for ``n_iter_no_change`` epochs.
+        ``n_iter_no_change`` epochs, keeping the best epoch's weights; if
+        False, the training loss is monitored instead.
 
     validation_fraction : float, default=0.1
         Proportion of the training data held out for early stopping, in (0, 1).
         Only used if ``early_stopping`` is True.
 
-    n_iter_no_change : int, default=20
+    n_iter_no_change : int or "auto", default="auto"
         Number of epochs without an improvement of at least ``tol`` before
-        training stops.
+        training stops; ``"auto"``: 20, or enough to span 200 optimiser steps
+        on small data (100 epochs of two minibatches). See :doc:`/training`.
 
     tol : float, default=1e-4
         Minimum improvement of the monitored loss, in nats per sample.
@@ -369,7 +369,7 @@ class VAETransformer(
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -403,7 +403,7 @@ class VAETransformer(
         max_iter=500,
         early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=20,
+        n_iter_no_change="auto",
         tol=1e-4,
         random_state=None,
         verbose=0,

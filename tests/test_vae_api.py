@@ -200,6 +200,32 @@ def test_early_stopping_stops_before_max_iter(X_small):
     assert vae.n_iter_ == best_epoch + 1 + 5
 
 
+@pytest.mark.parametrize(
+    "n_rows, batch_size, expected",
+    [
+        (180, "auto", 100),  # two steps of 128 rows per epoch: 200 steps in 100 epochs
+        (100, "auto", 200),  # one step
+        (500, 50, 20),  # ten steps: 20 epochs are 200 steps
+        (1000, 128, 25),  # eight steps: 25 epochs
+        (100_000, "auto", 20),
+    ],
+)
+def test_auto_patience_spans_200_steps_and_at_least_20_epochs(n_rows, batch_size, expected):
+    params = {"n_iter_no_change": "auto", "batch_size": batch_size}
+    assert sklearn_vae._training.patience(n_rows, params) == expected
+    assert sklearn_vae._training.patience(n_rows, {**params, "n_iter_no_change": 7}) == 7
+
+
+def test_a_default_fit_stops_after_the_auto_patience_of_its_training_rows(X_small):
+    # 90% of the rows train (the rest validate), in one minibatch per epoch.
+    vae = VAETransformer(**{**FAST, "max_iter": 2000, "n_iter_no_change": "auto"}).fit(X_small)
+    n_train = len(X_small) - int(np.ceil(0.1 * len(X_small)))
+    steps = -(-n_train // min(128, n_train))
+    patience = max(20, -(-200 // steps))
+    assert dict(vae.net_.callbacks_)["early_stopping"].patience == patience
+    assert vae.n_iter_ == int(np.argmax(vae.validation_scores_)) + 1 + patience
+
+
 def test_returned_model_has_the_best_validation_score(X_small, monkeypatch):
     # Capture the validation rows the estimator hands to skorch, then recompute
     # the validation objective (mean over those rows of log p(x | z) - KL with
