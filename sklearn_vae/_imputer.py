@@ -77,8 +77,9 @@ class VAEImputer(_BaseImputer):
         The model to fit (cloned). None means a ``VAETransformer`` trained
         as MIWAE [1]_ trains, on the importance-weighted bound
         (``objective="iwae", n_draws=10``), with a homoscedastic Gaussian
-        decoder (``decoder_variance="homoscedastic"``), ``early_stopping=False``
-        and this imputer's ``random_state``; its other parameters are the
+        decoder (``decoder_variance="homoscedastic"``), ``early_stopping=False``,
+        ``n_iter_no_change=20`` and this imputer's ``random_state``; its other
+        parameters are the
         defaults, so each column of integers (counts, pixel intensities, also
         as floats) is a categorical over its levels (up to 10) or a
         dequantised Gaussian, as in :class:`DensityOutlierDetector`.
@@ -87,6 +88,10 @@ class VAEImputer(_BaseImputer):
         ``tol``): an imputer conditions on the rows it is fitted on, and on
         tables of a few hundred rows holding out a tenth of them stopped
         training too soon, for filling the training rows and new rows alike.
+        Its patience stays at 20 epochs: the longer ``"auto"`` patience
+        waits out a validation score measured on few rows, and on three
+        tables of the real-table battery it made the fit 1.2 to 2.5 times
+        slower for errors at most 0.04 lower.
         A decoder that outputs a variance for every row can shrink it around
         single training rows (the likelihood of such a model is unbounded
         but for its floor, Mattei and Frellsen [3]_); with one variance per
@@ -335,6 +340,7 @@ class VAEImputer(_BaseImputer):
             n_draws=10,
             decoder_variance="homoscedastic",
             early_stopping=False,
+            n_iter_no_change=20,
             random_state=self.random_state,
         )
 

@@ -417,7 +417,14 @@ def test_default_on_integers_is_a_dequantised_vae():
         assert default.decoder_variance == "homoscedastic"
     expected = VAETransformer().get_params()
     changed = {k for k, v in estimator.get_params().items() if v != expected[k]}
-    assert changed == {"early_stopping", "objective", "n_draws", "decoder_variance", "random_state"}
+    assert changed == {
+        "early_stopping",
+        "n_iter_no_change",
+        "objective",
+        "n_draws",
+        "decoder_variance",
+        "random_state",
+    }
     given = VAETransformer(**TINY)
     assert imputer.set_params(estimator=given)._make_estimator(X).get_params() == given.get_params()
 
