@@ -422,6 +422,7 @@ class CategoricalLikelihood(Likelihood):
         if not self.binned.any():
             return target
         # A unit bin's level is the integer below the value; none outside the levels.
+        # (Categorical.log_prob truncates to an integer too: the floor states the rule.)
         binned = torch.floor(target)
         outside = (binned < 0) | (binned >= self.n_levels)
         binned = torch.where(outside, torch.nan, binned)
