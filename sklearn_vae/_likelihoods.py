@@ -243,12 +243,12 @@ class BernoulliLikelihood(Likelihood):
 MAX_LEVELS = 1024
 
 
-def _check_integer_valued(summary, likelihood):
+def _check_integer_valued(summary, likelihood, names=None):
     check_integer_valued(
         None,
         f"likelihood={likelihood.name!r}",
         "Round or bin X first, or use likelihood='gaussian'.",
-        names=likelihood.column_names,
+        names=likelihood.column_names if names is None else names,
         summary=summary,
     )
 
@@ -313,13 +313,7 @@ class CategoricalLikelihood(Likelihood):
             return
         names = [self.column_names[j] for j in checked]
         X, summary = _ColumnSubset(X, checked), summary.select(checked)
-        check_integer_valued(
-            None,
-            f"likelihood={self.name!r}",
-            "Round or bin X first, or use likelihood='gaussian'.",
-            names=names,
-            summary=summary,
-        )
+        _check_integer_valued(summary, self, names)
         if not self.n_levels.any():
             return
         low = self.offsets.double().cpu().numpy()[checked]
