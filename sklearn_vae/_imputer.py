@@ -50,7 +50,8 @@ class VAEImputer(_BaseImputer):
     - ``sample_posterior=False``: the conditional mean ``E[x_miss | x_obs]``,
       a self-normalised importance-sampling average of the decoder means (for
       label and boolean columns, the most probable category of the averaged
-      probabilities). Best for a single imputation scored by squared error.
+      probabilities; for integer levels, the level nearest their mean). Best
+      for a single imputation scored by squared error.
     - ``sample_posterior=True``: a draw from ``p(x_miss | x_obs)`` by
       sampling-importance-resampling. Calls with different ``random_state``
       give proper multiple imputations, and the imputed entries keep the

@@ -74,10 +74,11 @@ def _parts(likelihood, params):
 def _point_statistics(likelihood, params):
     """What is averaged over the proposals: means, or category probabilities.
 
-    Returns a list of ``(columns, offsets, values)``: ``offsets`` is None for
-    values that are means (shape ``(..., len(columns))``, the module's units), and
-    the level of code 0 for category probabilities (shape ``(...,
-    len(columns), n_levels)``).
+    Returns a list of ``(columns, levels, values)``: ``levels`` is None for
+    values that are means (shape ``(..., len(columns))``, the module's units),
+    and for category probabilities (shape ``(..., len(columns), n_levels)``)
+    the pair ``(offsets, binned)``: the level of code 0 of each column, and
+    whether its levels are integers (:func:`pick_levels`).
     """
     statistics = []
     for part, part_params, columns in _parts(likelihood, params):
@@ -88,7 +89,8 @@ def _point_statistics(likelihood, params):
             for local, distribution in part.groups(part_params):
                 local = everything if local is None else local
                 where = local if columns is None else columns[local]
-                statistics.append((where, part.offsets[local], distribution.probs))
+                levels = (part.offsets[local], part.binned[local])
+                statistics.append((where, levels, distribution.probs))
         else:
             where = everything if columns is None else columns
             statistics.append((where, None, part.mean(part_params)))
@@ -292,7 +294,7 @@ def laplace_proposal(module, x):
 def _conditional_statistics(module, x, proposal, n_samples, chunk_size):
     """Self-normalised importance-sampling averages of :func:`_point_statistics`.
 
-    Returns ``(layout, estimates)``: ``layout`` lists ``(columns, offsets)``
+    Returns ``(layout, estimates)``: ``layout`` lists ``(columns, levels)``
     as :func:`_point_statistics` does, and ``estimates`` the matching
     averages over the proposals: conditional means, shape ``(n_rows,
     len(columns))``, and the mixture's category probabilities, shape
@@ -302,7 +304,7 @@ def _conditional_statistics(module, x, proposal, n_samples, chunk_size):
 
     def values(z):
         statistics = _point_statistics(module.likelihood, module.decoder(z))
-        layout[:] = [(columns, offsets) for columns, offsets, _ in statistics]
+        layout[:] = [(columns, levels) for columns, levels, _ in statistics]
         return [value for _, _, value in statistics]
 
     total, _, sums = _weighted_sums(module, x, proposal, n_samples, chunk_size, values)
@@ -331,18 +333,39 @@ def conditional_mean(module, x, proposal, n_samples, chunk_size):
     -------
     Tensor of shape (n_rows, n_features)
         ``x`` with each NaN replaced by its conditional mean (numeric columns)
-        or its most probable level (one-hot categorical columns).
+        or the level :func:`pick_levels` picks (one-hot categorical columns).
     """
     layout, estimates = _conditional_statistics(module, x, proposal, n_samples, chunk_size)
     estimate = torch.empty_like(x)
-    for (columns, offsets), value in zip(layout, estimates, strict=True):
-        if offsets is None:
+    for (columns, levels), value in zip(layout, estimates, strict=True):
+        if levels is None:
             estimate[:, columns] = value.to(x.dtype)
         else:
-            level = value.argmax(dim=-1).to(x.dtype) + offsets.to(x.dtype)
+            offsets, binned = levels
+            level = pick_levels(value, binned) + offsets.to(x.dtype)
             # argmax passes over NaN probabilities (weights that overflowed): keep NaN.
             estimate[:, columns] = level.masked_fill(torch.isnan(value).any(dim=-1), torch.nan)
     return torch.where(torch.isnan(x), estimate, x)
+
+
+def pick_levels(probabilities, binned):
+    """The code each categorical column is filled with, from its level probabilities.
+
+    A label column gets its most probable code. A column of integer levels
+    (``binned``, one bool per column) gets the code nearest its mean: its
+    levels are numbers, and the mean is what a squared error rewards. Works
+    on a tensor or an array of shape ``(n_rows, n_columns, n_levels)``.
+    """
+    codes = probabilities.argmax(-1)
+    if not binned.any():
+        return codes.to(probabilities.dtype) if torch.is_tensor(probabilities) else codes
+    if torch.is_tensor(probabilities):
+        steps = torch.arange(probabilities.shape[-1], dtype=probabilities.dtype)
+        mean = (probabilities * steps.to(probabilities.device)).sum(-1)
+        keep = torch.as_tensor(binned, device=probabilities.device)
+        return torch.where(keep, torch.round(mean), codes.to(probabilities.dtype))
+    mean = probabilities @ np.arange(probabilities.shape[-1], dtype=np.float64)
+    return np.where(binned, np.round(mean), codes)
 
 
 def conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks):
@@ -353,7 +376,7 @@ def conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks):
     conditional mean (and 0 in one-hot categorical columns); after them come
     the mixture's category probabilities of each one-hot group, flattened.
     ``blocks`` (a list, filled in place) describes those groups as
-    ``(columns, offsets, n_levels)`` numpy arrays and ints, for
+    ``(columns, offsets, binned, n_levels)`` numpy arrays and ints, for
     :func:`pick_categories`. Other parameters as :func:`conditional_mean`.
 
     Returns
@@ -364,11 +387,12 @@ def conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks):
     estimate = torch.zeros_like(x)
     probabilities = []
     blocks.clear()
-    for (columns, offsets), value in zip(layout, estimates, strict=True):
-        if offsets is None:
+    for (columns, levels), value in zip(layout, estimates, strict=True):
+        if levels is None:
             estimate[:, columns] = value.to(x.dtype)
             continue
-        blocks.append((columns.cpu().numpy(), offsets.cpu().numpy(), value.shape[-1]))
+        offsets, binned = (level.cpu().numpy() for level in levels)
+        blocks.append((columns.cpu().numpy(), offsets, binned, value.shape[-1]))
         probabilities.append(value.flatten(start_dim=1).to(x.dtype))
     return torch.cat([torch.where(torch.isnan(x), estimate, x), *probabilities], dim=1)
 
@@ -377,15 +401,16 @@ def pick_categories(expectation, blocks, n_features):
     """Conditional means from (averaged) :func:`conditional_expectation` outputs.
 
     The numeric columns are the expectation's own; each one-hot categorical
-    column gets the most probable level of its (averaged) probabilities.
+    column gets the level :func:`pick_levels` picks from its (averaged)
+    probabilities.
     Returns a float64 array of shape (n_rows, n_features).
     """
     filled = expectation[:, :n_features].copy()
     start = n_features
-    for columns, offsets, n_levels in blocks:
+    for columns, offsets, binned, n_levels in blocks:
         stop = start + len(columns) * n_levels
         probabilities = expectation[:, start:stop].reshape(-1, len(columns), n_levels)
-        filled[:, columns] = probabilities.argmax(axis=-1) + offsets
+        filled[:, columns] = pick_levels(probabilities, binned) + offsets
         start = stop
     return filled
 

@@ -263,12 +263,13 @@ class _FixedProposals:
         monkeypatch.setattr(inference, "draw", handed_out)
 
 
-def _reference_conditional_mean(module, x, z, q):
+def _reference_conditional_mean(module, x, z, q, integer_levels=()):
     # The self-normalised importance-sampling estimate over all K proposals at
     # once: numeric columns average the decoder means; a one-hot categorical
     # column takes the most probable level of the mixture sum_k w_k p(x_j | z_k),
     # each p(x_j = level | z_k) read from log_prob_given on a row where only
-    # x_j is observed.
+    # x_j is observed, or the level nearest its mean for the columns
+    # ``integer_levels``, whose levels are numbers.
     from sklearn_vae._likelihoods import one_hot_columns
 
     w = torch.softmax(module.log_prob_given(z, x) + module.prior.log_prob(z) - q.log_prob(z), 0)
@@ -279,7 +280,11 @@ def _reference_conditional_mean(module, x, z, q):
             only_j = torch.full_like(x, float("nan"))
             only_j[:, j] = offset + level
             mixture.append((w * module.log_prob_given(z, only_j).exp()).sum(0))
-        mean[:, j] = torch.stack(mixture, -1).argmax(-1) + offset
+        mixture = torch.stack(mixture, -1)
+        if j in integer_levels:
+            mean[:, j] = torch.round(mixture @ torch.arange(n_levels, dtype=mixture.dtype)) + offset
+        else:
+            mean[:, j] = mixture.argmax(-1) + offset
     return torch.where(torch.isnan(x), mean, x)
 
 
@@ -323,7 +328,8 @@ def test_chunked_conditional_mean_is_the_self_normalised_average_of_all_proposal
     with torch.no_grad():
         q = module.posterior(x)
         z = q.sample((5,))
-        expected = _reference_conditional_mean(module, x, z, q)
+        integer_levels = [j for j, name in enumerate(columns) if name == "level"]
+        expected = _reference_conditional_mean(module, x, z, q, integer_levels)
         fixed = _FixedProposals(q, z)
         _FixedProposals.patch(monkeypatch)
         actual = conditional_mean(module, x, fixed, 5, chunk_size)

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -91,10 +92,12 @@ def test_an_ensemble_of_one_model_twice_imputes_exactly_as_that_model(ensemble, 
     )
 
 
-def test_category_is_the_most_probable_level_of_the_averaged_probabilities(ensemble, frame):
+def test_a_label_is_the_most_probable_and_a_level_the_nearest_to_the_mean(ensemble, frame):
     # The reference: each member's mixture probabilities of "colour" and
     # "level" from its own importance-sampling estimate (same proposals as the
-    # ensemble draws: every member uses the same seed), averaged, then argmax.
+    # ensemble draws: every member uses the same seed), averaged; then the
+    # argmax for the labels of "colour", and the integer nearest the mean for
+    # "level", whose integer levels are numbers.
     from sklearn_vae import _inference as inference
     from sklearn_vae._random import draw_seed
 
@@ -116,13 +119,20 @@ def test_category_is_the_most_probable_level_of_the_averaged_probabilities(ensem
     filled = ensemble.transform(frame)
     expected_codes = encoded.copy()
     start, disagreements = 0, 0
-    for columns, offsets, n_levels in blocks:
+    for columns, offsets, binned, n_levels in blocks:
         stop = start + len(columns) * n_levels
         mixture = probabilities[:, start:stop].reshape(-1, len(columns), n_levels)
-        expected_codes[:, columns] = mixture.argmax(-1) + offsets
+        mean = np.round(mixture @ np.arange(n_levels) / len(ensemble.estimators_))
+        expected_codes[:, columns] = np.where(binned, mean, mixture.argmax(-1)) + offsets
         own = [v[:, start:stop].reshape(-1, len(columns), n_levels).argmax(-1) for v in votes]
         disagreements += int((own[0] != own[1]).sum())
         start = stop
+    kinds = {
+        schema.names[j]: bool(flag)
+        for columns, _, binned, _ in blocks
+        for j, flag in zip(columns, binned, strict=True)
+    }
+    assert kinds == {"colour": False, "level": True}
     expected = schema.decode(np.where(np.isnan(encoded), expected_codes, encoded))
     for column in ("colour", "level"):
         rows = _missing(frame, column)
@@ -229,3 +239,17 @@ def test_an_imputer_saved_before_the_ensemble_loads_as_one_model(frame):
     assert restored.n_estimators == 1 and restored.n_jobs is None
     assert restored.estimators_ == [restored.estimator_]
     pd.testing.assert_frame_equal(restored.transform(frame), imputer.transform(frame))
+
+
+def test_pick_levels_takes_the_mode_of_labels_and_the_nearest_level_to_the_mean():
+    # Levels 0, 1, 2 with probabilities 0.4, 0, 0.6: the mode is 2 and the
+    # mean 1.2, nearest to 1 (a level of probability 0, which the squared
+    # error still prefers: 0.4 * 1 + 0.6 * 1 = 1 against 0.4 * 4 = 1.6 for 2).
+    from sklearn_vae._inference import pick_levels
+
+    probabilities = np.array([[[0.4, 0.0, 0.6], [0.4, 0.0, 0.6]]])
+    binned = np.array([False, True])
+    assert_array_equal(pick_levels(probabilities, binned), [[2, 1]])
+    tensor = pick_levels(torch.as_tensor(probabilities), torch.as_tensor(binned))
+    assert_array_equal(tensor.numpy(), [[2.0, 1.0]])
+    assert_array_equal(pick_levels(probabilities, np.array([False, False])), [[2, 2]])
