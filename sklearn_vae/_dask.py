@@ -417,6 +417,18 @@ class PartitionStream:
             pieces.append(block[max(start - first, 0) : stop - first])
         return np.concatenate(pieces) if pieces else np.empty((0, self.shape[1]))
 
+    def strided_rows(self, max_rows):
+        """Every ``k``-th row from the first, at most ``max_rows``, as of an in-memory table."""
+        step = max(-(-self.shape[0] // max_rows), 1)
+        starts = np.cumsum(self.lengths) - self.lengths
+        pieces = [np.empty((0, self.shape[1]))]
+        for position in self._positions(None):
+            first = -starts[position] % step
+            if first < self.lengths[position]:
+                # A copy: a view would hold the whole partition.
+                pieces.append(self.encoded(position)[first::step].copy())
+        return np.concatenate(pieces).astype(np.float64)
+
     def _positions(self, partitions):
         """The non-empty partitions among ``partitions`` (all when None)."""
         positions = np.arange(len(self.blocks)) if partitions is None else np.asarray(partitions)
@@ -449,12 +461,22 @@ class PartitionStream:
         return np.sort(positions[order[n_valid:]]), np.sort(positions[order[:n_valid]])
 
     def mean_log_jacobian(self, standardisation, partitions):
-        """The mean log-Jacobian of the rows of ``partitions``, from their missing counts."""
+        """The mean log-Jacobian of the rows of ``partitions``.
+
+        From their missing counts alone, unless a column is power-mapped:
+        its term depends on each value, and the partitions are read.
+        """
         positions = self._positions(partitions)
         n_rows = self.lengths[positions].sum()
         columns = standardisation.columns
         if not columns.any() or n_rows == 0:
             return standardisation.log_jacobian_total
+        if standardisation.power.any():
+            total = sum(
+                float(standardisation.log_jacobian(self.encoded(position)).sum())
+                for position in positions
+            )
+            return total / n_rows
         missing = self.missing[positions].sum(axis=0)[columns]
         terms = (missing * standardisation.column_log_jacobian[columns]).sum()
         return standardisation.log_jacobian_total - terms / n_rows

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._power import fit_lambda, yeo_johnson, yeo_johnson_inverse, yeo_johnson_log_derivative
 from ._random import permutation, uniform
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ColumnSummary",
     "summarise_columns",
     "Standardisation",
+    "strided_rows",
     "row_hashed_uniform",
     "row_keyed_normal",
 ]
@@ -85,11 +87,7 @@ class RowDataset(torch.utils.data.Dataset):
                 noise = noise * self.columns.astype(np.float32)
             batch = batch + noise
         elif self.dequantize == "hashed":
-            noise = row_hashed_uniform(batch).astype(read)
-            if self.columns is not None:
-                noise *= self.columns
-            noise *= batch == np.floor(batch)
-            batch = batch + noise
+            batch = add_hashed_noise(batch, self.columns)
         if standardisation is not None:
             batch = standardisation.transform(batch).astype(dtype, copy=False)
         elif not batch.flags.writeable:  # a view of read-only input: copy the batch only
@@ -162,6 +160,19 @@ def _splitmix64(h):
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return h ^ (h >> np.uint64(31))
+
+
+def add_hashed_noise(batch, columns=None):
+    """``batch`` plus :func:`row_hashed_uniform` noise on the integers of ``columns`` (None: all).
+
+    How dequantised integers are scored: other values are continuous already
+    and stay as they are. The noise is cast to ``batch``'s dtype.
+    """
+    noise = row_hashed_uniform(batch).astype(batch.dtype)
+    if columns is not None:
+        noise *= columns
+    noise *= batch == np.floor(batch)
+    return batch + noise
 
 
 def row_hashed_uniform(rows):
@@ -508,12 +519,14 @@ def column_mean_std(X, chunk_rows=8192, *, dequantized=False):
 
 
 class Standardisation:
-    """The float64 map ``x -> (x - loc) / scale`` of some columns, and its inverse.
+    """The float64 map ``x -> (x - loc) / scale`` of some columns, power-mapped, and its inverse.
 
     It is computed as ``(x / d - loc_d) / scale_d`` with the power of two
     ``d`` and the moments of ``X / d`` of :func:`column_statistics`, which is
-    exact and does not overflow for any finite training value. Columns not
-    in ``columns`` pass unchanged.
+    exact and does not overflow for any finite training value. A column with
+    a Yeo–Johnson exponent other than 1 (:mod:`._power`) is then mapped by
+    ``(psi(u; lambda) - shift) / spread``. Columns not in ``columns`` pass
+    unchanged.
 
     Parameters
     ----------
@@ -522,23 +535,46 @@ class Standardisation:
         units of ``divisor``.
     columns : ndarray of bool of shape (n_features,)
         The columns that are standardised.
+    lambdas, shift, spread : ndarray of shape (n_features,), default=None
+        Each column's Yeo–Johnson exponent and the centre and scale of the
+        mapped column (1, 0 and 1, the identity, when None):
+        :meth:`with_power_map` fits them.
+    noisy : ndarray of bool of shape (n_features,), default=None
+        The dequantised columns (none when None): the model sees their
+        integers plus noise, and their power terms of the log-Jacobian are
+        taken at the value the model scores, ``x`` plus
+        :func:`add_hashed_noise`'s noise.
 
     Attributes
     ----------
     column_log_jacobian : ndarray of shape (n_features,)
-        ``log |dt / dx| = -log scale_d - log d`` of each column, in float64
-        (0 for the columns that pass unchanged).
+        The constant part of ``log |dt / dx|``, ``-log scale_d - log d - log
+        spread``, of each column, in float64 (0 for the columns that pass
+        unchanged). A power-mapped entry adds ``log psi'(u)``, which depends
+        on its value.
     log_jacobian_total : float
         Their sum.
+    power : ndarray of bool of shape (n_features,)
+        The power-mapped columns.
     """
 
-    def __init__(self, loc, scale, divisor, columns):
+    def __init__(
+        self, loc, scale, divisor, columns, lambdas=None, shift=None, spread=None, noisy=None
+    ):
         self.columns = np.asarray(columns, dtype=bool)
         keep = ~self.columns
         self._loc = np.where(keep, 0.0, loc)
         self._scale = np.where(keep, 1.0, scale)
         self.divisor = np.where(keep, 1.0, divisor)
-        self.column_log_jacobian = -(np.log(self._scale) + np.log(self.divisor))
+        ones = np.ones(len(self.columns))
+        self.lambdas = np.where(keep, 1.0, ones if lambdas is None else lambdas)
+        self.power = self.columns & (self.lambdas != 1.0)
+        self.shift = np.where(self.power, 0.0 if shift is None else shift, 0.0)
+        self.spread = np.where(self.power, 1.0 if spread is None else spread, 1.0)
+        self.noisy = np.zeros_like(self.columns) if noisy is None else np.asarray(noisy, bool)
+        self.column_log_jacobian = -(
+            np.log(self._scale) + np.log(self.divisor) + np.log(self.spread)
+        )
         self.log_jacobian_total = float(self.column_log_jacobian.sum())
 
     def arguments(self):
@@ -548,7 +584,45 @@ class Standardisation:
             "scale": self._scale,
             "divisor": self.divisor,
             "columns": self.columns,
+            "lambdas": self.lambdas,
+            "shift": self.shift,
+            "spread": self.spread,
+            "noisy": self.noisy,
         }
+
+    def with_power_map(self, sample, columns, noisy):
+        """This map with Yeo–Johnson exponents fitted to ``sample`` (rows of ``X``) in ``columns``.
+
+        The exponents are those of :func:`._power.fit_lambda` on the
+        standardised ``columns`` (a boolean mask within :attr:`columns`) of
+        ``sample``, with :func:`add_hashed_noise` on the ``noisy`` ones;
+        ``shift`` and ``spread`` are the mean and standard deviation of each
+        mapped there. The sample is read in chunks of rows, and one column is
+        mapped at a time.
+        """
+        columns = np.flatnonzero(np.asarray(columns, dtype=bool) & self.columns)
+        U = np.empty((sample.shape[0], len(columns)))
+        for start, chunk in iter_row_chunks(sample, 1024):
+            chunk = np.asarray(chunk, dtype=np.float64)
+            if noisy.any():
+                chunk = add_hashed_noise(chunk, noisy)
+            U[start : start + len(chunk)] = self._standardise(chunk)[:, columns]
+        n_features = len(self.columns)
+        lambdas, shift, spread = np.ones(n_features), np.zeros(n_features), np.ones(n_features)
+        for position, j in enumerate(columns):
+            values = U[:, position][~np.isnan(U[:, position])]
+            lambdas[j] = fit_lambda(values)
+            if lambdas[j] != 1.0:
+                mapped = yeo_johnson(values, lambdas[j])
+                shift[j], spread[j] = mapped.mean(), max(mapped.std(), np.finfo(float).tiny)
+        arguments = {
+            **self.arguments(),
+            "lambdas": lambdas,
+            "shift": shift,
+            "spread": spread,
+            "noisy": noisy,
+        }
+        return Standardisation(**arguments)
 
     @property
     def loc(self):
@@ -560,27 +634,41 @@ class Standardisation:
         """The scale of each column in the units of ``X`` (1 where unchanged)."""
         return self._scale * self.divisor
 
-    def transform(self, X):
-        """Standardised float64 copy of ``X`` (NaN stays NaN)."""
+    def _standardise(self, X):
+        """``(x / d - loc_d) / scale_d``, before the power map, in float64."""
         with np.errstate(over="ignore"):
             return (np.asarray(X, dtype=np.float64) / self.divisor - self._loc) / self._scale
 
+    def transform(self, X):
+        """Standardised float64 copy of ``X`` (NaN stays NaN)."""
+        out = self._standardise(X)
+        if self.power.any():
+            p = self.power
+            out[:, p] = (yeo_johnson(out[:, p], self.lambdas[p]) - self.shift[p]) / self.spread[p]
+        return out
+
     def inverse_transform(self, T):
         """``T`` mapped back to the units of ``X``, in float64."""
-        with np.errstate(over="ignore"):
-            return (np.asarray(T, dtype=np.float64) * self._scale + self._loc) * self.divisor
+        T = np.array(T, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.power.any():
+                p = self.power
+                mapped = T[:, p] * self.spread[p] + self.shift[p]
+                T[:, p] = yeo_johnson_inverse(mapped, self.lambdas[p])
+            return (T * self._scale + self._loc) * self.divisor
 
     def log_jacobian(self, X, chunk_rows=8192):
         """Per row, ``log |dt / dx|`` summed over the row's observed standardised entries.
 
-        A complete row gets exactly the total; the terms of missing entries
-        are taken off it, so a row's value does not depend on the other rows.
+        A complete row of unmapped columns gets exactly the total; the terms
+        of missing entries are taken off it and those of power-mapped ones
+        added, so a row's value does not depend on the other rows.
         """
         out = np.full(X.shape[0], self.log_jacobian_total)
         if not self.columns.any():
             return out
         for start, chunk in iter_row_chunks(X, chunk_rows):
-            out[start : start + len(chunk)] -= self._missing_terms(chunk)
+            out[start : start + len(chunk)] += self._entry_terms(chunk)
         return out
 
     def mean_log_jacobian(self, X, rows=None, chunk_rows=8192):
@@ -588,18 +676,40 @@ class Standardisation:
         n_rows = X.shape[0] if rows is None else len(rows)
         if not self.columns.any() or n_rows == 0:
             return self.log_jacobian_total
-        missing = 0.0
+        total = 0.0
         for start in range(0, n_rows, chunk_rows):
             where = slice(start, start + chunk_rows)
-            missing += self._missing_terms(X[where] if rows is None else X[rows[where]]).sum()
-        return self.log_jacobian_total - missing / n_rows
+            total += self._entry_terms(X[where] if rows is None else X[rows[where]]).sum()
+        return self.log_jacobian_total + total / n_rows
 
-    def _missing_terms(self, chunk):
-        """Per row of ``chunk``, the summed log-Jacobian of its missing standardised entries."""
+    def _entry_terms(self, chunk):
+        """Per row of ``chunk``, what its values add to the total: the power map's
+        ``log psi'`` of its observed entries, less the constant terms of its missing ones."""
         missing = np.isnan(chunk[:, self.columns])
-        if not missing.any():
-            return np.zeros(len(chunk))
-        return np.where(missing, self.column_log_jacobian[self.columns], 0.0).sum(axis=1)
+        terms = np.zeros(len(chunk))
+        if missing.any():
+            terms -= np.where(missing, self.column_log_jacobian[self.columns], 0.0).sum(axis=1)
+        if self.power.any():
+            p = self.power
+            if (p & self.noisy).any():
+                chunk = add_hashed_noise(np.asarray(chunk, dtype=np.float64), self.noisy)
+            with np.errstate(over="ignore"):
+                u = np.asarray(chunk[:, p], dtype=np.float64) / self.divisor[p] - self._loc[p]
+                u /= self._scale[p]
+            terms += np.nansum(yeo_johnson_log_derivative(u, self.lambdas[p]), axis=1)
+        return terms
+
+
+def strided_rows(X, max_rows):
+    """Every ``k``-th row of ``X`` from the first, at most ``max_rows`` of them, in float64.
+
+    ``X`` is an array (a ``numpy.memmap`` is read at those rows only) or a
+    stream of partitions with its own ``strided_rows``.
+    """
+    if hasattr(X, "strided_rows"):
+        return X.strided_rows(max_rows)
+    step = max(-(-X.shape[0] // max_rows), 1)
+    return np.asarray(X[::step], dtype=np.float64)
 
 
 def is_integer_array(X):

@@ -167,13 +167,16 @@ def _check_fitted_arrays(state):
         check_array("_support", state["_support"], (2, n_features), np.float64)
     standardisation = state.get("_standardisation")
     if standardisation is not None:
-        if set(standardisation) != {"loc", "scale", "divisor", "columns"}:
+        required = {"loc", "scale", "divisor", "columns"}
+        power_map = {"lambdas", "shift", "spread", "noisy"}
+        # Files saved before the power map hold the required keys only.
+        if set(standardisation) not in (required, required | power_map):
             raise ValueError(
                 f"_standardisation holds {sorted(standardisation)}, not loc, scale, divisor "
-                "and columns"
+                "and columns, with or without lambdas, shift, spread and noisy"
             )
         for key, value in standardisation.items():
-            dtype = bool if key == "columns" else np.float64
+            dtype = bool if key in ("columns", "noisy") else np.float64
             check_array(f"_standardisation[{key!r}]", value, (n_features,), dtype)
 
 

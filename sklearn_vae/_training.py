@@ -25,7 +25,7 @@ from ._checks import (
     short_repr,
     warn_if_lattice,
 )
-from ._data import BatchIterator, RowDataset, Standardisation, column_statistics
+from ._data import BatchIterator, RowDataset, Standardisation, column_statistics, strided_rows
 from ._evaluation import noise_columns
 from ._exceptions import TrainingInterruptedWarning
 from ._likelihoods import make_likelihood, one_hot_columns
@@ -60,6 +60,9 @@ __all__ = [
     "train",
     "widen_support",
 ]
+
+#: At most this many rows (every k-th) fit the Gaussian columns' power map.
+POWER_MAP_ROWS = 10_000
 
 #: The parameters that make a fitted model what it is: ``warm_start`` and
 #: ``partial_fit`` continue that model, so they cannot change them.
@@ -300,6 +303,9 @@ def initialise(X, summary, columns, params):
     # batch boundary); the encoder standardises the others itself.
     gaussian = np.array([column.likelihood == "gaussian" for column in columns])
     standardisation = Standardisation(loc, scale, divisor, gaussian)
+    if gaussian.any():
+        sample = strided_rows(X, POWER_MAP_ROWS)
+        standardisation = standardisation.with_power_map(sample, gaussian, dequantized)
     loc, scale = loc * divisor, scale * divisor
     likelihood.fit(summary)
     rng = check_random_state(params["random_state"])

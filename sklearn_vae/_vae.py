@@ -296,16 +296,16 @@ class VAETransformer(
     Notes
     -----
     All scores are log-densities, in nats, of ``X`` as passed in (the
-    log-Jacobian of the internal standardisation is added back), like
+    log-Jacobian of the internal standardisation and power map is added), like
     ``GaussianMixture.score_samples``; :meth:`score` is their mean.
     :meth:`score_samples` is a deterministic, unbiased estimate of the ELBO
     (see its Notes and :doc:`/units`); :meth:`log_likelihood` the tighter
     importance-weighted bound, which approaches ``log p(x)`` as K grows.
 
     With ``hidden_layer_sizes=()``, a Gaussian likelihood for every column,
-    no ``dequantize`` and no custom network, the model is factor analysis,
-    and a fresh :meth:`fit` starts it at the maximum-likelihood fit of
-    :class:`~sklearn.decomposition.FactorAnalysis`; see :doc:`/model`.
+    no ``dequantize`` and no custom network, the model is factor analysis (of
+    skewed columns power-mapped: :doc:`/likelihoods`), and a fresh :meth:`fit`
+    starts it at the maximum-likelihood fit of ``FactorAnalysis``; :doc:`/model`.
 
     ``X`` may be a pandas DataFrame of numbers, booleans, labels, dates and
     text, with missing entries in every method: a row with missing entries

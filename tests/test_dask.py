@@ -216,14 +216,15 @@ def test_each_epoch_visits_every_training_partition_once_in_a_seeded_order(synch
     params = {**SMALL, "early_stopping": False}
     vae = VAETransformer(**params).fit(X)
     assert sorted(log[:6]) == list(range(6))  # the summary pass
-    assert log[6:12] == list(range(6))  # the pass that counts labels and missing entries
-    epochs = [log[12 + 6 * k : 18 + 6 * k] for k in range(3)]
-    assert len(log) == 12 + 3 * 6
+    assert log[6:12] == list(range(6))  # the rows that fit the power map of "size"
+    assert log[12:18] == list(range(6))  # the pass that counts labels and missing entries
+    epochs = [log[18 + 6 * k : 24 + 6 * k] for k in range(3)]
+    assert len(log) == 18 + 3 * 6
     assert all(sorted(epoch) == list(range(6)) for epoch in epochs)
     assert len({tuple(epoch) for epoch in epochs}) > 1, "the order is drawn anew each epoch"
     again, log[:] = VAETransformer(**params).fit(X), []
     VAETransformer(**params).fit(X)
-    assert log[12:] == [i for epoch in epochs for i in epoch]
+    assert log[18:] == [i for epoch in epochs for i in epoch]
     assert_array_equal(again.transform(in_memory(6)), vae.transform(in_memory(6)))
 
 
@@ -231,8 +232,8 @@ def test_early_stopping_holds_out_whole_partitions(synchronous):
     log = []
     X = make_collection(10, log=log)
     vae = VAETransformer(**{**SMALL, "max_iter": 2, "validation_fraction": 0.2}).fit(X)
-    train = log[20:28]  # the first epoch's training partitions, then its validation ones
-    valid = log[28:30]
+    train = log[30:38]  # the first epoch's training partitions, then its validation ones
+    valid = log[38:40]
     assert sorted(train + valid) == list(range(10))
     assert valid == sorted(valid) and len(set(valid)) == 2
     assert len(vae.validation_scores_) == 2 and np.isfinite(vae.validation_scores_).all()
@@ -244,10 +245,10 @@ def test_partial_fit_of_a_dask_collection_is_one_epoch_over_its_partitions(synch
     log = []
     X = make_collection(4, log=log)
     vae = VAETransformer(**SMALL).partial_fit(X)
-    assert vae.n_iter_ == 1 and len(log) == 12
-    assert sorted(log[8:]) == [0, 1, 2, 3]
+    assert vae.n_iter_ == 1 and len(log) == 16
+    assert sorted(log[12:]) == [0, 1, 2, 3]
     vae.partial_fit(X)
-    assert vae.n_iter_ == 2 and len(log) == 24
+    assert vae.n_iter_ == 2 and len(log) == 28
     with pytest.raises(ValueError, match="Partition 2 of X: column 'colour' holds 'green'"):
         VAETransformer(**SMALL).partial_fit(make_collection(2)).partial_fit(X)
 
@@ -497,3 +498,27 @@ def test_sample_given_a_dask_array_follows_the_fitted_input():
     assert_array_equal(lazy.compute()["x0"], np.repeat(given[:, 0], 2))
     with pytest.raises(ValueError, match="features"):
         vae.sample(1, given=da.from_array(given[:, :3], chunks=(3, -1)))
+
+
+def test_the_power_map_of_a_collection_is_that_of_the_whole_table(synchronous):
+    # The exponents are fitted to every k-th row of the table, which the
+    # stream reads across its partitions; its mean log-Jacobian of a
+    # power-mapped column depends on every value, and is read from them too.
+    from sklearn_vae._dask import training_stream
+    from sklearn_vae._data import strided_rows
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"income": rng.lognormal(size=300), "score": rng.normal(size=300)})
+    collection = dd.from_pandas(frame, npartitions=4)
+    vae = VAETransformer(**SMALL).fit(collection)
+    whole = VAETransformer(**SMALL).fit(frame)
+    got, want = vae._standardisation, whole._standardisation
+    assert want.power.tolist() == [True, False]
+    assert_allclose(got.lambdas, want.lambdas, rtol=1e-6)
+    stream = training_stream(vae, collection, reset=False)
+    encoded = frame.to_numpy()
+    for max_rows in (7, 40, 1000):
+        assert_array_equal(stream.strided_rows(max_rows), strided_rows(encoded, max_rows))
+    assert stream.mean_log_jacobian(got, None) == pytest.approx(
+        got.mean_log_jacobian(encoded), rel=1e-12
+    )
