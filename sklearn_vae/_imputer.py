@@ -1,5 +1,6 @@
 """VAEImputer: missing-value imputation by importance sampling under a fitted VAE."""
 
+import time
 from numbers import Integral
 
 import numpy as np
@@ -28,10 +29,23 @@ from ._vae import VAETransformer
 __all__ = ["VAEImputer"]
 
 
-def _fit_member(estimator, X, quiet):
-    """Fit one member of the ensemble; the first alone warns of recognised columns."""
+def _fit_member(estimator, X, quiet, progress=None):
+    """Fit one member of the ensemble; the first alone warns of recognised columns.
+
+    ``progress``, when given, is ``(position, n_estimators)``: a line is
+    printed when the member is fitted.
+    """
+    start = time.perf_counter()
     with quiet_recognition(quiet):
-        return fit_raising_interrupts(estimator, X)
+        fitted = fit_raising_interrupts(estimator, X)
+    if progress is not None:
+        position, n_estimators = progress
+        print(
+            f"[VAEImputer] model {position + 1} of {n_estimators} fitted: "
+            f"{fitted.n_iter_} epochs in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+    return fitted
 
 
 class VAEImputer(_BaseImputer):
@@ -143,6 +157,15 @@ class VAEImputer(_BaseImputer):
         models of the ensemble (with ``n_estimators=1``, the default
         estimator). Pass an int for reproducible results.
 
+    verbose : int, default=0
+        Progress messages on standard output, as
+        :class:`~sklearn.impute.IterativeImputer` prints them. 0 prints
+        nothing; 1 a line when ``fit`` starts, one per fitted model (its
+        epochs and seconds) and one per ``transform`` (entries filled, rows,
+        seconds); 2 also the default VAE's table of epochs (a given
+        ``estimator`` keeps its own ``verbose``). With ``n_jobs`` other
+        than 1, the models' lines come from the workers that fit them.
+
     Attributes
     ----------
     estimators_ : list of VAETransformer
@@ -214,6 +237,7 @@ class VAEImputer(_BaseImputer):
         "sample_posterior": ["boolean"],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -228,6 +252,7 @@ class VAEImputer(_BaseImputer):
         keep_empty_features=False,
         n_jobs=None,
         random_state=None,
+        verbose=0,
     ):
         super().__init__(
             missing_values=missing_values,
@@ -240,6 +265,7 @@ class VAEImputer(_BaseImputer):
         self.n_importance_samples = n_importance_samples
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------ helpers
 
@@ -315,8 +341,19 @@ class VAEImputer(_BaseImputer):
                 )
             rows = ~mask[:, self._valid_mask].all(axis=1)
             data = self._subset(X, mask, rows)
+            if self.verbose:
+                print(
+                    f"[VAEImputer] fitting {len(estimators)} model(s) on {data.shape[0]} rows "
+                    f"and {data.shape[1]} columns, {int(mask.sum())} entries missing",
+                    flush=True,
+                )
             self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-                delayed(_fit_member)(estimator, data, quiet=i > 0)
+                delayed(_fit_member)(
+                    estimator,
+                    data,
+                    quiet=i > 0,
+                    progress=(i, len(estimators)) if self.verbose else None,
+                )
                 for i, estimator in enumerate(estimators)
             )
             self.estimator_ = self.estimators_[0]
@@ -343,6 +380,7 @@ class VAEImputer(_BaseImputer):
             early_stopping=False,
             n_iter_no_change=20,
             random_state=self.random_state,
+            verbose=int(self.verbose >= 2),
         )
 
     # ---------------------------------------------------------- transform
@@ -365,6 +403,7 @@ class VAEImputer(_BaseImputer):
             when ``add_indicator=True``.
         """
         check_is_fitted(self)
+        start = time.perf_counter()
         X, mask = self._validate_input(X, reset=False)
         schema = self.estimator_.schema_
         encoded = np.array(schema.encode(self._subset(X, mask), unknown="missing"), dtype=float)
@@ -376,6 +415,12 @@ class VAEImputer(_BaseImputer):
             n_samples=self.n_importance_samples,
             random_state=self.random_state,
         )
+        if self.verbose:
+            print(
+                f"[VAEImputer] filled {int(mask[:, self._valid_mask].sum())} entries of {len(X)} "
+                f"rows in {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
         valid = self._valid_mask
         indicator = self._transform_indicator(mask)
         if is_dataframe(X):
@@ -461,6 +506,7 @@ class VAEImputer(_BaseImputer):
             state = {**state, "estimators_": [state["estimator_"]], "n_estimators": 1}
         state.setdefault("n_estimators", 1)
         state.setdefault("n_jobs", None)
+        state.setdefault("verbose", 0)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -990,3 +990,31 @@ def test_only_rows_far_from_the_training_data_get_the_laplace_proposal(monkeypat
     X[4, 0] = 40.0
     imputer.transform(X)
     assert seen == [(1, torch.float64)]
+
+
+def test_verbose_prints_a_line_per_fit_per_model_and_per_transform(capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    n_missing = int(np.isnan(X).sum())
+    imputer = VAEImputer(VAETransformer(**TINY), n_estimators=2, random_state=0, verbose=1)
+    imputer.fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        f"[VAEImputer] fitting 2 model(s) on 50 rows and 3 columns, {n_missing} entries missing"
+    )
+    for position, (line, model) in enumerate(zip(lines[1:], imputer.estimators_, strict=True)):
+        assert re.fullmatch(
+            rf"\[VAEImputer\] model {position + 1} of 2 fitted: {model.n_iter_} epochs in "
+            r"\d+\.\d s",
+            line,
+        )
+    imputer.transform(X[:10])
+    line = capsys.readouterr().out.strip()
+    n_filled = int(np.isnan(X[:10]).sum())
+    assert re.fullmatch(rf"\[VAEImputer\] filled {n_filled} entries of 10 rows in \d+\.\d s", line)
+    imputer.set_params(verbose=0).transform(X)
+    assert capsys.readouterr().out == ""
+    # verbose=2 gives the default VAE its own table of epochs; 1 does not.
+    assert VAEImputer(verbose=2)._make_estimator(X).verbose == 1
+    assert VAEImputer(verbose=1)._make_estimator(X).verbose == 0
