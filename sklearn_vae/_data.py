@@ -595,17 +595,22 @@ class Standardisation:
 
         The exponents are those of :func:`._power.fit_lambda` on the
         standardised ``columns`` (a boolean mask within :attr:`columns`) of
-        ``sample``, with :func:`add_hashed_noise` on the ``noisy`` ones;
+        ``sample``, with ``U(0, 1)`` noise (seeded) on the integers of the
+        ``noisy`` ones;
         ``shift`` and ``spread`` are the mean and standard deviation of each
         mapped there. The sample is read in chunks of rows, and one column is
         mapped at a time.
         """
         columns = np.flatnonzero(np.asarray(columns, dtype=bool) & self.columns)
         U = np.empty((sample.shape[0], len(columns)))
+        # Independent noise: the row-hashed kind repeats on repeated rows,
+        # and a column of few levels would look like a handful of atoms.
+        noise = np.random.default_rng(0)
         for start, chunk in iter_row_chunks(sample, 1024):
             chunk = np.asarray(chunk, dtype=np.float64)
             if noisy.any():
-                chunk = add_hashed_noise(chunk, noisy)
+                integers = noisy & (chunk == np.floor(chunk))
+                chunk = chunk + noise.random(chunk.shape) * integers
             U[start : start + len(chunk)] = self._standardise(chunk)[:, columns]
         n_features = len(self.columns)
         lambdas, shift, spread = np.ones(n_features), np.zeros(n_features), np.ones(n_features)

@@ -328,8 +328,9 @@ def test_a_failing_partition_fails_the_fit_and_leaves_the_estimator_as_it_was(cl
     def fail():
         raise OSError("the disk is gone")
 
-    # Two passes read every partition before training: the summary, then the label counts.
-    failing = _failing_partitions(ddf, tmp_path / "reads", 9, fail)
+    # Three passes read every partition before training: the summary, the rows that
+    # fit the power map, then the label counts.
+    failing = _failing_partitions(ddf, tmp_path / "reads", 13, fail)
     with pytest.raises(
         RuntimeError,
         match=r"Rank \d of the data-parallel fit, on worker .*OSError: the disk is gone",
@@ -342,7 +343,7 @@ def test_a_failing_partition_fails_the_fit_and_leaves_the_estimator_as_it_was(cl
 @pytest.mark.timeout(300)
 def test_a_worker_that_dies_mid_epoch_fails_the_fit_with_a_clear_error(tmp_path):
     ddf = dd.from_pandas(_table(800), npartitions=4)
-    dying = _failing_partitions(ddf, tmp_path / "reads", 9, lambda: os._exit(1))
+    dying = _failing_partitions(ddf, tmp_path / "reads", 13, lambda: os._exit(1))
     vae = VAETransformer(**PARAMS, max_iter=3, early_stopping=False, random_state=0)
     with _cluster() as cluster, distributed.Client(cluster):
         with pytest.raises(RuntimeError, match="left the cluster during the data-parallel fit"):
