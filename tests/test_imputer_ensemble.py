@@ -253,3 +253,7 @@ def test_pick_levels_takes_the_mode_of_labels_and_the_nearest_level_to_the_mean(
     tensor = pick_levels(torch.as_tensor(probabilities), torch.as_tensor(binned))
     assert_array_equal(tensor.numpy(), [[2.0, 1.0]])
     assert_array_equal(pick_levels(probabilities, np.array([False, False])), [[2, 2]])
+    # Four levels, mean 1.65: rounded to 2 (not floored to 1, nor the mode 3).
+    four = np.array([[[0.45, 0.0, 0.0, 0.55]]])
+    assert_array_equal(pick_levels(four, np.array([True])), [[2]])
+    assert_array_equal(pick_levels(torch.as_tensor(four), torch.tensor([True])).numpy(), [[2.0]])
