@@ -652,11 +652,20 @@ class Standardisation:
             out[:, p] = (yeo_johnson(out[:, p], self.lambdas[p]) - self.shift[p]) / self.spread[p]
         return out
 
-    def inverse_transform(self, T):
-        """``T`` mapped back to the units of ``X``, in float64."""
+    def power_arguments(self):
+        """``(power, lambdas, shift, spread)``: what the power map's inverse reads."""
+        return self.power, self.lambdas, self.shift, self.spread
+
+    def inverse_transform(self, T, power=True):
+        """``T`` mapped back to the units of ``X``, in float64.
+
+        With ``power=False`` the power-mapped columns of ``T`` are taken as
+        already mapped back (conditional means, :func:`._power.expected_inverse`):
+        only their standardisation is undone.
+        """
         T = np.array(T, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.power.any():
+            if power and self.power.any():
                 p = self.power
                 mapped = T[:, p] * self.spread[p] + self.shift[p]
                 T[:, p] = yeo_johnson_inverse(mapped, self.lambdas[p])

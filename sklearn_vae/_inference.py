@@ -30,6 +30,8 @@ extrapolation misses the posterior there. Values beyond
 :data:`MAX_FROM_TRAINING` are refused with a ``ValueError``.
 """
 
+from functools import partial
+
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
@@ -37,8 +39,9 @@ from torch.distributions import Categorical, Independent, Normal
 
 from ._checks import short_repr
 from ._evaluation import IWAE_BATCH_SIZE, IWAE_BUDGET
-from ._likelihoods import CategoricalLikelihood, TableLikelihood
+from ._likelihoods import CategoricalLikelihood, GaussianLikelihood, TableLikelihood
 from ._module import MIN_POSTERIOR_SCALE
+from ._power import expected_inverse
 from ._random import draw, draw_seed, torch_seed, uniform
 
 __all__ = [
@@ -71,8 +74,13 @@ def _parts(likelihood, params):
     return [(likelihood, params, None)]
 
 
-def _point_statistics(likelihood, params):
+def _point_statistics(likelihood, params, power=None):
     """What is averaged over the proposals: means, or category probabilities.
+
+    ``power`` (a :class:`~._data.Standardisation`'s ``power_arguments()``, or
+    None) names the power-mapped Gaussian columns: their means are those of
+    the inverse map (:func:`._power.expected_inverse`), in standardised units
+    before the map.
 
     Returns a list of ``(columns, levels, values)``: ``levels`` is None for
     values that are means (shape ``(..., len(columns))``, the module's units),
@@ -93,8 +101,26 @@ def _point_statistics(likelihood, params):
                 statistics.append((where, levels, distribution.probs))
         else:
             where = everything if columns is None else columns
-            statistics.append((where, None, part.mean(part_params)))
+            mean = part.mean(part_params)
+            if power is not None and isinstance(part, GaussianLikelihood):
+                mean = _unmapped_mean(part.distribution(part_params), where, power)
+            statistics.append((where, None, mean))
     return statistics
+
+
+def _unmapped_mean(distribution, where, power):
+    """The decoder's Gaussian means, with those of power-mapped columns before the map."""
+    mapped, *arguments = (
+        torch.as_tensor(value, device=distribution.mean.device)[where.cpu()] for value in power
+    )
+    mean = distribution.mean
+    if not mapped.any():
+        return mean
+    arguments = [value[mapped].to(mean.dtype) for value in arguments]
+    loc, scale = mean[..., mapped], distribution.stddev[..., mapped]
+    mean = mean.clone()
+    mean[..., mapped] = expected_inverse(loc, scale, *arguments)
+    return mean
 
 
 def _weighted_sums(module, x, q, n_samples, chunk_size, statistics):
@@ -291,7 +317,7 @@ def laplace_proposal(module, x):
     return Independent(Normal(mode, scale, validate_args=False), 1)
 
 
-def _conditional_statistics(module, x, proposal, n_samples, chunk_size):
+def _conditional_statistics(module, x, proposal, n_samples, chunk_size, power=None):
     """Self-normalised importance-sampling averages of :func:`_point_statistics`.
 
     Returns ``(layout, estimates)``: ``layout`` lists ``(columns, levels)``
@@ -303,7 +329,7 @@ def _conditional_statistics(module, x, proposal, n_samples, chunk_size):
     layout = []
 
     def values(z):
-        statistics = _point_statistics(module.likelihood, module.decoder(z))
+        statistics = _point_statistics(module.likelihood, module.decoder(z), power)
         layout[:] = [(columns, levels) for columns, levels, _ in statistics]
         return [value for _, _, value in statistics]
 
@@ -312,7 +338,7 @@ def _conditional_statistics(module, x, proposal, n_samples, chunk_size):
     return layout, estimates
 
 
-def conditional_mean(module, x, proposal, n_samples, chunk_size):
+def conditional_mean(module, x, proposal, n_samples, chunk_size, power=None):
     """Self-normalised importance-sampling estimate of ``E[x | x_obs]``, row by row.
 
     Parameters
@@ -328,6 +354,11 @@ def conditional_mean(module, x, proposal, n_samples, chunk_size):
         Number of proposals K per row.
     chunk_size : int
         Proposals evaluated at once.
+    power : tuple of ndarray, default=None
+        The standardisation's ``power_arguments()``: the means of its
+        power-mapped columns are returned before the map (undo it with
+        ``inverse_transform(..., power=False)``). None: every mean in the
+        module's units.
 
     Returns
     -------
@@ -335,7 +366,7 @@ def conditional_mean(module, x, proposal, n_samples, chunk_size):
         ``x`` with each NaN replaced by its conditional mean (numeric columns)
         or the level :func:`pick_levels` picks (one-hot categorical columns).
     """
-    layout, estimates = _conditional_statistics(module, x, proposal, n_samples, chunk_size)
+    layout, estimates = _conditional_statistics(module, x, proposal, n_samples, chunk_size, power)
     estimate = torch.empty_like(x)
     for (columns, levels), value in zip(layout, estimates, strict=True):
         if levels is None:
@@ -368,7 +399,7 @@ def pick_levels(probabilities, binned):
     return np.where(binned, np.round(mean), codes)
 
 
-def conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks):
+def conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks, power=None):
     """The estimates of :func:`conditional_mean` before the categories are picked.
 
     What an ensemble averages over its members: the first ``n_features``
@@ -383,7 +414,7 @@ def conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks):
     -------
     Tensor of shape (n_rows, n_features + n_probabilities)
     """
-    layout, estimates = _conditional_statistics(module, x, proposal, n_samples, chunk_size)
+    layout, estimates = _conditional_statistics(module, x, proposal, n_samples, chunk_size, power)
     estimate = torch.zeros_like(x)
     probabilities = []
     blocks.clear()
@@ -533,17 +564,23 @@ def impute_encoded(models, X, schema, *, sample, n_samples, random_state):
     if sample:
         filled = infer(models[rng.randint(len(models))], conditional_draw)
     elif len(models) == 1:
-        filled = infer(first, conditional_mean)
+        # Means of power-mapped columns come before the map, which is not undone.
+        power = first.standardisation.power_arguments()
+        values = infer(first, partial(conditional_mean, power=power), unstandardise=False)
+        filled = first.standardisation.inverse_transform(values, power=False)
     else:
         total, blocks = 0.0, []
-
-        def expectation(module, x, proposal, n_samples, chunk_size):
-            return conditional_expectation(module, x, proposal, n_samples, chunk_size, blocks)
-
         for model in models:
+            power = model.standardisation.power_arguments()
+
+            def expectation(module, x, proposal, n_samples, chunk_size, power=power):
+                return conditional_expectation(
+                    module, x, proposal, n_samples, chunk_size, blocks, power
+                )
+
             values = infer(model, expectation, unstandardise=False)
             numeric = values[:, : X.shape[1]]
-            values[:, : X.shape[1]] = model.standardisation.inverse_transform(numeric)
+            values[:, : X.shape[1]] = model.standardisation.inverse_transform(numeric, power=False)
             total = total + values
         filled = pick_categories(total / len(models), blocks, X.shape[1])
     if columns.any():

@@ -17,11 +17,14 @@ that is Gaussian already (most simulated data) is left exactly as it is.
 """
 
 import numpy as np
+import torch
 from scipy import optimize, stats
 
 __all__ = [
+    "GAUSS_HERMITE_NODES",
     "LAMBDA_BOUNDS",
     "TEST_LEVEL",
+    "expected_inverse",
     "fit_lambda",
     "yeo_johnson",
     "yeo_johnson_inverse",
@@ -32,6 +35,8 @@ __all__ = [
 LAMBDA_BOUNDS = (0.0, 2.0)
 #: Level of the likelihood-ratio test against the identity (one parameter).
 TEST_LEVEL = 1e-3
+#: Nodes of the Gauss–Hermite rule of :func:`expected_inverse`.
+GAUSS_HERMITE_NODES = 32
 # Closer than this to 0 or 2, the limit (a logarithm) is used.
 _NEAR = 1e-8
 
@@ -53,21 +58,46 @@ def yeo_johnson(u, lmbda):
         return np.where(u >= 0, upper, np.where(u < 0, lower, np.nan))
 
 
-def _positive_inverse(t, lmbda):
-    """The inverse of :func:`_positive` on ``t >= 0``."""
-    near = np.abs(lmbda) < _NEAR
-    safe = np.where(near, 1.0, lmbda)
-    return np.where(near, np.expm1(t), np.expm1(np.log1p(safe * t) / safe))
+def _positive_inverse(t, lmbda, xp):
+    """The inverse of :func:`_positive` on ``t >= 0``, with ``xp`` numpy or torch."""
+    near = abs(lmbda) < _NEAR
+    safe = xp.where(near, 1.0, lmbda)
+    return xp.where(near, xp.expm1(t), xp.expm1(xp.log1p(safe * t) / safe))
 
 
 def yeo_johnson_inverse(t, lmbda):
-    """The ``u`` with ``psi(u; lambda) = t``, elementwise; NaN stays NaN."""
+    """The ``u`` with ``psi(u; lambda) = t``, elementwise; NaN stays NaN.
+
+    ``t`` is an array (computed in float64) or a tensor (in its own dtype,
+    with ``lambda`` a tensor that broadcasts against it).
+    """
+    if torch.is_tensor(t):
+        upper = _positive_inverse(t.clamp(min=0.0), lmbda, torch)
+        lower = -_positive_inverse((-t).clamp(min=0.0), 2.0 - lmbda, torch)
+        return torch.where(t >= 0, upper, lower)  # NaN takes the lower branch: NaN
     t = np.asarray(t, dtype=np.float64)
     lmbda = np.broadcast_to(np.asarray(lmbda, dtype=np.float64), t.shape)
     with np.errstate(invalid="ignore", over="ignore"):
-        upper = _positive_inverse(np.maximum(t, 0.0), lmbda)
-        lower = -_positive_inverse(np.maximum(-t, 0.0), 2.0 - lmbda)
+        upper = _positive_inverse(np.maximum(t, 0.0), lmbda, np)
+        lower = -_positive_inverse(np.maximum(-t, 0.0), 2.0 - lmbda, np)
         return np.where(t >= 0, upper, np.where(t < 0, lower, np.nan))
+
+
+def expected_inverse(loc, scale, lmbda, shift, spread):
+    """``E[psi^-1(t * spread + shift)]`` for ``t ~ N(loc, scale**2)``, elementwise (tensors).
+
+    What a power-mapped column's conditional mean is before its
+    standardisation is undone: the map's inverse of the mean is not the
+    mean of the inverse, and a squared error rewards the mean. The integral
+    is a Gauss–Hermite rule of :data:`GAUSS_HERMITE_NODES` nodes. The
+    parameters broadcast against each other.
+    """
+    nodes, weights = np.polynomial.hermite.hermgauss(GAUSS_HERMITE_NODES)
+    nodes = torch.as_tensor(nodes * np.sqrt(2.0), dtype=loc.dtype, device=loc.device)
+    weights = torch.as_tensor(weights / np.sqrt(np.pi), dtype=loc.dtype, device=loc.device)
+    t = loc[..., None] + scale[..., None] * nodes
+    u = yeo_johnson_inverse(t * spread[..., None] + shift[..., None], lmbda[..., None])
+    return (u * weights).sum(-1)
 
 
 def yeo_johnson_log_derivative(u, lmbda):

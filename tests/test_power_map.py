@@ -196,3 +196,23 @@ def test_a_damaged_exponent_array_is_refused_at_load():
     state["_standardisation"]["lambdas"] = np.ones(2)
     with pytest.raises(ValueError, match="lambdas"):
         VAETransformer.__new__(VAETransformer).__setstate__(state)
+
+
+def test_the_imputed_mean_of_a_power_mapped_column_is_the_mean_not_the_median():
+    # x ~ lognormal(0, 0.6): mean exp(0.18) = 1.197, median 1. A row with
+    # nothing observed is filled with the model's marginal mean, which must
+    # be the mean of the mapped-back Gaussian (Gauss-Hermite), not the map
+    # of its mean (the median, 1). The sample mean's standard error is 0.018;
+    # the tolerance is three of them.
+    from sklearn_vae import VAEImputer
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(sigma=0.6, size=2000)
+    X = np.c_[x, rng.normal(size=2000)]
+    imputer = VAEImputer(VAETransformer(**LINEAR), n_estimators=1, random_state=0).fit(X)
+    assert imputer.estimator_._standardisation.power.tolist() == [True, False]
+    filled = imputer.transform(np.full((1, 2), np.nan))
+    assert abs(filled[0, 0] - np.exp(0.18)) < 3 * 0.018
+    # So does the mixture of an ensemble's members.
+    ensemble = VAEImputer(VAETransformer(**LINEAR), n_estimators=2, random_state=0).fit(X)
+    assert abs(ensemble.transform(np.full((1, 2), np.nan))[0, 0] - np.exp(0.18)) < 3 * 0.018
