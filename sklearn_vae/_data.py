@@ -596,10 +596,9 @@ class Standardisation:
         The exponents are those of :func:`._power.fit_lambda` on the
         standardised ``columns`` (a boolean mask within :attr:`columns`) of
         ``sample``, with ``U(0, 1)`` noise (seeded) on the integers of the
-        ``noisy`` ones;
-        ``shift`` and ``spread`` are the mean and standard deviation of each
-        mapped there. The sample is read in chunks of rows, and one column is
-        mapped at a time.
+        ``noisy`` ones; ``shift`` and ``spread`` are the mean and standard
+        deviation of each mapped column there. The sample is read in chunks of
+        rows, and one column is mapped at a time.
         """
         columns = np.flatnonzero(np.asarray(columns, dtype=bool) & self.columns)
         U = np.empty((sample.shape[0], len(columns)))
@@ -707,9 +706,7 @@ class Standardisation:
             p = self.power
             if (p & self.noisy).any():
                 chunk = add_hashed_noise(np.asarray(chunk, dtype=np.float64), self.noisy)
-            with np.errstate(over="ignore"):
-                u = np.asarray(chunk[:, p], dtype=np.float64) / self.divisor[p] - self._loc[p]
-                u /= self._scale[p]
+            u = self._standardise(chunk)[:, p]
             terms += np.nansum(yeo_johnson_log_derivative(u, self.lambdas[p]), axis=1)
         return terms
 
