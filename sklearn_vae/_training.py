@@ -53,13 +53,18 @@ __all__ = [
     "fitted_curves",
     "fitted_params",
     "initialise",
+    "latent_size",
     "make_net",
+    "resolved_params",
     "restore_on_error",
     "split_rows",
     "start_linear_gaussian",
     "train",
     "widen_support",
 ]
+
+#: ``n_components="auto"`` is at most this many latent variables.
+AUTO_MAX_COMPONENTS = 8
 
 #: At most this many rows (every k-th) fit the Gaussian columns' power map.
 POWER_MAP_ROWS = 10_000
@@ -129,6 +134,26 @@ def fit_raising_interrupts(estimator, X):
 
 
 # --------------------------------------------------------- fitted parameters
+
+
+def latent_size(n_features):
+    """The ``"auto"`` number of latent variables for a table of ``n_features`` columns.
+
+    The Ledermann bound: the largest ``k`` with ``(d - k)**2 >= d + k``, the
+    most factors a factor analysis of ``d`` variables identifies (beyond it
+    the model has more free parameters than the covariance it describes), at
+    least 1 and at most :data:`AUTO_MAX_COMPONENTS`.
+    """
+    d = n_features
+    bound = math.floor((2 * d + 1 - math.sqrt(8 * d + 1)) / 2)
+    return min(AUTO_MAX_COMPONENTS, max(1, bound))
+
+
+def resolved_params(params, n_features):
+    """``params`` with ``"auto"`` ``n_components`` resolved for ``n_features`` columns (a copy)."""
+    if params["n_components"] != "auto":
+        return params
+    return {**params, "n_components": latent_size(n_features)}
 
 
 def fitted_params(params):

@@ -5,7 +5,6 @@ the work is done below it: :mod:`._training` builds and trains the model,
 :mod:`._evaluation` runs the fitted model, :mod:`._inference` conditions it.
 """
 
-import sys
 import warnings
 from numbers import Integral, Real
 
@@ -29,72 +28,49 @@ from ._data import summarise_columns
 from ._evaluation import FittedModel
 from ._likelihoods import LIKELIHOODS
 from ._networks import NetworkParamsMixin
-from ._parallel import check_cluster, parallel_settings, train_data_parallel
 from ._persistence import restore_state, saved_state
 from ._random import draw_seed
-from ._sampling import check_sampling_options, encode_given, record_missingness, synthetic_rows
+from ._routing import lazy, lazy_sample, train_net, training_records, validate_training
+from ._sampling import check_sampling_options, encode_given, synthetic_rows
 from ._schema import validate_table
-from ._unseen import count_labels, encode_scored
+from ._unseen import encode_scored
 
 __all__ = ["VAETransformer"]
 
 
-def _dask_module(X):
-    """:mod:`._dask` when ``X`` is a Dask collection, else None (dask is never imported here)."""
-    dask = sys.modules.get("dask")
-    if dask is None or not dask.is_dask_collection(X):
-        return None
-    from . import _dask
-
-    return _dask
-
-
-def _validate_training(estimator, X, **options):
-    """``validate_table`` of training data, or the summary pass of a Dask collection."""
-    module = _dask_module(X)
-    if (settings := parallel_settings()) is not None:  # before the summary pass on its workers
-        check_cluster(settings, X if module is not None else None)
-    if module is None:
-        return validate_table(estimator, X, **options)
-    return module.training_stream(estimator, X, **options)
+def _initialise_fit(vae, X, params):
+    """Check the training data, then build ``vae``'s model and skorch net from scratch."""
+    summary = summarise_columns(X)
+    (
+        vae.net_,
+        vae._standardisation,
+        vae._dequantized,
+        vae._support,
+        vae._rng,
+    ) = training.initialise(X, summary, vae.schema_.columns_, params)
+    vae._fitted_params = training.fitted_params(params)
 
 
-def _train_net(net, X, *args):
-    """``(net, losses, scores)``: ``net`` trained here, or a copy in a ``data_parallel`` block."""
-    if (settings := parallel_settings()) is None:
-        return net, *training.train(net, X, *args)
-    return train_data_parallel(net, X, *args, settings)
+def _check_continued_fit(vae, X, params, method):
+    """Check the parameters and data of a warm-started fit or a later ``partial_fit``."""
+    training.check_unchanged_structure(vae._fitted_params, params, method)
+    vae._fitted_params = training.fitted_params(params)
+    summary = summarise_columns(X)
+    likelihood, columns = vae.net_.module_.likelihood, vae.schema_.columns_
+    check_training_data(X, summary, likelihood, columns, vae._dequantized, params)
+    return summary
 
 
-def _records(X, columns, label_counts, missingness):
-    """The label counts and missingness patterns of training data, added to earlier ones.
-
-    A Dask collection is read one partition at a time, an array or table whole.
-    """
-    blocks = X.iter_encoded() if hasattr(X, "iter_encoded") else [X]
-    for block in blocks:
-        label_counts = count_labels(block, columns, label_counts)
-        missingness = record_missingness(block, missingness)
-    return label_counts, missingness
-
-
-def _lazy(estimator, method, X, **kwargs):
-    """``estimator.method(X)`` as a lazy Dask array when ``X`` is a Dask collection, else None."""
-    module = _dask_module(X)
-    if module is None:
-        return None
-    check_is_fitted(estimator)
-    n_outputs = estimator._n_features_out if method == "transform" else None
-    if not isinstance(kwargs.get("random_state", 0), Integral):
-        # Drawn once, here: every partition gets the same seed.
-        kwargs["random_state"] = draw_seed(kwargs["random_state"])
-    return module.map_rows(estimator, method, X, n_outputs, **kwargs)
-
-
-def _lazy_sample(estimator, n_samples, random_state, given, how):
-    """``sample`` given the rows of a Dask collection, lazily; None for other ``given``."""
-    if (module := _dask_module(given)) is not None:
-        return module.map_sample(estimator, given, n_samples, random_state, how)
+def _train(vae, X, train_rows, valid_rows, epochs, params):
+    """Train, then append the new epochs to the fitted curves; the number of new epochs."""
+    fitted = (vae._standardisation, vae._dequantized, vae._rng)
+    vae.net_, losses, scores = train_net(
+        vae.net_, X, train_rows, valid_rows, epochs, params, *fitted
+    )
+    previous = vae.__dict__ if len(vae.net_.history) > len(losses) else {}
+    vae.__dict__.update(training.fitted_curves(previous, losses, scores))
+    vae.n_iter_ = len(vae.net_.history)
+    return len(losses)
 
 
 class VAETransformer(
@@ -116,8 +92,12 @@ class VAETransformer(
 
     Parameters
     ----------
-    n_components : int, default=8
-        Size of the latent space (the dimension of ``z``).
+    n_components : int or "auto", default="auto"
+        Size of the latent space (the dimension of ``z``). ``"auto"``: the
+        Ledermann bound of a table of ``d`` columns, the most factors a factor
+        analysis of ``d`` variables identifies, ``floor((2d + 1 - sqrt(8d +
+        1)) / 2)``, at least 1 and at most 8 (tables of 13 columns or more
+        get 8); see :doc:`/training`. The fitted size is ``n_components_``.
 
     hidden_layer_sizes : array-like of shape (n_layers,), default=(256, 256)
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
@@ -261,6 +241,9 @@ class VAETransformer(
         The fitted skorch net; ``net_.module_`` is the torch model and
         ``net_.history`` the training history.
 
+    n_components_ : int
+        Size of the fitted latent space (``n_components``, resolved).
+
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
@@ -351,7 +334,7 @@ class VAETransformer(
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "encoder": [None, nn.Module, callable],
         "encoder_params": [None, dict],
@@ -384,7 +367,7 @@ class VAETransformer(
 
     def __init__(
         self,
-        n_components=8,
+        n_components="auto",
         *,
         hidden_layer_sizes=(256, 256),
         encoder=None,
@@ -464,11 +447,12 @@ class VAETransformer(
         warm = self.warm_start and hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = _validate_training(self, X, reset=not warm, extend_ranges=warm)
+            X = validate_training(self, X, reset=not warm, extend_ranges=warm)
+            params = training.resolved_params(params, self.n_features_in_)
             if warm:
-                self._check_more_data(X, params, "warm_start=True")
+                _check_continued_fit(self, X, params, "warm_start=True")
             else:
-                self._initialize(X, params)
+                _initialise_fit(self, X, params)
             train_rows, valid_rows = training.split_rows(X, params, self._rng)
             if not warm:
                 training.start_linear_gaussian(
@@ -479,10 +463,10 @@ class VAETransformer(
                     self._dequantized,
                     params,
                 )
-            self._label_counts, self._missingness = _records(
+            self._label_counts, self._missingness = training_records(
                 X, self.schema_.columns_, None, self._missingness if warm else None
             )
-            n_epochs = self._train(X, train_rows, valid_rows, self.max_iter, params)
+            n_epochs = _train(self, X, train_rows, valid_rows, self.max_iter, params)
         if self.max_iter > 1 and n_epochs == self.max_iter:
             warnings.warn(
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
@@ -518,51 +502,22 @@ class VAETransformer(
         first_call = not hasattr(self, "net_")
         params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = _validate_training(self, X, reset=first_call, extend_ranges=not first_call)
+            X = validate_training(self, X, reset=first_call, extend_ranges=not first_call)
+            params = training.resolved_params(params, self.n_features_in_)
             if first_call:
-                self._initialize(X, params)
+                _initialise_fit(self, X, params)
                 training.start_linear_gaussian(
                     self.net_.module_, X, None, self._standardisation, self._dequantized, params
                 )
             else:
-                summary = self._check_more_data(X, params, "partial_fit")
+                summary = _check_continued_fit(self, X, params, "partial_fit")
                 self._support = training.widen_support(self._support, summary, self._dequantized)
             earlier = (None, None) if first_call else (self._label_counts, self._missingness)
-            self._label_counts, self._missingness = _records(X, self.schema_.columns_, *earlier)
-            self._train(X, None, None, 1, params)
+            self._label_counts, self._missingness = training_records(
+                X, self.schema_.columns_, *earlier
+            )
+            _train(self, X, None, None, 1, params)
         return self
-
-    def _initialize(self, X, params):
-        """Check the training data, then build the model and its skorch net from scratch."""
-        summary = summarise_columns(X)
-        (
-            self.net_,
-            self._standardisation,
-            self._dequantized,
-            self._support,
-            self._rng,
-        ) = training.initialise(X, summary, self.schema_.columns_, params)
-        self._fitted_params = training.fitted_params(params)
-
-    def _check_more_data(self, X, params, method):
-        """Check the parameters and data of a warm-started fit or a later ``partial_fit``."""
-        training.check_unchanged_structure(self._fitted_params, params, method)
-        self._fitted_params = training.fitted_params(params)
-        summary = summarise_columns(X)
-        likelihood, columns = self.net_.module_.likelihood, self.schema_.columns_
-        check_training_data(X, summary, likelihood, columns, self._dequantized, params)
-        return summary
-
-    def _train(self, X, train_rows, valid_rows, epochs, params):
-        """Train, then append the new epochs to the fitted curves; the number of new epochs."""
-        fitted = (self._standardisation, self._dequantized, self._rng)
-        self.net_, losses, scores = _train_net(
-            self.net_, X, train_rows, valid_rows, epochs, params, *fitted
-        )
-        previous = self.__dict__ if len(self.net_.history) > len(losses) else {}
-        self.__dict__.update(training.fitted_curves(previous, losses, scores))
-        self.n_iter_ = len(self.net_.history)
-        return len(losses)
 
     def _fitted_model(self):
         """The fitted model as :mod:`._evaluation` runs it: the private interface of
@@ -588,8 +543,8 @@ class VAETransformer(
         Z : ndarray of shape (n_samples, n_components)
             Posterior means; deterministic (lazy for a Dask collection).
         """
-        if (lazy := _lazy(self, "transform", X)) is not None:
-            return lazy
+        if (result := lazy(self, "transform", X)) is not None:
+            return result
         check_is_fitted(self)
         X = validate_table(self, X, reset=False, unknown="missing")
         return self._fitted_model().encode(X)
@@ -671,8 +626,8 @@ class VAETransformer(
         how = {"missing": missing, "clip": clip, "n_importance_samples": n_importance_samples}
         if given is not None:
             check_positive_integer("n_importance_samples", n_importance_samples)
-            if (lazy := _lazy_sample(self, n_samples, random_state, given, how)) is not None:
-                return lazy
+            if (result := lazy_sample(self, n_samples, random_state, given, how)) is not None:
+                return result
             given = np.repeat(encode_given(self, given), n_samples, axis=0)
         return synthetic_rows(
             model, self.schema_, self._missingness, n_samples, given, random_state, **how
@@ -706,8 +661,8 @@ class VAETransformer(
         Notes, :doc:`/model` and :doc:`/units`. A lazy Dask array for a Dask
         collection (:doc:`/scale`).
         """
-        if (lazy := _lazy(self, "score_samples", X)) is not None:
-            return lazy
+        if (result := lazy(self, "score_samples", X)) is not None:
+            return result
         X, unseen = self._check_scored(X)
         return unseen.scores(self._fitted_model().elbo, X)
 
@@ -759,8 +714,8 @@ class VAETransformer(
         """
         check_positive_integer("n_importance_samples", n_importance_samples)
         kwargs = {"n_importance_samples": n_importance_samples, "random_state": random_state}
-        if (lazy := _lazy(self, "log_likelihood", X, **kwargs)) is not None:
-            return lazy
+        if (result := lazy(self, "log_likelihood", X, **kwargs)) is not None:
+            return result
         X, unseen = self._check_scored(X)
         bound, seed = self._fitted_model().importance_weighted_bound, draw_seed(random_state)
         return unseen.scores(bound, X, n_importance_samples, seed)
@@ -773,9 +728,13 @@ class VAETransformer(
     # ----------------------------------------------------------- helpers
 
     @property
-    def _n_features_out(self):
-        """Latent size of the fitted model (absent before fit), for get_feature_names_out."""
+    def n_components_(self):
+        """Size of the fitted latent space: ``n_components``, or its ``"auto"`` value."""
         return self.net_.module_.encoder.loc.out_features
+
+    @property
+    def _n_features_out(self):  # for get_feature_names_out
+        return self.n_components_
 
     def _check_scored(self, X):  # encoded X (unseen labels missing), and what they add
         check_is_fitted(self)

@@ -192,6 +192,52 @@ def test_grid_search_over_latent_size(X_small):
     assert search.best_score_ == max(search.cv_results_["mean_test_score"])
 
 
+def _ledermann_bound(d):
+    """The largest k >= 0 with (d - k)**2 >= d + k, by search."""
+    return max(k for k in range(d + 1) if (d - k) ** 2 >= d + k)
+
+
+@pytest.mark.parametrize("d", range(1, 60))
+def test_auto_latent_size_is_the_ledermann_bound_between_1_and_8(d):
+    expected = min(8, max(1, _ledermann_bound(d)))
+    assert sklearn_vae._training.latent_size(d) == expected
+
+
+def test_auto_latent_size_of_known_tables():
+    # 4 columns: 1 factor; 5: 2; 6: 3; 10: 6; 12: 7; 13 and more: the cap of 8.
+    sizes = [sklearn_vae._training.latent_size(d) for d in (4, 5, 6, 10, 12, 13, 64)]
+    assert sizes == [1, 2, 3, 6, 7, 8, 8]
+
+
+@pytest.mark.parametrize("d, expected", [(3, 1), (6, 3), (13, 8)])
+def test_auto_n_components_is_resolved_at_fit_for_the_tables_columns(d, expected):
+    X = np.random.default_rng(0).normal(size=(40, d))
+    vae = VAETransformer(**{**FAST, "n_components": "auto", "max_iter": 2}).fit(X)
+    assert vae.n_components == "auto" and vae.n_components_ == expected
+    assert vae.transform(X).shape == (40, expected)
+    assert len(vae.get_feature_names_out()) == expected
+    assert vae._fitted_params["n_components"] == expected
+    explicit = VAETransformer(**{**FAST, "max_iter": 2}).fit(X)
+    assert explicit.n_components_ == FAST["n_components"]
+
+
+def test_auto_n_components_continues_under_partial_fit_and_warm_start(X_small):
+    vae = VAETransformer(**{**FAST, "n_components": "auto", "max_iter": 2, "warm_start": True})
+    vae.partial_fit(X_small).partial_fit(X_small)
+    size = sklearn_vae._training.latent_size(X_small.shape[1])
+    assert vae.n_components_ == size and vae.n_iter_ == 2
+    vae.set_params(n_components=size).fit(X_small)  # the value "auto" resolved to: the same model
+    assert vae.n_iter_ == 4
+    with pytest.raises(ValueError, match="n_components was changed"):
+        vae.set_params(n_components=size + 1).fit(X_small)
+
+
+def test_auto_n_components_is_the_default():
+    assert VAETransformer().n_components == "auto"
+    with pytest.raises(ValueError, match="n_components"):
+        VAETransformer(n_components="many").fit(np.zeros((10, 2)))
+
+
 def test_early_stopping_stops_before_max_iter(X_small):
     vae = VAETransformer(**{**FAST, "max_iter": 2000, "n_iter_no_change": 5}).fit(X_small)
     # The best epoch's weights are kept and training ran exactly patience epochs past it.
