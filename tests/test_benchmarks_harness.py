@@ -264,7 +264,7 @@ def test_battery_imputation_error_scales_numbers_and_counts_wrong_labels(battery
     assert filled.loc[1, "x"] == 2.0 and list(filled["c"]) == ["b", "b", "a"]
 
 
-def _battery_row(table, vae, histogram, imputer, mean_mode, flags=()):
+def _battery_row(table, vae, histogram, imputer, mean_mode, flags=(), bound=None):
     def density(nats):
         return {"nats": nats, "status": "ok" if nats is not None else "fit error", "fit_s": 1.0}
 
@@ -276,7 +276,10 @@ def _battery_row(table, vae, histogram, imputer, mean_mode, flags=()):
         }
 
     beats = vae is not None and (histogram is None or vae > histogram)
-    return {
+    by_bound = {}
+    if bound is not None:  # the VAE's log_likelihood, in files that record it
+        by_bound = {"log_likelihood_beats_histogram": histogram is None or bound > histogram}
+    row = {
         "table": table,
         "seed": 0,
         "rows": 200,
@@ -290,7 +293,11 @@ def _battery_row(table, vae, histogram, imputer, mean_mode, flags=()):
         "imputer": imputation(imputer),
         "mean_mode": imputation(mean_mode),
         "imputer_beats_mean_mode": imputer is not None and imputer < mean_mode,
+        **by_bound,
     }
+    if bound is not None:
+        row["vae"]["log_likelihood"] = bound
+    return row
 
 
 def _battery_file(rows, command):
@@ -320,20 +327,27 @@ def test_battery_report_shows_the_after_file_with_the_before_counts():
         "before",
     )
     alone = report.rdatasets({"bench_rdatasets_before": before})
-    assert "Baseline, before the fixes: the VAE beats" in alone
-    assert "on 0 of 2 tables (0 of the 1 where both" in alone
-    assert "| P/b | 200 × 5 | U | 0 | fit error | −3.00 | histogram |" in alone
+    assert "Baseline, before the fixes: the VAE's `score_samples` (its ELBO) beats" in alone
+    assert "on 0 of 2 tables (0 of the 1 where both scores are finite); `VAEImputer`" in alone
+    assert "| P/b | 200 × 5 | U | 0 | fit error | — | −3.00 | histogram |" in alone
     after = _battery_file(
         [
-            _battery_row("P/a", -3.0, -4.0, 0.7, 0.8, ["missing"]),
-            _battery_row("P/b", -2.0, None, 0.6, 0.8, ["unseen"]),
+            _battery_row("P/a", -4.5, -4.0, 0.7, 0.8, ["missing"], bound=-3.0),
+            _battery_row("P/b", -2.0, None, 0.6, 0.8, ["unseen"], bound=-1.5),
         ],
         "after",
     )
     both = report.rdatasets({"bench_rdatasets_before": before, "bench_rdatasets": after})
-    assert "Before: the VAE beats `HistogramDensity` held out on 0 of 2" in both
-    assert "After: the VAE beats `HistogramDensity` held out on 2 of 2 tables (1 of the 1" in both
+    assert (
+        "Before: the VAE's `score_samples` (its ELBO) beats `HistogramDensity` held out on 0 of 2"
+        in both
+    )
+    # The ELBO loses P/a (-4.5 against -4.0), where the log-likelihood (-3.0) wins.
+    after_counts = "After: the VAE's `score_samples` (its ELBO) beats `HistogramDensity` held out "
+    after_counts += "on 1 of 2 tables (0 of the 1 where both scores are finite); by its "
+    assert after_counts + "`log_likelihood` (K=1000) on 2 of 2; `VAEImputer` beats" in both
     assert "mean/mode imputation on 2 of 2." in both
-    assert "| P/b | 200 × 5 | U | 0 | −2.00 | fit error | VAE |" in both
+    assert "| P/a | 200 × 5 | M | 0 | −4.50 | −3.00 | −4.00 | histogram |" in both
+    assert "| P/b | 200 × 5 | U | 0 | −2.00 | −1.50 | fit error | VAE |" in both
     assert "| U: unseen labels | 1 | 0 | 0 |" in both
     assert both.index("`bench_rdatasets.json`") < both.index("`bench_rdatasets_before.json`")
