@@ -538,21 +538,32 @@ def novelty(results):
     rows = results["bench_novelty"]["rows"]
     detectors = list(dict.fromkeys(r["detector"] for r in rows))
     cells = {(r["task"], r["detector"]): r for r in rows}
+    single = [t for t in ("breast_cancer", "wine") if any(r["task"] == t for r in rows)]
+    titles = {"breast_cancer": "breast cancer", "wine": "wine"}
 
     def name(d):
-        row = cells.get(("digits", d)) or cells.get(("breast_cancer", d))
+        row = next(cells[(t, d)] for t in ("digits", *single) if (t, d) in cells)
         return f"{row['variant_of']}, {d}" if row["variant_of"] else d
 
+    def cell(task, d, key, spec):
+        return num(cells.get((task, d), {}).get(key), spec)
+
+    header = ["detector", "digits mean AUC", "digits min", "digits fit s"]
+    for task in single:
+        header += [f"{titles[task]} AUC", "fit s"]
     body = table(
-        ["detector", "digits mean AUC", "digits min", "digits fit s", "breast cancer AUC", "fit s"],
+        header,
         [
             [
                 name(d),
-                num(cells.get(("digits", d), {}).get("auc_mean"), ".3f"),
-                num(cells.get(("digits", d), {}).get("auc_min"), ".3f"),
-                num(cells.get(("digits", d), {}).get("fit_s"), ".1f"),
-                num(cells.get(("breast_cancer", d), {}).get("auc_mean"), ".3f"),
-                num(cells.get(("breast_cancer", d), {}).get("fit_s"), ".1f"),
+                cell("digits", d, "auc_mean", ".3f"),
+                cell("digits", d, "auc_min", ".3f"),
+                cell("digits", d, "fit_s", ".1f"),
+                *[
+                    value
+                    for task in single
+                    for value in (cell(task, d, "auc_mean", ".3f"), cell(task, d, "fit_s", ".1f"))
+                ],
             ]
             for d in detectors
         ],

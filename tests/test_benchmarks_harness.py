@@ -351,3 +351,28 @@ def test_battery_report_shows_the_after_file_with_the_before_counts():
     assert "| P/b | 200 × 5 | U | 0 | −2.00 | −1.50 | fit error | VAE |" in both
     assert "| U: unseen labels | 1 | 0 | 0 |" in both
     assert both.index("`bench_rdatasets.json`") < both.index("`bench_rdatasets_before.json`")
+
+
+def _novelty_file(tasks):
+    rows = [
+        {
+            "task": task,
+            "detector": detector,
+            "variant_of": None,
+            "auc_mean": auc,
+            "auc_min": auc - 0.1,
+            "fit_s": 2.0,
+        }
+        for task in tasks
+        for detector, auc in (("VAE default", 0.9), ("IsolationForest", 0.8))
+    ]
+    header = {"benchmark": "bench_novelty", "command": "c", "date": "d", "git": {"commit": "a"}}
+    return {"bench_novelty": {"header": header, "rows": rows}}
+
+
+def test_novelty_report_shows_a_column_pair_per_single_split_task_present():
+    without = report.novelty(_novelty_file(["digits", "breast_cancer"]))
+    assert "| breast cancer AUC | fit s |" in without and "wine" not in without
+    both = report.novelty(_novelty_file(["digits", "breast_cancer", "wine"]))
+    assert "| breast cancer AUC | fit s | wine AUC | fit s |" in both
+    assert "| VAE default | 0.900 | 0.800 | 2.0 | 0.900 | 2.0 | 0.900 | 2.0 |" in both
