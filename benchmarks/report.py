@@ -86,6 +86,7 @@ def rows_of(results, stems):
 
 
 DENSITY_MODELS = [
+    "VAE default",
     "VAE categorical",
     "VAE gaussian",
     "VAE gaussian dequantize",
@@ -95,6 +96,7 @@ DENSITY_MODELS = [
     "KernelDensity",
     "KernelDensity standardised",
     "GaussianMixture",
+    "NSF (zuko)",
     "FactorAnalysis",
     "PCA",
     "true density (reference)",
