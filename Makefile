@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: demo test lint examples docs mutation clean
+.PHONY: demo test lint examples docs mutation hyperimpute-env clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -45,5 +45,18 @@ examples: $(STAMP)
 docs: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 5 $(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
+# HyperImpute's own environment (pandas < 3) for benchmarks/bench_imputation.py, which
+# runs it when the environment exists. Several GB: tensorflow, xgboost, catboost, ...
+HYPERIMPUTE_VENV := .venv-hyperimpute
+HYPERIMPUTE_LOCK := requirements/hyperimpute.txt
+
+$(HYPERIMPUTE_VENV)/.installed: $(HYPERIMPUTE_LOCK)
+	$(PYTHON) -m venv $(HYPERIMPUTE_VENV)
+	$(HYPERIMPUTE_VENV)/bin/python -m pip install --quiet -c $(HYPERIMPUTE_LOCK) torch
+	$(HYPERIMPUTE_VENV)/bin/python -m pip install --quiet -c $(HYPERIMPUTE_LOCK) hyperimpute
+	touch $@
+
+hyperimpute-env: $(HYPERIMPUTE_VENV)/.installed
+
 clean:
-	rm -rf $(VENV) build *.egg-info mutants docs/_build docs/auto_examples docs/generated
+	rm -rf $(VENV) $(HYPERIMPUTE_VENV) build *.egg-info mutants docs/_build docs/auto_examples docs/generated

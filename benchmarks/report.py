@@ -484,7 +484,16 @@ def integer_columns(results):
     return section(results, stems, body)
 
 
-IMPUTATION_METHODS = ("VAE", "Simple", "KNN", "Iterative", "missForest", "VAE 1 model", "VAE draw")
+IMPUTATION_METHODS = (
+    "VAE",
+    "Simple",
+    "KNN",
+    "Iterative",
+    "missForest",
+    "HyperImpute",
+    "VAE 1 model",
+    "VAE draw",
+)
 
 
 def imputation(results):
