@@ -24,6 +24,7 @@ from ._data import (
     ColumnSummary,
     RowDataset,
     combine_moments,
+    dequantized_view,
     partial_moments,
     power_of_two_divisor,
     summarise_columns,
@@ -481,12 +482,14 @@ class PartitionStream:
         terms = (missing * standardisation.column_log_jacobian[columns]).sum()
         return standardisation.log_jacobian_total - terms / n_rows
 
-    def standardised_moments(self, partitions, standardisation):
-        """Mean and biased covariance of the standardised rows, one partition at a time."""
+    def standardised_moments(self, partitions, standardisation, dequantized=None):
+        """Mean and biased covariance of the standardised rows, one partition at a time
+        (dequantised columns as :func:`~._linear_start.standardised_moments` reads them)."""
         n_columns = self.shape[1]
         total, products, n_rows = np.zeros(n_columns), np.zeros((n_columns, n_columns)), 0
         for position in self._positions(partitions):
-            chunk = np.nan_to_num(standardisation.transform(self.encoded(position)), nan=0.0)
+            chunk = dequantized_view(self.encoded(position), dequantized)
+            chunk = np.nan_to_num(standardisation.transform(chunk), nan=0.0)
             total += chunk.sum(axis=0)
             products += chunk.T @ chunk
             n_rows += len(chunk)

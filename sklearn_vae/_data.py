@@ -175,6 +175,14 @@ def add_hashed_noise(batch, columns=None):
     return batch + noise
 
 
+def dequantized_view(rows, dequantized):
+    """``rows`` as the model scores them: row-hashed noise on the integers of the
+    ``dequantized`` columns (a float64 copy), or ``rows`` themselves when there are none."""
+    if dequantized is None or not np.any(dequantized):
+        return rows
+    return add_hashed_noise(np.asarray(rows, dtype=np.float64), dequantized)
+
+
 def row_hashed_uniform(rows):
     """Uniform ``[0, 1)`` noise that is a fixed pseudo-random function of each row.
 

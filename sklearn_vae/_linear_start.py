@@ -17,6 +17,7 @@ import torch
 from sklearn.decomposition import FactorAnalysis
 from sklearn.exceptions import ConvergenceWarning
 
+from ._data import dequantized_view
 from ._likelihoods import MIN_SCALE
 from ._module import MIN_POSTERIOR_SCALE
 
@@ -28,18 +29,21 @@ _MIN_NOISE_VARIANCE = 1e-4
 _RIDGE = 1e-8
 
 
-def standardised_moments(X, rows, standardisation, chunk_rows=8192):
+def standardised_moments(X, rows, standardisation, dequantized=None, chunk_rows=8192):
     """Mean and biased covariance of the standardised ``rows`` of ``X`` (all when None).
 
     Read in chunks, so a memmap is never copied whole. A missing entry counts
-    as the training mean of its column (0 once standardised).
+    as the training mean of its column (0 once standardised). The integers of
+    the dequantised columns (the mask ``dequantized``) read as the values they
+    are scored at, plus their row-hashed noise.
     """
     n_rows = X.shape[0] if rows is None else len(rows)
     total = np.zeros(X.shape[1])
     products = np.zeros((X.shape[1], X.shape[1]))
     for start in range(0, n_rows, chunk_rows):
         where = slice(start, start + chunk_rows)
-        chunk = standardisation.transform(X[where] if rows is None else X[rows[where]])
+        chunk = X[where] if rows is None else X[rows[where]]
+        chunk = standardisation.transform(dequantized_view(chunk, dequantized))
         chunk = np.nan_to_num(chunk, nan=0.0)
         total += chunk.sum(axis=0)
         products += chunk.T @ chunk

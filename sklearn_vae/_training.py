@@ -344,19 +344,20 @@ def initialise(X, summary, columns, params):
 def start_linear_gaussian(module, X, rows, standardisation, dequantized, params):
     """Start a linear-Gaussian model at the factor-analysis fit of its training rows.
 
-    Such a model is factor analysis (see :mod:`._linear_start`); on small
-    tables the epochs of ``max_iter`` are too few Adam steps to get there
-    from random weights. Other models keep their random initialisation.
+    Such a model is factor analysis (see :mod:`._linear_start`), of the
+    dequantised values where columns are dequantised; on small tables the
+    epochs of ``max_iter`` are too few Adam steps to get there from random
+    weights. Other models keep their random initialisation.
     """
     n_rows = len(_dataset(X, rows)) if hasattr(X, "dataset") or rows is None else len(rows)
     # Quadratic: the default affine decoder and a Gaussian likelihood; the
     # encoder must be the default linear one too, as the start sets its weights.
     linear_gaussian = module.elbo_is_quadratic and params["encoder"] is None
-    if linear_gaussian and not dequantized.any() and n_rows > 1:
+    if linear_gaussian and n_rows > 1:
         if hasattr(X, "standardised_moments"):  # a stream of partitions reads them itself
-            mean, covariance = X.standardised_moments(rows, standardisation)
+            mean, covariance = X.standardised_moments(rows, standardisation, dequantized)
         else:
-            mean, covariance = standardised_moments(X, rows, standardisation)
+            mean, covariance = standardised_moments(X, rows, standardisation, dequantized)
         start_at_factor_analysis(module, mean, covariance)
 
 

@@ -285,10 +285,11 @@ class VAETransformer(
     (see its Notes and :doc:`/units`); :meth:`log_likelihood` the tighter
     importance-weighted bound, which approaches ``log p(x)`` as K grows.
 
-    With ``hidden_layer_sizes=()``, a Gaussian likelihood for every column,
-    no ``dequantize`` and no custom network, the model is factor analysis (of
-    skewed columns power-mapped: :doc:`/likelihoods`), and a fresh :meth:`fit`
-    starts it at the maximum-likelihood fit of ``FactorAnalysis``; :doc:`/model`.
+    With ``hidden_layer_sizes=()``, a Gaussian likelihood for every column
+    and no custom network, the model is factor analysis (of skewed columns
+    power-mapped, :doc:`/likelihoods`; of dequantised ones plus their noise),
+    and a fresh :meth:`fit` starts it at the maximum-likelihood fit of
+    ``FactorAnalysis``; :doc:`/model`.
 
     ``X`` may be a pandas DataFrame of numbers, booleans, labels, dates and
     text, with missing entries in every method: a row with missing entries

@@ -9,7 +9,7 @@ from sklearn.decomposition import FactorAnalysis
 from test_vae_density import _exact_linear_vae_log_density
 
 from sklearn_vae import VAETransformer
-from sklearn_vae._data import Standardisation, column_statistics
+from sklearn_vae._data import Standardisation, add_hashed_noise, column_statistics
 from sklearn_vae._linear_start import standardised_moments
 
 # One step of this learning rate moves no float32 weight: the fit is the start.
@@ -75,3 +75,18 @@ def test_start_on_a_table_with_a_constant_column_raises_no_runtime_warning():
         warnings.simplefilter("error", RuntimeWarning)
         vae = _started(X, n_components=4)
     assert np.all(np.isfinite(vae.score_samples(X)))
+
+
+def test_start_of_a_table_with_dequantised_columns_is_factor_analysis_of_their_values():
+    # Two columns of integers over more than ten levels, which dequantize="auto"
+    # models as x + U(0, 1); a linear VAE starts at factor analysis of the values it
+    # scores (the integers plus their row-hashed noise), as with real-valued columns.
+    X = make_factor_data(150, n_features=5, n_components=2, seed=2) * [1.0, 1.0, 1.0, 3.0, 3.0]
+    X[:, 3:] = np.round(X[:, 3:])
+    vae = _started(X, n_components=2)
+    assert vae._dequantized.tolist() == [False, False, False, True, True]
+    scored = add_hashed_noise(X.copy(), vae._dequantized)
+    converged = FactorAnalysis(n_components=2, tol=1e-10, max_iter=100_000).fit(scored)
+    # The encoder is the exact posterior of the start: its ELBO is the start's
+    # log-likelihood, which is factor analysis's maximum, to 0.01 nats per row.
+    assert abs(vae.score(X) - converged.score(scored)) < 0.01
