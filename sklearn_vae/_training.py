@@ -150,7 +150,7 @@ def latent_size(n_features):
 
 
 def resolved_params(params, n_features):
-    """``params`` with ``"auto"`` ``n_components`` resolved for ``n_features`` columns (a copy)."""
+    """``params``, or a copy with ``"auto"`` ``n_components`` resolved for ``n_features``."""
     if params["n_components"] != "auto":
         return params
     return {**params, "n_components": latent_size(n_features)}
