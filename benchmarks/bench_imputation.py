@@ -21,6 +21,7 @@ import _harness as harness
 import numpy as np
 import pandas as pd
 from _harness import load_breast_cancer_table, load_penguins_table, load_wine_table, make_missing
+from report import IMPUTATION_METHODS
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
@@ -239,16 +240,8 @@ def evaluate(name, complete, fraction, seed, args, results):
     )
 
 
-METHODS = (
-    "VAE",
-    "Simple",
-    "KNN",
-    "Iterative",
-    "missForest",
-    "HyperImpute",
-    "VAE 1 model",
-    "VAE draw",
-)
+# The columns of the printed tables: the docs' order, kept once in the report.
+METHODS = IMPUTATION_METHODS
 
 
 def median(values):
