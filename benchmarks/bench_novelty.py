@@ -220,14 +220,18 @@ def check_targets(rows, tasks, quick):
         value = auc[("digits", "VAE default")]
         verdict = "PASS" if value >= TARGET_DIGITS else "FAIL"
         print(f"  VAE default digits mean AUC >= {TARGET_DIGITS}: {verdict} ({value:.3f}){suffix}")
+    # The rivals the default must match or beat, as the quality issue names them.
+    rivals = {"digits": "KernelDensity"}
     for task in tasks:
         value = auc[(task, "VAE default")]
-        for rival in ("PyOD VAE", "IsolationForest"):
+        for rival in ("PyOD VAE", rivals.get(task, "IsolationForest")):
             if (task, rival) not in auc:
                 continue
             other = auc[(task, rival)]
-            verdict = "PASS" if value > other else "FAIL"
-            print(f"  VAE default above {rival} on {task}: {verdict} ({value:.3f} vs {other:.3f})")
+            verdict = "PASS" if value >= other else "FAIL"
+            print(
+                f"  VAE default at least {rival} on {task}: {verdict} ({value:.3f} vs {other:.3f})"
+            )
 
 
 def main(argv=None):
