@@ -329,6 +329,10 @@ def gmm_grid(dataset, quick):
     ]
 
 
+# The row of zuko's neural spline flow.
+NSF_NAME = "NSF (zuko)"
+
+
 def make_specs(dataset, quick):
     """The rows of one dataset's table, in print order."""
     max_iter = QUICK_MAX_ITER if quick else 500
@@ -427,7 +431,7 @@ def make_specs(dataset, quick):
         flow = NeuralSplineFlow(max_epochs=2 if quick else 500)
         specs.append(
             Spec(
-                "NSF (zuko)",
+                NSF_NAME,
                 StandardizedDensity(flow),
                 {},
                 seed_param="estimator__random_state",
@@ -647,7 +651,10 @@ COLUMNS = [
 def check_targets(rows, quick):
     """One line per digits target: met or missed, with the number."""
     by_name = {r["model"]: r["nats_mean"] for r in rows}
-    baselines = {r["model"]: r["nats_mean"] for r in rows if not r["vae"]}
+    # The digits targets name the classical baselines: the flow is a deep peer.
+    baselines = {
+        r["model"]: r["nats_mean"] for r in rows if not r["vae"] and r["model"] != NSF_NAME
+    }
     best_name = max(baselines, key=baselines.get)
     suffix = " (quick run: not a measurement)" if quick else ""
     print("\ntargets (digits, held-out nats per image, VAE mean over seeds):")
