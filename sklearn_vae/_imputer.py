@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
 
 from ._column_kinds import column_roles, missing_entries, quiet_recognition
 from ._inference import impute_encoded
+from ._network_choice import MLP_SIZES
 from ._schema import is_dataframe
 from ._training import fit_raising_interrupts, restore_on_error
 from ._vae import VAETransformer
@@ -93,9 +94,10 @@ class VAEImputer(_BaseImputer):
         as MIWAE [1]_ trains, on the importance-weighted bound
         (``objective="iwae", n_draws=10``), with a homoscedastic Gaussian
         decoder (``decoder_variance="homoscedastic"``), ``early_stopping=False``,
-        ``n_iter_no_change=20`` and this imputer's ``random_state``; its other
-        parameters are the
-        defaults, so each column of integers (counts, pixel intensities, also
+        ``n_iter_no_change=20``, the MLP of ``hidden_layer_sizes=(256, 256)``
+        (the cross-validated choice of ``"auto"`` would cost every member six
+        more fits) and this imputer's ``random_state``; its other parameters
+        are the defaults, so each column of integers (counts, pixel intensities, also
         as floats) is a categorical over its levels (up to 10) or a
         dequantised Gaussian, as in :class:`DensityOutlierDetector`.
         Without early stopping the model trains on every row until its
@@ -374,6 +376,7 @@ class VAEImputer(_BaseImputer):
         if self.estimator is not None:
             return clone(self.estimator)
         return VAETransformer(
+            hidden_layer_sizes=MLP_SIZES,
             objective="iwae",
             n_draws=10,
             decoder_variance="homoscedastic",

@@ -119,6 +119,13 @@ def quantile(scores, level):
     return float(value)
 
 
+def _fold_estimator(estimator, fitted):
+    """The unfitted model of the folds: a VAE's ``"auto"`` network is the one ``fitted`` chose."""
+    if isinstance(estimator, VAETransformer) and isinstance(estimator.hidden_layer_sizes, str):
+        return clone(estimator).set_params(hidden_layer_sizes=fitted.hidden_layer_sizes_)
+    return estimator
+
+
 class DensityOutlierDetector(OutlierMixin, BaseEstimator):
     """Novelty and outlier detection by the log-density of a density estimator.
 
@@ -436,8 +443,9 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
             contamination = self.contamination
             if contamination == "auto":
                 contamination = AUTO_CONTAMINATION
+            folds = _fold_estimator(estimator, self.estimator_)
             scores, held_out = self._out_of_fold_scores(
-                X, estimator, background, contamination, every_fold
+                X, folds, background, contamination, every_fold
             )
             self.offset_ = quantile(scores[held_out], contamination)
         return scores

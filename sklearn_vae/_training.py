@@ -320,7 +320,7 @@ def initialise(X, summary, columns, params):
     # Only dequantised columns are clipped.
     support = summary.support_bounds(dequantized) if dequantized.any() else None
     check_training_data(X, summary, likelihood, columns, dequantized, params)
-    warn_if_lattice(summary, columns, stacklevel=6)
+    warn_if_lattice(summary, columns, stacklevel=7)
     loc, scale, divisor = column_statistics(
         X, dequantized=dequantized, summary=summary, moments=getattr(X, "moments", None)
     )

@@ -23,10 +23,12 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
 from . import _training as training
-from ._checks import check_positive_integer, check_training_data
+from ._checks import check_hidden_layer_sizes, check_positive_integer, check_training_data
 from ._data import summarise_columns
 from ._evaluation import FittedModel
 from ._likelihoods import LIKELIHOODS
+from ._network_choice import MLP_SIZES, with_network
+from ._network_choice import hidden_layer_sizes as choose_hidden_layer_sizes
 from ._networks import NetworkParamsMixin
 from ._persistence import restore_state, saved_state
 from ._random import draw_seed
@@ -49,6 +51,45 @@ def _initialise_fit(vae, X, params):
         vae._rng,
     ) = training.initialise(X, summary, vae.schema_.columns_, params)
     vae._fitted_params = training.fitted_params(params)
+
+
+def _start_fit(vae, given, X, warm):
+    """Resolve the parameters of ``fit``, then set up a fresh model or check a warm one.
+
+    ``given`` is the training data as passed, ``X`` as validated. Returns the
+    resolved parameters and the training and validation rows.
+    """
+    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
+    if warm:  # "auto" continues the fitted network
+        params = with_network(params, vae.hidden_layer_sizes_)
+        _check_continued_fit(vae, X, params, "warm_start=True")
+        return params, *training.split_rows(X, params, vae._rng)
+    params = with_network(params, choose_hidden_layer_sizes(vae, given, X, params))
+    _initialise_fit(vae, X, params)
+    train_rows, valid_rows = training.split_rows(X, params, vae._rng)
+    training.start_linear_gaussian(
+        vae.net_.module_, X, train_rows, vae._standardisation, vae._dequantized, params
+    )
+    return params, train_rows, valid_rows
+
+
+def _start_partial_fit(vae, X, first_call):
+    """Resolve the parameters of ``partial_fit``, then set up the model or check it.
+
+    ``X`` is the validated chunk. Returns the resolved parameters.
+    """
+    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
+    if not first_call:
+        params = with_network(params, vae.hidden_layer_sizes_)
+        summary = _check_continued_fit(vae, X, params, "partial_fit")
+        vae._support = training.widen_support(vae._support, summary, vae._dequantized)
+        return params
+    params = with_network(params, MLP_SIZES)  # a first chunk is no table to choose on
+    _initialise_fit(vae, X, params)
+    training.start_linear_gaussian(
+        vae.net_.module_, X, None, vae._standardisation, vae._dequantized, params
+    )
+    return params
 
 
 def _check_continued_fit(vae, X, params, method):
@@ -99,10 +140,17 @@ class VAETransformer(
         1)) / 2)``, at least 1 and at most 8 (tables of 13 columns or more
         get 8); see :doc:`/training`. The fitted size is ``n_components_``.
 
-    hidden_layer_sizes : array-like of shape (n_layers,), default=(256, 256)
+    hidden_layer_sizes : "auto" or array-like of shape (n_layers,), default="auto"
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
         them. ``()`` with the Gaussian likelihood is factor analysis, which
         :meth:`fit` starts at its maximum-likelihood fit (see Notes).
+        ``"auto"``: on a table of 30 to 1,000 rows, :meth:`fit` chooses
+        between ``(256, 256)`` and ``()`` by the held-out
+        :meth:`log_likelihood` of a 3-fold cross-validation (six more fits),
+        then fits the winner on every row; any other fit (more rows, a Dask
+        collection, :meth:`partial_fit`, a custom ``encoder`` or
+        ``decoder``) takes ``(256, 256)``; see :doc:`/training`. The fitted
+        widths are ``hidden_layer_sizes_``.
 
     encoder : torch.nn.Module class or instance, default=None
         Your own encoder network in place of the MLP: it maps the model's
@@ -244,6 +292,9 @@ class VAETransformer(
     n_components_ : int
         Size of the fitted latent space (``n_components``, resolved).
 
+    hidden_layer_sizes_ : tuple of int
+        Widths of the fitted hidden layers (``hidden_layer_sizes``, resolved).
+
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
@@ -336,7 +387,11 @@ class VAETransformer(
 
     _parameter_constraints: dict = {
         "n_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            StrOptions({"auto"}),
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "encoder": [None, nn.Module, callable],
         "encoder_params": [None, dict],
         "decoder": [None, nn.Module, callable],
@@ -370,7 +425,7 @@ class VAETransformer(
         self,
         n_components="auto",
         *,
-        hidden_layer_sizes=(256, 256),
+        hidden_layer_sizes="auto",
         encoder=None,
         encoder_params=None,
         decoder=None,
@@ -446,24 +501,9 @@ class VAETransformer(
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "net_")
-        params = self.get_params(deep=False)
         with training.restore_on_error(self):
-            X = validate_training(self, X, reset=not warm, extend_ranges=warm)
-            params = training.resolved_params(params, self.n_features_in_)
-            if warm:
-                _check_continued_fit(self, X, params, "warm_start=True")
-            else:
-                _initialise_fit(self, X, params)
-            train_rows, valid_rows = training.split_rows(X, params, self._rng)
-            if not warm:
-                training.start_linear_gaussian(
-                    self.net_.module_,
-                    X,
-                    train_rows,
-                    self._standardisation,
-                    self._dequantized,
-                    params,
-                )
+            given, X = X, validate_training(self, X, reset=not warm, extend_ranges=warm)
+            params, train_rows, valid_rows = _start_fit(self, given, X, warm)
             self._label_counts, self._missingness = training_records(
                 X, self.schema_.columns_, None, self._missingness if warm else None
             )
@@ -501,18 +541,9 @@ class VAETransformer(
             The updated estimator.
         """
         first_call = not hasattr(self, "net_")
-        params = self.get_params(deep=False)
         with training.restore_on_error(self):
             X = validate_training(self, X, reset=first_call, extend_ranges=not first_call)
-            params = training.resolved_params(params, self.n_features_in_)
-            if first_call:
-                _initialise_fit(self, X, params)
-                training.start_linear_gaussian(
-                    self.net_.module_, X, None, self._standardisation, self._dequantized, params
-                )
-            else:
-                summary = _check_continued_fit(self, X, params, "partial_fit")
-                self._support = training.widen_support(self._support, summary, self._dequantized)
+            params = _start_partial_fit(self, X, first_call)
             earlier = (None, None) if first_call else (self._label_counts, self._missingness)
             self._label_counts, self._missingness = training_records(
                 X, self.schema_.columns_, *earlier
@@ -732,6 +763,12 @@ class VAETransformer(
     def n_components_(self):
         """Size of the fitted latent space: ``n_components``, or its ``"auto"`` value."""
         return self.net_.module_.encoder.loc.out_features
+
+    @property
+    def hidden_layer_sizes_(self):
+        """Widths of the fitted hidden layers: ``hidden_layer_sizes``, or its ``"auto"`` choice."""
+        check_is_fitted(self)
+        return check_hidden_layer_sizes(self._fitted_params["hidden_layer_sizes"])
 
     @property
     def _n_features_out(self):  # for get_feature_names_out

@@ -424,6 +424,7 @@ def test_default_on_integers_is_a_dequantised_vae():
     expected = VAETransformer().get_params()
     changed = {k for k, v in estimator.get_params().items() if v != expected[k]}
     assert changed == {
+        "hidden_layer_sizes",
         "early_stopping",
         "n_iter_no_change",
         "objective",

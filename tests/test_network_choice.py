@@ -1,0 +1,315 @@
+"""hidden_layer_sizes="auto": the cross-validated choice between the MLP and the linear model."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import KFold
+
+from sklearn_vae import DensityOutlierDetector, VAEImputer, VAETransformer
+from sklearn_vae import _network_choice as choice
+from sklearn_vae import _training as training
+from sklearn_vae._outlier import _fold_estimator
+
+LINEAR, MLP = choice.LINEAR_SIZES, choice.MLP_SIZES
+
+
+class Calls(list):
+    """A record of calls that clones share (``clone`` deep-copies parameters)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class ScoredByWidth(BaseEstimator):
+    """A stand-in whose held-out log-likelihood is known: ``per_layer`` nats per hidden layer
+    plus the mean of the rows' first column, recording every fit and score."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes="auto",
+        warm_start=True,
+        verbose=1,
+        random_state=0,
+        per_layer=1.0,
+        calls=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+        self.per_layer = per_layer
+        self.calls = calls
+
+    def fit(self, X):
+        self.fitted_rows_ = np.asarray(X)[:, 1].copy()
+        self.raised_interrupts_ = training._RAISE_INTERRUPTS.get()
+        self.calls.append(("fit", self.hidden_layer_sizes, self.warm_start, self.verbose))
+        return self
+
+    def log_likelihood(self, X, *, n_importance_samples, random_state):
+        self.calls.append(("score", n_importance_samples, random_state, self.raised_interrupts_))
+        X = np.asarray(X)
+        self.calls.append(("rows", tuple(X[:, 1].astype(int))))
+        return X[:, 0] + self.per_layer * len(self.hidden_layer_sizes)
+
+
+def _params(**changes):
+    return {
+        "hidden_layer_sizes": "auto",
+        "encoder": None,
+        "decoder": None,
+        "random_state": 0,
+        "verbose": 0,
+        **changes,
+    }
+
+
+def _table(n_rows):
+    # Column 0 is what ScoredByWidth scores; column 1 identifies the row.
+    return np.column_stack([np.linspace(-1.0, 1.0, n_rows), np.arange(n_rows, dtype=float)])
+
+
+def test_held_out_score_is_the_mean_log_likelihood_of_held_out_rows():
+    calls = Calls()
+    X = _table(12)
+    folds = list(KFold(3, shuffle=True, random_state=1).split(X))
+    score = choice._held_out_score(ScoredByWidth(calls=calls), (4, 4), X, folds, seed=7)
+    # Every row is held out once: the mean of column 0 (0) plus 1 nat per hidden layer.
+    assert score == pytest.approx(2.0, abs=1e-12)
+    fits = [call for call in calls if call[0] == "fit"]
+    assert fits == [("fit", (4, 4), False, 0)] * 3  # a fresh, quiet fit of the candidate
+    scores = [call for call in calls if call[0] == "score"]
+    assert scores == [("score", choice.CHOICE_IMPORTANCE_SAMPLES, 7, True)] * 3
+
+
+def test_held_out_score_weights_folds_by_their_rows():
+    calls = Calls()
+    X = _table(10)
+    X[:, 0] = np.arange(10.0)
+    folds = [(np.arange(2, 10), np.arange(2)), (np.arange(2), np.arange(2, 10))]
+    score = choice._held_out_score(ScoredByWidth(calls=calls), (), X, folds, seed=0)
+    assert score == pytest.approx(4.5)  # the mean over all ten rows, not of the fold means
+
+
+def test_each_fold_model_is_fitted_on_its_training_rows_only(monkeypatch):
+    fitted = []
+    real_fit = ScoredByWidth.fit
+
+    def fit(self, X):
+        real_fit(self, X)
+        fitted.append(self.fitted_rows_)
+        return self
+
+    monkeypatch.setattr(ScoredByWidth, "fit", fit)
+    X = _table(9)
+    folds = list(KFold(3).split(X))
+    choice._held_out_score(ScoredByWidth(calls=Calls()), LINEAR, X, folds, seed=0)
+    for rows, (train, _) in zip(fitted, folds, strict=True):
+        np.testing.assert_array_equal(rows, train)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_held_out_score_never_wins(value):
+    X = _table(6)
+    X[0, 0] = value
+    folds = list(KFold(3).split(X))
+    score = choice._held_out_score(ScoredByWidth(calls=Calls()), LINEAR, X, folds, seed=0)
+    assert score == -np.inf
+
+
+@pytest.mark.parametrize(("per_layer", "expected"), [(-0.01, LINEAR), (0.01, MLP), (0.0, MLP)])
+def test_the_higher_held_out_score_wins_and_a_tie_keeps_the_mlp(per_layer, expected):
+    calls = Calls()
+    estimator = ScoredByWidth(per_layer=per_layer, calls=calls)
+    X = _table(choice.MIN_CHOICE_ROWS)
+    assert choice.hidden_layer_sizes(estimator, X, X, _params()) == expected
+    fitted = [call[1] for call in calls if call[0] == "fit"]
+    assert fitted == [MLP] * choice.CHOICE_FOLDS + [LINEAR] * choice.CHOICE_FOLDS
+
+
+def test_the_folds_are_shuffled_and_seeded_by_random_state():
+    X = _table(40)
+
+    def held_out_rows(random_state):
+        calls = Calls()
+        params = _params(random_state=random_state)
+        choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, X, params)
+        return [call[1] for call in calls if call[0] == "rows"]
+
+    seed = np.random.RandomState(3).randint(np.iinfo(np.int32).max)
+    expected = [
+        tuple(held_out) for _, held_out in KFold(3, shuffle=True, random_state=seed).split(X)
+    ]
+    assert held_out_rows(3) == expected * 2  # the same folds for both candidates
+    assert held_out_rows(4) != held_out_rows(3)
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "chooses"),
+    [
+        (choice.MIN_CHOICE_ROWS - 1, False),
+        (choice.MIN_CHOICE_ROWS, True),
+        (choice.MAX_CHOICE_ROWS, True),
+        (choice.MAX_CHOICE_ROWS + 1, False),
+    ],
+)
+def test_only_tables_within_the_row_limits_are_chosen_for(n_rows, chooses):
+    calls = Calls()
+    estimator = ScoredByWidth(per_layer=-1.0, calls=calls)
+    X = _table(n_rows)
+    sizes = choice.hidden_layer_sizes(estimator, X, X, _params())
+    assert sizes == (LINEAR if chooses else MLP)
+    assert bool(calls) == chooses
+
+
+@pytest.mark.parametrize("network", ["encoder", "decoder"])
+def test_a_custom_network_takes_the_mlp_without_a_choice(network):
+    calls = Calls()
+    X = _table(50)
+    params = _params(**{network: object()})
+    assert choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, X, params) == MLP
+    assert calls == []
+
+
+def test_data_not_in_memory_take_the_mlp_without_a_choice():
+    class Stream:  # a Dask collection's partition stream has a shape, but is no array
+        shape = (50, 2)
+
+    calls = Calls()
+    X = _table(50)
+    assert choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, Stream(), _params()) == MLP
+    assert calls == []
+
+
+@pytest.mark.parametrize("sizes", [(8,), (), [3, 2]])
+def test_given_sizes_are_kept(sizes):
+    calls = Calls()
+    X = _table(50)
+    params = _params(hidden_layer_sizes=sizes)
+    assert choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, X, params) is sizes
+    assert calls == []
+
+
+def test_verbose_reports_both_scores_and_the_choice(capsys):
+    X = _table(30)
+    X[:, 0] = 0.0
+    estimator = ScoredByWidth(per_layer=-0.5, calls=Calls())
+    choice.hidden_layer_sizes(estimator, X, X, _params(verbose=1))
+    assert capsys.readouterr().out == (
+        "hidden_layer_sizes='auto': held-out log-likelihood over 3 folds -1.0000 nats per "
+        "row with (256, 256), 0.0000 with (): fitting ().\n"
+    )
+    choice.hidden_layer_sizes(estimator, X, X, _params(verbose=0))
+    assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- real fits
+
+
+def _factor_table(n_rows=150, seed=0):
+    """Ten Gaussian columns driven by two factors: factor analysis is the true model."""
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(size=(2, 10))
+    return rng.normal(size=(n_rows, 2)) @ loadings + 0.3 * rng.normal(size=(n_rows, 10))
+
+
+@pytest.fixture(scope="module")
+def factor_fit():
+    X = _factor_table()
+    return X, VAETransformer(random_state=0).fit(X)
+
+
+def test_a_small_factor_table_gets_the_linear_model(factor_fit):
+    _, vae = factor_fit
+    assert vae.hidden_layer_sizes_ == ()
+    assert vae.hidden_layer_sizes == "auto"
+
+
+def test_the_chosen_fit_is_the_fit_of_the_chosen_sizes(factor_fit):
+    X, vae = factor_fit
+    explicit = VAETransformer(hidden_layer_sizes=(), random_state=0).fit(X)
+    np.testing.assert_array_equal(vae.transform(X), explicit.transform(X))
+    np.testing.assert_array_equal(vae.score_samples(X), explicit.score_samples(X))
+
+
+def test_a_random_state_instance_is_not_drawn_from_by_the_choice():
+    X = _factor_table(60, seed=1)
+    kwargs = dict(max_iter=3, n_components=2)
+    vae = VAETransformer(random_state=np.random.RandomState(5), **kwargs).fit(X)
+    explicit = VAETransformer(
+        hidden_layer_sizes=vae.hidden_layer_sizes_, random_state=np.random.RandomState(5), **kwargs
+    ).fit(X)
+    np.testing.assert_array_equal(vae.transform(X), explicit.transform(X))
+
+
+def test_a_ring_gets_the_mlp():
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * np.pi, 300)
+    X = np.column_stack([np.cos(angle), np.sin(angle)]) + 0.05 * rng.normal(size=(300, 2))
+    vae = VAETransformer(n_components=1, random_state=0).fit(X)
+    assert vae.hidden_layer_sizes_ == MLP
+
+
+def test_warm_start_and_later_partial_fits_keep_the_fitted_network(factor_fit):
+    X, fitted = factor_fit
+    vae = VAETransformer(random_state=0, max_iter=2, warm_start=True)
+    vae.fit(X[:40])
+    chosen = vae.hidden_layer_sizes_
+    vae.fit(X)  # 150 rows would be chosen for again: a warm start continues instead
+    assert vae.hidden_layer_sizes_ == chosen
+    vae.set_params(hidden_layer_sizes=(8,))
+    with pytest.raises(ValueError, match="hidden_layer_sizes was changed"):
+        vae.fit(X)
+    stream = VAETransformer(random_state=0).partial_fit(X[:40])
+    assert stream.hidden_layer_sizes_ == MLP  # a first chunk is no table to choose on
+    stream.partial_fit(X[40:80])
+    assert stream.hidden_layer_sizes_ == MLP
+
+
+def test_the_fit_warns_of_recognised_columns_once():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=40),
+            "when": pd.date_range("2020-01-01", periods=40).strftime("%Y-%m-%d"),
+        }
+    )
+    with pytest.warns(UserWarning) as record:
+        VAETransformer(max_iter=2, random_state=0).fit(df)
+    recognised = [w for w in record if "when" in str(w.message)]
+    assert len(recognised) == 1
+
+
+def test_the_imputer_keeps_the_mlp_and_the_detector_folds_reuse_the_choice(factor_fit):
+    assert VAEImputer()._make_estimator(None).hidden_layer_sizes == MLP
+    _, fitted = factor_fit
+    auto = VAETransformer(random_state=0)
+    folds = _fold_estimator(auto, fitted)
+    assert folds.hidden_layer_sizes == ()
+    assert auto.hidden_layer_sizes == "auto"  # a clone is changed, not the estimator
+    given = VAETransformer(hidden_layer_sizes=(8,))
+    assert _fold_estimator(given, fitted) is given
+
+
+def test_the_detector_chooses_once_and_its_folds_fit_the_choice(monkeypatch):
+    asked = []
+
+    def choose(estimator, given, X, params):
+        asked.append(params["hidden_layer_sizes"])
+        return () if params["hidden_layer_sizes"] == "auto" else params["hidden_layer_sizes"]
+
+    monkeypatch.setattr("sklearn_vae._vae.choose_hidden_layer_sizes", choose)
+    X = _factor_table(60)
+    estimator = VAETransformer(max_iter=2, random_state=0)
+    detector = DensityOutlierDetector(estimator, cv=3, random_state=0).fit(X)
+    assert detector.estimator_.hidden_layer_sizes_ == ()
+    assert asked[0] == "auto" and asked[1:] and all(sizes == () for sizes in asked[1:])
+
+
+def test_with_network_resolves_auto_only():
+    params = _params()
+    assert choice.with_network(params, (5,))["hidden_layer_sizes"] == (5,)
+    assert params["hidden_layer_sizes"] == "auto"  # a copy
+    given = _params(hidden_layer_sizes=(3,))
+    assert choice.with_network(given, (5,)) is given
