@@ -106,7 +106,7 @@ X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
 
 common = dict(n_components=16, likelihood="categorical", random_state=0)
 models = {
-    "MLP (256, 256), the default": VAETransformer(**common),
+    "MLP (256, 256), the default at this size": VAETransformer(**common),
     "convolutional": VAETransformer(
         **common,
         encoder=ConvEncoder,
