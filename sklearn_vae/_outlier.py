@@ -187,7 +187,9 @@ class DensityOutlierDetector(OutlierMixin, BaseEstimator):
         held-out rows (then the share flagged is within a tenth of
         ``contamination``, one standard deviation), or all of them: on large
         data one extra fit on ``(cv - 1) / cv`` of the rows.
-        :meth:`fit_predict` fits every fold.
+        :meth:`fit_predict` fits every fold. The clones of a
+        :class:`VAETransformer` with ``hidden_layer_sizes="auto"`` fit the
+        network the estimator chose (``hidden_layer_sizes_``).
 
     method : {"auto", "score_samples", "log_likelihood"}, default="auto"
         The log-density estimate. ``"score_samples"`` calls the estimator's

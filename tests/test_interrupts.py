@@ -189,6 +189,21 @@ def test_refit_interrupted_in_its_first_epoch_raises_and_keeps_the_fitted_model(
     assert_same(outputs(twin), outputs(vae))
 
 
+def test_refit_interrupted_while_choosing_its_network_raises_and_keeps_the_fitted_model(
+    monkeypatch,
+):
+    # hidden_layer_sizes="auto" on 200 rows fits its folds first: an interrupt in a
+    # fold's second epoch is the fit's, before its own first epoch.
+    params = {**TINY, "hidden_layer_sizes": "auto", "max_iter": 3}
+    vae = VAETransformer(**params).fit(X)
+    expected = outputs(vae)
+    Interrupter(monkeypatch, VAENet, "train_step", at=3)
+    with pytest.raises(KeyboardInterrupt):
+        vae.fit(X)
+    monkeypatch.undo()
+    assert_same(expected, outputs(vae))
+
+
 def test_partial_fit_interrupted_raises_and_leaves_the_model_as_before_the_call(monkeypatch):
     vae = VAETransformer(**TINY).partial_fit(X).partial_fit(X)
     twin = VAETransformer(**TINY).partial_fit(X).partial_fit(X)
