@@ -3,9 +3,14 @@
 A fresh fit of a small in-memory table (at least :data:`MIN_CHOICE_ROWS`
 and at most :data:`MAX_CHOICE_ROWS` rows) fits both candidates, the MLP of
 :data:`MLP_SIZES` and the linear model ``()``, on each of
-:data:`CHOICE_FOLDS` folds and keeps the one whose held-out
+:data:`CHOICE_FOLDS` folds, and scores every row by the
 ``log_likelihood`` (:data:`CHOICE_IMPORTANCE_SAMPLES` importance samples)
-is higher on average over the held-out rows. On a table of a few hundred
+of the models fitted without it. The MLP, the better model on most tables,
+stays unless the linear model's rows score higher by a margin
+(:data:`MARGIN_STANDARD_ERRORS` standard errors of the mean paired
+difference): on a few hundred rows the two often differ by less than the
+folds' noise, and the margin keeps a chance win from changing the model.
+On a table of a few hundred
 rows two 256-wide layers can overfit where the linear model (factor
 analysis, for Gaussian columns) cannot; on larger tables the MLP wins, and
 every other fit (a larger table, a Dask collection, ``partial_fit``, a
@@ -28,6 +33,7 @@ __all__ = [
     "CHOICE_FOLDS",
     "CHOICE_IMPORTANCE_SAMPLES",
     "LINEAR_SIZES",
+    "MARGIN_STANDARD_ERRORS",
     "MAX_CHOICE_ROWS",
     "MIN_CHOICE_ROWS",
     "MLP_SIZES",
@@ -48,6 +54,9 @@ MIN_CHOICE_ROWS = 30
 CHOICE_FOLDS = 3
 #: Importance samples of each held-out row's ``log_likelihood``.
 CHOICE_IMPORTANCE_SAMPLES = 100
+#: The linear model is chosen when its held-out log-likelihood is higher by
+#: more than this many standard errors of the mean paired difference per row.
+MARGIN_STANDARD_ERRORS = 3.0
 
 
 def _makes_choice(params, X, n_samples):
@@ -57,21 +66,34 @@ def _makes_choice(params, X, n_samples):
     return not custom and in_memory and MIN_CHOICE_ROWS <= n_samples <= MAX_CHOICE_ROWS
 
 
-def _held_out_score(estimator, sizes, X, folds, seed):
-    """Mean held-out ``log_likelihood`` per row of ``estimator`` with ``sizes``, over ``folds``."""
+def _held_out_scores(estimator, sizes, X, folds, seed):
+    """Each row's ``log_likelihood`` under ``estimator`` with ``sizes``, fitted without its fold."""
     candidate = clone(estimator).set_params(hidden_layer_sizes=sizes, warm_start=False, verbose=0)
-    total, n_rows = 0.0, 0
+    scores = np.empty(sum(len(held_out) for _, held_out in folds))
     for train, held_out in folds:
         fold_model = fit_raising_interrupts(clone(candidate), _safe_indexing(X, train))
-        scores = fold_model.log_likelihood(
+        scores[held_out] = fold_model.log_likelihood(
             _safe_indexing(X, held_out),
             n_importance_samples=CHOICE_IMPORTANCE_SAMPLES,
             random_state=seed,
         )
-        total += float(np.sum(scores))
-        n_rows += len(held_out)
-    score = total / n_rows
-    return score if np.isfinite(score) else -np.inf
+    return scores
+
+
+def _linear_wins(mlp, linear):
+    """Whether the rows' held-out scores ``linear`` beat ``mlp`` by the margin of the choice.
+
+    The mean paired difference must exceed :data:`MARGIN_STANDARD_ERRORS`
+    times its standard error; a candidate with a non-finite score loses (both:
+    the MLP stays).
+    """
+    if not np.all(np.isfinite(linear)):
+        return False
+    if not np.all(np.isfinite(mlp)):
+        return True
+    difference = linear - mlp
+    standard_error = np.std(difference, ddof=1) / np.sqrt(len(difference))
+    return bool(np.mean(difference) > MARGIN_STANDARD_ERRORS * standard_error)
 
 
 def hidden_layer_sizes(estimator, X, encoded, params):
@@ -110,16 +132,16 @@ def hidden_layer_sizes(estimator, X, encoded, params):
     # The fit that follows warns of what it finds in X once; the folds' fits do not.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = {
-            candidate: _held_out_score(estimator, candidate, X, folds, seed)
+        mlp, linear = (
+            _held_out_scores(estimator, candidate, X, folds, seed)
             for candidate in (MLP_SIZES, LINEAR_SIZES)
-        }
-    chosen = LINEAR_SIZES if scores[LINEAR_SIZES] > scores[MLP_SIZES] else MLP_SIZES
+        )
+    chosen = LINEAR_SIZES if _linear_wins(mlp, linear) else MLP_SIZES
     if params["verbose"]:
         print(
-            f"hidden_layer_sizes='auto': held-out log-likelihood over {CHOICE_FOLDS} folds "
-            f"{scores[MLP_SIZES]:.4f} nats per row with {MLP_SIZES}, "
-            f"{scores[LINEAR_SIZES]:.4f} with {LINEAR_SIZES}: fitting {chosen}."
+            f"hidden_layer_sizes='auto': mean held-out log-likelihood over {CHOICE_FOLDS} "
+            f"folds {np.mean(mlp):.4f} nats per row with {MLP_SIZES}, "
+            f"{np.mean(linear):.4f} with {LINEAR_SIZES}: fitting {chosen}."
         )
     return chosen
 

@@ -70,26 +70,19 @@ def _table(n_rows):
     return np.column_stack([np.linspace(-1.0, 1.0, n_rows), np.arange(n_rows, dtype=float)])
 
 
-def test_held_out_score_is_the_mean_log_likelihood_of_held_out_rows():
+def test_each_row_is_scored_by_the_candidate_fitted_without_it():
     calls = Calls()
     X = _table(12)
     folds = list(KFold(3, shuffle=True, random_state=1).split(X))
-    score = choice._held_out_score(ScoredByWidth(calls=calls), (4, 4), X, folds, seed=7)
-    # Every row is held out once: the mean of column 0 (0) plus 1 nat per hidden layer.
-    assert score == pytest.approx(2.0, abs=1e-12)
+    scores = choice._held_out_scores(ScoredByWidth(calls=calls), (4, 4), X, folds, seed=7)
+    # Column 0 plus 1 nat per hidden layer, each row in its own place.
+    np.testing.assert_allclose(scores, X[:, 0] + 2.0, rtol=0, atol=1e-12)
     fits = [call for call in calls if call[0] == "fit"]
     assert fits == [("fit", (4, 4), False, 0)] * 3  # a fresh, quiet fit of the candidate
-    scores = [call for call in calls if call[0] == "score"]
-    assert scores == [("score", choice.CHOICE_IMPORTANCE_SAMPLES, 7, True)] * 3
-
-
-def test_held_out_score_weights_folds_by_their_rows():
-    calls = Calls()
-    X = _table(10)
-    X[:, 0] = np.arange(10.0)
-    folds = [(np.arange(2, 10), np.arange(2)), (np.arange(2), np.arange(2, 10))]
-    score = choice._held_out_score(ScoredByWidth(calls=calls), (), X, folds, seed=0)
-    assert score == pytest.approx(4.5)  # the mean over all ten rows, not of the fold means
+    scored = [call for call in calls if call[0] == "score"]
+    assert scored == [("score", choice.CHOICE_IMPORTANCE_SAMPLES, 7, True)] * 3
+    held_out = [call[1] for call in calls if call[0] == "rows"]
+    assert held_out == [tuple(rows) for _, rows in folds]
 
 
 def test_each_fold_model_is_fitted_on_its_training_rows_only(monkeypatch):
@@ -104,18 +97,55 @@ def test_each_fold_model_is_fitted_on_its_training_rows_only(monkeypatch):
     monkeypatch.setattr(ScoredByWidth, "fit", fit)
     X = _table(9)
     folds = list(KFold(3).split(X))
-    choice._held_out_score(ScoredByWidth(calls=Calls()), LINEAR, X, folds, seed=0)
+    choice._held_out_scores(ScoredByWidth(calls=Calls()), LINEAR, X, folds, seed=0)
     for rows, (train, _) in zip(fitted, folds, strict=True):
         np.testing.assert_array_equal(rows, train)
 
 
+def _differences(mean, standard_error, n_rows=50):
+    """Paired differences of exactly this mean and standard error of the mean."""
+    signs = np.resize([1.0, -1.0], n_rows)
+    spread = standard_error * np.sqrt(n_rows) / np.std(signs, ddof=1)
+    return mean + spread * signs
+
+
+@pytest.mark.parametrize(("margin", "wins"), [(1.01, False), (0.99, True)])
+def test_the_linear_model_must_win_by_the_margin_of_standard_errors(margin, wins):
+    standard_error = 0.1
+    mean = choice.MARGIN_STANDARD_ERRORS * standard_error / margin
+    mlp = np.linspace(-3.0, -1.0, 50)
+    linear = mlp + _differences(mean, standard_error)
+    assert choice._linear_wins(mlp, linear) is wins
+
+
+def test_the_margin_is_three_standard_errors():
+    assert choice.MARGIN_STANDARD_ERRORS == 3.0
+    mlp = np.zeros(50)
+    assert choice._linear_wins(mlp, _differences(0.31, 0.1)) is True
+    assert choice._linear_wins(mlp, _differences(0.29, 0.1)) is False
+
+
+def test_one_extreme_row_cannot_choose_the_linear_model():
+    # A row the MLP scores very low moves the mean difference, and its standard
+    # error with it: their ratio tends to 1, below the margin.
+    mlp = np.zeros(150)
+    mlp[7] = -1e5
+    linear = np.zeros(150) - 0.5
+    assert choice._linear_wins(mlp, linear) is False
+
+
+@pytest.mark.parametrize(
+    ("mlp_bad", "linear_bad", "wins"),
+    [(False, True, False), (True, False, True), (True, True, False)],
+)
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_a_non_finite_held_out_score_never_wins(value):
-    X = _table(6)
-    X[0, 0] = value
-    folds = list(KFold(3).split(X))
-    score = choice._held_out_score(ScoredByWidth(calls=Calls()), LINEAR, X, folds, seed=0)
-    assert score == -np.inf
+def test_a_candidate_with_a_non_finite_score_loses(mlp_bad, linear_bad, wins, value):
+    mlp, linear = np.zeros(10), np.full(10, -5.0)
+    if mlp_bad:
+        mlp[3] = value
+    if linear_bad:
+        linear[4] = value
+    assert choice._linear_wins(mlp, linear) is wins
 
 
 @pytest.mark.parametrize(("per_layer", "expected"), [(-0.01, LINEAR), (0.01, MLP), (0.0, MLP)])
@@ -197,8 +227,8 @@ def test_verbose_reports_both_scores_and_the_choice(capsys):
     estimator = ScoredByWidth(per_layer=-0.5, calls=Calls())
     choice.hidden_layer_sizes(estimator, X, X, _params(verbose=1))
     assert capsys.readouterr().out == (
-        "hidden_layer_sizes='auto': held-out log-likelihood over 3 folds -1.0000 nats per "
-        "row with (256, 256), 0.0000 with (): fitting ().\n"
+        "hidden_layer_sizes='auto': mean held-out log-likelihood over 3 folds -1.0000 nats "
+        "per row with (256, 256), 0.0000 with (): fitting ().\n"
     )
     choice.hidden_layer_sizes(estimator, X, X, _params(verbose=0))
     assert capsys.readouterr().out == ""
