@@ -10,12 +10,12 @@ stays unless the linear model's rows score higher by a margin
 (:data:`MARGIN_STANDARD_ERRORS` standard errors of the mean paired
 difference): on a few hundred rows the two often differ by less than the
 folds' noise, and the margin keeps a chance win from changing the model.
-On a table of a few hundred
-rows two 256-wide layers can overfit where the linear model (factor
-analysis, for Gaussian columns) cannot; on larger tables the MLP wins, and
-every other fit (a larger table, a Dask collection, ``partial_fit``, a
-custom encoder or decoder) takes it without the choice. A warm-started fit
-and later ``partial_fit`` calls keep the fitted network.
+On such tables two 256-wide layers can overfit where the linear model
+(factor analysis, for Gaussian columns) cannot; larger tables give the MLP
+the data it needs, and there the choice would cost six fits of a large
+table. Every fit without the choice (a larger or smaller table, a Dask
+collection, ``partial_fit``, a custom encoder or decoder) takes the MLP; a
+warm-started fit and later ``partial_fit`` calls keep the fitted network.
 """
 
 import copy
@@ -45,8 +45,8 @@ __all__ = [
 MLP_SIZES = (256, 256)
 #: The linear candidate: no hidden layer.
 LINEAR_SIZES = ()
-#: Tables of more training rows take the MLP: there it wins, and the choice
-#: would cost six more fits of a large table.
+#: Tables of more training rows take the MLP without the choice, whose six
+#: extra fits would cost minutes there.
 MAX_CHOICE_ROWS = 1000
 #: Tables of fewer rows take the MLP: folds of a handful of rows cannot tell
 #: the two apart.

@@ -144,11 +144,12 @@ class VAETransformer(
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
         them. ``()`` with the Gaussian likelihood is factor analysis, which
         :meth:`fit` starts at its maximum-likelihood fit (see Notes).
-        ``"auto"``: on a table of 30 to 1,000 rows, :meth:`fit` chooses
-        between ``(256, 256)`` and ``()`` by the held-out
-        :meth:`log_likelihood` of a 3-fold cross-validation (six more fits),
-        then fits the winner on every row; any other fit (more rows, a Dask
-        collection, :meth:`partial_fit`, a custom ``encoder`` or
+        ``"auto"``: on a table of 30 to 1,000 rows, :meth:`fit` scores both
+        ``(256, 256)`` and ``()`` by the held-out :meth:`log_likelihood` of
+        a 3-fold cross-validation (six more fits), keeps ``(256, 256)``
+        unless ``()`` scores higher by more than three standard errors, then
+        fits the winner on every row; any other fit (more or fewer rows, a
+        Dask collection, :meth:`partial_fit`, a custom ``encoder`` or
         ``decoder``) takes ``(256, 256)``; see :doc:`/training`. The fitted
         widths are ``hidden_layer_sizes_``.
 
