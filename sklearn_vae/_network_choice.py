@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import KFold
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing
 
 from ._random import draw_seed
 from ._training import fit_raising_interrupts
@@ -127,7 +127,7 @@ def hidden_layer_sizes(estimator, X, encoded, params):
     # that follows is the one a fit with the chosen sizes makes.
     if isinstance(random_state, np.random.RandomState):
         random_state = copy.deepcopy(random_state)
-    seed = draw_seed(check_random_state(random_state))
+    seed = draw_seed(random_state)
     folds = list(KFold(CHOICE_FOLDS, shuffle=True, random_state=seed).split(np.arange(n_samples)))
     # The fit that follows warns of what it finds in X once; the folds' fits do not.
     with warnings.catch_warnings():
