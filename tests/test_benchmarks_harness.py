@@ -264,6 +264,35 @@ def test_battery_imputation_error_scales_numbers_and_counts_wrong_labels(battery
     assert filled.loc[1, "x"] == 2.0 and list(filled["c"]) == ["b", "b", "a"]
 
 
+def test_battery_masks_every_observed_held_out_entry_once(battery):
+    import pandas as pd
+
+    test = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0, 5.0, 6.0], "c": list("abcdef")})
+    rounds = battery.mask_rounds(test, seed=0)
+    masks = np.array([mask for _, mask in rounds])
+    assert len(rounds) == battery.MASK_ROUNDS == 5
+    # The parts are disjoint and together cover the observed entries, never a missing one.
+    assert (masks.sum(axis=0) == test.notna().to_numpy()).all()
+    assert sorted(masks.sum(axis=(1, 2))) == [2, 2, 2, 2, 3]
+    for masked, mask in rounds:
+        assert masked.isna().to_numpy()[mask].all()
+        assert masked.where(~mask).equals(test.where(~mask))
+
+
+def test_battery_imputation_scores_every_round(battery):
+    import pandas as pd
+
+    train = pd.DataFrame({"x": [0.0, 2.0, 4.0], "c": ["a", "b", "b"]})  # mean 2, sd 2, mode b
+    truth = pd.DataFrame({"x": [1.0, 5.0, 7.0, 2.0], "c": ["a", "b", "a", "b"]})
+    first = np.array([[True, False], [False, True], [False, False], [False, False]])
+    second = np.array([[False, False], [True, False], [False, True], [False, True]])
+    rounds = [(truth.mask(m), m) for m in (first, second)]
+    result = battery.imputation(battery.MeanMode(), train, truth, rounds)
+    # x: errors 1 and 3 over sd 2, RMSE sqrt(5)/2; c: b, a, b filled b, one of three wrong.
+    assert result["columns"] == pytest.approx({"x": np.sqrt(5) / 2, "c": 1 / 3})
+    assert result["status"] == "ok" and result["unfilled"] == 0
+
+
 def _battery_row(table, vae, histogram, imputer, mean_mode, flags=(), bound=None):
     def density(nats):
         return {"nats": nats, "status": "ok" if nats is not None else "fit error", "fit_s": 1.0}
@@ -300,7 +329,7 @@ def _battery_row(table, vae, histogram, imputer, mean_mode, flags=(), bound=None
     return row
 
 
-def _battery_file(rows, command):
+def _battery_file(rows, command, mask_rounds=None):
     header = {
         "benchmark": "bench_rdatasets",
         "command": command,
@@ -314,7 +343,10 @@ def _battery_file(rows, command):
             "missing": "missing",
         },
         "seconds": 600.0,
+        "masked": 0.2,
     }
+    if mask_rounds is not None:  # files before the rounds masked 20% once
+        header["mask_rounds"] = mask_rounds
     return {"header": header, "rows": rows}
 
 
@@ -336,6 +368,7 @@ def test_battery_report_shows_the_after_file_with_the_before_counts():
             _battery_row("P/b", -2.0, None, 0.6, 0.8, ["unseen"], bound=-1.5),
         ],
         "after",
+        mask_rounds=5,
     )
     both = report.rdatasets({"bench_rdatasets_before": before, "bench_rdatasets": after})
     assert (
@@ -346,7 +379,11 @@ def test_battery_report_shows_the_after_file_with_the_before_counts():
     after_counts = "After: the VAE's `score_samples` (its ELBO) beats `HistogramDensity` held out "
     after_counts += "on 1 of 2 tables (0 of the 1 where both scores are finite); by its "
     assert after_counts + "`log_likelihood` (K=1000) on 2 of 2; `VAEImputer` beats" in both
-    assert "mean/mode imputation on 2 of 2." in both
+    rounds = (
+        "mean/mode imputation on 2 of 2 (every held-out entry masked once, in 5 rounds of 20%)."
+    )
+    assert rounds in both
+    assert "on 0 of 2 (20% of the held-out entries masked once)." in both
     assert "| P/a | 200 × 5 | M | 0 | −4.50 | −3.00 | −4.00 | histogram |" in both
     assert "| P/b | 200 × 5 | U | 0 | −2.00 | −1.50 | fit error | VAE |" in both
     assert "| U: unseen labels | 1 | 0 | 0 |" in both
