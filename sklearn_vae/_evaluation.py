@@ -17,7 +17,7 @@ import torch
 from ._checks import check_no_nan
 from ._data import iter_batches, row_keyed_normal, summarise_columns
 from ._likelihoods import point_masses
-from ._random import standard_normal, torch_seed
+from ._random import torch_seed
 from ._threads import n_threads, torch_threads
 
 __all__ = ["EVAL_BATCH_SIZE", "IWAE_BUDGET", "SCORE_PAIRS", "FittedModel", "noise_columns"]
@@ -255,7 +255,7 @@ class FittedModel:
     def sample(self, n_samples, seed):
         """``n_samples`` draws ``z ~ p(z)``, ``x ~ p(x | z)``, in the units of ``X``."""
         with torch_seed(seed, self.device):
-            Z = standard_normal((n_samples, self.n_components), torch.float64).numpy()
+            Z = self.module.draw_prior(n_samples).numpy()
             return self.evaluate(
                 lambda module, z: module.sample_given(z), Z, latent=True, unstandardise=True
             )

@@ -4,13 +4,23 @@ import math
 
 import torch
 from torch import nn
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    kl_divergence,
+)
 
 from ._likelihoods import GaussianLikelihood, point_masses
 from ._networks import UserTrunk
-from ._random import draw, global_generator, seeded, standard_normal
+from ._random import draw, global_generator, seeded, standard_normal, uniform
 
-__all__ = ["VAEModule"]
+__all__ = ["PRIOR_BUFFERS", "VAEModule"]
+
+#: The buffers of a mixture prior (log weights, means, Cholesky factors).
+PRIOR_BUFFERS = ("prior_logits", "prior_loc", "prior_scale_tril")
 
 # Floor on the encoder's posterior scale, for numerical safety only.
 MIN_POSTERIOR_SCALE = 1e-4
@@ -183,7 +193,7 @@ def balanced_normal_draws(n_pairs, n_components):
 
 
 class VAEModule(nn.Module):
-    """Variational autoencoder with a standard normal prior.
+    """Variational autoencoder with a standard normal or a Gaussian mixture prior.
 
     Parameters
     ----------
@@ -223,6 +233,12 @@ class VAEModule(nn.Module):
     :func:`balanced_normal_draws`) shared by every row, exact when
     ``log p(x | z)`` is quadratic in ``z``: for :attr:`elbo_is_quadratic`
     models this is the closed-form ELBO.
+
+    Training always uses the standard normal prior, whose KL is analytic.
+    :meth:`set_prior` may then replace it by a Gaussian mixture (the
+    estimator's ``prior="mixture"``): scoring then uses the posterior's
+    analytic entropy and the mixture's exact log-density at the same draws,
+    so the ELBO stays an unbiased, deterministic estimate.
     """
 
     def __init__(
@@ -264,6 +280,10 @@ class VAEModule(nn.Module):
             )
             pairs = standard_normal((2, n_components))
             self.register_buffer("validation_noise", torch.cat([pairs, -pairs]))
+        # The mixture prior's log weights, means and Cholesky factors: None
+        # (absent from the state dict) for the standard normal prior.
+        for name in PRIOR_BUFFERS:
+            self.register_buffer(name, None)
 
     def widest_layer(self):
         """Widest output of an affine layer or a user trunk: the scale of per-row tensors."""
@@ -277,10 +297,67 @@ class VAEModule(nn.Module):
         self.inputs.scale.copy_(torch.as_tensor(scale))
 
     @property
+    def has_mixture_prior(self):
+        """Whether p(z) is a Gaussian mixture (:meth:`set_prior`) rather than N(0, I)."""
+        return self.prior_logits is not None
+
+    def set_prior(self, weights=None, means=None, covariances=None):
+        """Make p(z) the Gaussian mixture of the given components; no arguments: N(0, I).
+
+        Parameters
+        ----------
+        weights : array-like of shape (n_mixture,), default=None
+        means : array-like of shape (n_mixture, n_components), default=None
+        covariances : array-like of shape (n_mixture, n_components, n_components), default=None
+            Full covariance matrices, as ``GaussianMixture.covariances_``.
+        """
+        if weights is None:
+            self.prior_logits = self.prior_loc = self.prior_scale_tril = None
+            return
+        like = {"dtype": self.score_noise.dtype, "device": self.score_noise.device}
+        cholesky = torch.linalg.cholesky(torch.as_tensor(covariances, dtype=torch.float64))
+        self.prior_logits = torch.log(torch.as_tensor(weights, dtype=torch.float64)).to(**like)
+        self.prior_loc = torch.as_tensor(means, dtype=torch.float64).to(**like)
+        self.prior_scale_tril = cholesky.to(**like)
+
+    def prior_distribution(self, dtype=None):
+        """The prior p(z) as a torch distribution, in ``dtype`` (default: the module's)."""
+        if not self.has_mixture_prior:
+            zeros = torch.zeros_like(self.score_noise[0], dtype=dtype)
+            return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
+        loc, scale_tril = self.prior_loc.to(dtype), self.prior_scale_tril.to(dtype)
+        return MixtureSameFamily(
+            Categorical(logits=self.prior_logits.to(dtype), validate_args=False),
+            MultivariateNormal(loc, scale_tril=scale_tril, validate_args=False),
+            validate_args=False,
+        )
+
+    @property
     def prior(self):
-        """The prior p(z) = N(0, I)."""
-        zeros = torch.zeros_like(self.score_noise[0])
-        return Independent(Normal(zeros, torch.ones_like(zeros), validate_args=False), 1)
+        """The prior p(z): N(0, I), or the mixture given to :meth:`set_prior`."""
+        return self.prior_distribution()
+
+    def _kl(self, q, z):
+        """KL(q(z | x) || p(z)) per row.
+
+        Analytic for N(0, I). For a mixture prior: the analytic negative
+        entropy of ``q`` minus the mean of ``log p(z)`` over the draws ``z``
+        (their leading dimension), an unbiased estimate.
+        """
+        if not self.has_mixture_prior:
+            return kl_divergence(q, self.prior_distribution(q.mean.dtype))
+        return -q.entropy() - self.prior_distribution(z.dtype).log_prob(z).mean(dim=0)
+
+    def draw_prior(self, n_samples):
+        """``n_samples`` float64 CPU draws ``z ~ p(z)``, on the seeded section's stream."""
+        eps = standard_normal((n_samples, self.score_noise.shape[1]), torch.float64)
+        if not self.has_mixture_prior:
+            return eps
+        cumulative = torch.softmax(self.prior_logits.double().cpu(), 0).cumsum(0)
+        chosen = torch.searchsorted(cumulative, uniform((n_samples,), torch.float64), right=True)
+        chosen = chosen.clamp(max=len(cumulative) - 1)
+        loc, scale_tril = self.prior_loc.double().cpu(), self.prior_scale_tril.double().cpu()
+        return loc[chosen] + (scale_tril[chosen] @ eps[..., None])[..., 0]
 
     def posterior(self, x):
         """Approximate posterior q(z | x) for a batch of model inputs (NaN: missing)."""
@@ -326,7 +403,11 @@ class VAEModule(nn.Module):
         The Gaussian's scale is then a learned constant, so the ``score_noise``
         average is the exact expectation.
         """
-        return self.decoder.affine and isinstance(self.likelihood, GaussianLikelihood)
+        return (
+            self.decoder.affine
+            and isinstance(self.likelihood, GaussianLikelihood)
+            and not self.has_mixture_prior
+        )
 
     def elbo(self, x, noise=None):
         """Per-row evidence lower bound, in nats.
@@ -341,13 +422,13 @@ class VAEModule(nn.Module):
         """
         q = self.posterior(x)
         if noise is None:
-            return self._expected_log_prob(q, x, self.score_noise) - kl_divergence(q, self.prior)
+            z = q.mean + q.stddev * self.score_noise[:, None, :]
+            return self.log_prob_given(z, x).mean(dim=0) - self._kl(q, z)
         z = q.mean + q.stddev * torch.cat([noise, -noise])
         reconstruction = self.log_prob_given(z, x).double().mean(dim=0)
         loc, scale = q.mean.double(), q.stddev.double()
         posterior = Independent(Normal(loc, scale, validate_args=False), 1)
-        prior = Independent(Normal(torch.zeros_like(loc), torch.ones_like(loc)), 1)
-        return reconstruction - kl_divergence(posterior, prior)
+        return reconstruction - self._kl(posterior, z.double())
 
     def importance_weighted_bound(self, x, n_samples, chunk_size):
         """Per-row IWAE bound log (1/K) sum_k p(x, z_k) / q(z_k | x), K = n_samples.

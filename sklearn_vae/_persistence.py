@@ -31,6 +31,7 @@ from torch.optim.swa_utils import AveragedModel
 from ._averaging import AveragingState
 from ._data import Standardisation
 from ._likelihoods import CategoricalLikelihood, make_likelihood, point_masses
+from ._module import PRIOR_BUFFERS
 from ._rules import has_levels
 from ._sampling import check_missingness
 from ._schema import ColumnSpec, TableSchema
@@ -473,6 +474,10 @@ def _net_from_state(estimator, state):
         likelihood = make_likelihood(estimator.schema_.columns_)
         _restore_levels(likelihood, weights)
         module = build_module(likelihood, params)
+        # A fitted mixture prior's buffers (absent for N(0, I)), filled by the load.
+        for name in PRIOR_BUFFERS:
+            if name in weights:
+                setattr(module, name, torch.empty_like(weights[name]))
         _check_like("module", state["module"], module.state_dict())
         module.load_state_dict(weights, strict=True)
         net = make_net(module, device, params).initialize()

@@ -23,95 +23,19 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
 from . import _training as training
-from ._checks import check_hidden_layer_sizes, check_positive_integer, check_training_data
-from ._data import summarise_columns
+from ._checks import check_hidden_layer_sizes, check_positive_integer
 from ._evaluation import FittedModel
+from ._fit_steps import fit_prior, start_fit, start_partial_fit, train_epochs
 from ._likelihoods import LIKELIHOODS
-from ._network_choice import MLP_SIZES, with_network
-from ._network_choice import hidden_layer_sizes as choose_hidden_layer_sizes
 from ._networks import NetworkParamsMixin
 from ._persistence import restore_state, saved_state
 from ._random import draw_seed
-from ._routing import lazy, lazy_sample, train_net, training_records, validate_training
+from ._routing import lazy, lazy_sample, training_records, validate_training
 from ._sampling import check_sampling_options, encode_given, synthetic_rows
 from ._schema import validate_table
 from ._unseen import encode_scored
 
 __all__ = ["VAETransformer"]
-
-
-def _initialise_fit(vae, X, params):
-    """Check the training data, then build ``vae``'s model and skorch net from scratch."""
-    summary = summarise_columns(X)
-    (
-        vae.net_,
-        vae._standardisation,
-        vae._dequantized,
-        vae._support,
-        vae._rng,
-    ) = training.initialise(X, summary, vae.schema_.columns_, params)
-    vae._fitted_params = training.fitted_params(params)
-
-
-def _start_fit(vae, given, X, warm):
-    """Resolve the parameters of ``fit``, then set up a fresh model or check a warm one.
-
-    ``given`` is the training data as passed, ``X`` as validated. Returns the
-    resolved parameters and the training and validation rows.
-    """
-    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
-    if warm:  # "auto" continues the fitted network
-        params = with_network(params, vae.hidden_layer_sizes_)
-        _check_continued_fit(vae, X, params, "warm_start=True")
-        return params, *training.split_rows(X, params, vae._rng)
-    params = with_network(params, choose_hidden_layer_sizes(vae, given, X, params))
-    _initialise_fit(vae, X, params)
-    train_rows, valid_rows = training.split_rows(X, params, vae._rng)
-    training.start_linear_gaussian(
-        vae.net_.module_, X, train_rows, vae._standardisation, vae._dequantized, params
-    )
-    return params, train_rows, valid_rows
-
-
-def _start_partial_fit(vae, X, first_call):
-    """Resolve the parameters of ``partial_fit``, then set up the model or check it.
-
-    ``X`` is the validated chunk. Returns the resolved parameters.
-    """
-    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
-    if not first_call:
-        params = with_network(params, vae.hidden_layer_sizes_)
-        summary = _check_continued_fit(vae, X, params, "partial_fit")
-        vae._support = training.widen_support(vae._support, summary, vae._dequantized)
-        return params
-    params = with_network(params, MLP_SIZES)  # a first chunk is no table to choose on
-    _initialise_fit(vae, X, params)
-    training.start_linear_gaussian(
-        vae.net_.module_, X, None, vae._standardisation, vae._dequantized, params
-    )
-    return params
-
-
-def _check_continued_fit(vae, X, params, method):
-    """Check the parameters and data of a warm-started fit or a later ``partial_fit``."""
-    training.check_unchanged_structure(vae._fitted_params, params, method)
-    vae._fitted_params = training.fitted_params(params)
-    summary = summarise_columns(X)
-    likelihood, columns = vae.net_.module_.likelihood, vae.schema_.columns_
-    check_training_data(X, summary, likelihood, columns, vae._dequantized, params)
-    return summary
-
-
-def _train(vae, X, train_rows, valid_rows, epochs, params):
-    """Train, then append the new epochs to the fitted curves; the number of new epochs."""
-    fitted = (vae._standardisation, vae._dequantized, vae._rng)
-    vae.net_, losses, scores = train_net(
-        vae.net_, X, train_rows, valid_rows, epochs, params, *fitted
-    )
-    previous = vae.__dict__ if len(vae.net_.history) > len(losses) else {}
-    vae.__dict__.update(training.fitted_curves(previous, losses, scores))
-    vae.n_iter_ = len(vae.net_.history)
-    return len(losses)
 
 
 class VAETransformer(
@@ -124,7 +48,8 @@ class VAETransformer(
     """Variational autoencoder: a latent-variable density model and transformer.
 
     The model is ``p(x) = ∫ p(x | z) p(z) dz`` with a prior ``p(z) = N(0,
-    I)`` over ``n_components`` latent variables, a decoder ``p(x | z)`` and
+    I)`` (or a Gaussian mixture, ``prior``) over ``n_components`` latent
+    variables, a decoder ``p(x | z)`` and
     an encoder ``q(z | x) = N(mu(x), diag sigma²(x))``, neural networks
     trained with Adam through skorch by maximising the evidence lower bound
     (ELBO) with the reparametrisation ``z = mu + sigma * eps``.
@@ -227,6 +152,14 @@ class VAETransformer(
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
 
+    prior : {"normal", "mixture"}, default="normal"
+        The prior ``p(z)``. ``"mixture"``: after training, a Gaussian mixture
+        fitted to the training rows' codes replaces N(0, I) where the
+        validation rows' codes score higher under it (2 to 16 components,
+        chosen on them); :meth:`sample` then draws where the codes lie. A
+        :meth:`partial_fit`, ``early_stopping=False`` or a Dask collection
+        keeps N(0, I). See :doc:`/model`.
+
     average : bool or float in (0, 1), default=False
         Make an exponential moving average of the weights over the training
         steps the fitted model (Polyak averaging, as
@@ -292,6 +225,9 @@ class VAETransformer(
 
     n_components_ : int
         Size of the fitted latent space (``n_components``, resolved).
+
+    n_prior_components_ : int
+        Components of the fitted prior; 1 is N(0, I) (see ``prior``).
 
     hidden_layer_sizes_ : tuple of int
         Widths of the fitted hidden layers (``hidden_layer_sizes``, resolved).
@@ -405,6 +341,7 @@ class VAETransformer(
         "n_draws": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "prior": [StrOptions({"normal", "mixture"})],
         "average": ["boolean", Interval(Real, 0, 1, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -439,6 +376,7 @@ class VAETransformer(
         n_draws=1,
         batch_size="auto",
         learning_rate_init=1e-3,
+        prior="normal",
         average=False,
         max_iter=500,
         early_stopping=True,
@@ -465,6 +403,7 @@ class VAETransformer(
         self.n_draws = n_draws
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.prior = prior
         self.average = average
         self.max_iter = max_iter
         self.early_stopping = early_stopping
@@ -504,11 +443,12 @@ class VAETransformer(
         warm = self.warm_start and hasattr(self, "net_")
         with training.restore_on_error(self):
             given, X = X, validate_training(self, X, reset=not warm, extend_ranges=warm)
-            params, train_rows, valid_rows = _start_fit(self, given, X, warm)
+            params, train_rows, valid_rows = start_fit(self, given, X, warm)
             self._label_counts, self._missingness = training_records(
                 X, self.schema_.columns_, None, self._missingness if warm else None
             )
-            n_epochs = _train(self, X, train_rows, valid_rows, self.max_iter, params)
+            n_epochs = train_epochs(self, X, train_rows, valid_rows, self.max_iter, params)
+            fit_prior(self, X, train_rows, valid_rows)
         if self.max_iter > 1 and n_epochs == self.max_iter:
             warnings.warn(
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
@@ -544,12 +484,13 @@ class VAETransformer(
         first_call = not hasattr(self, "net_")
         with training.restore_on_error(self):
             X = validate_training(self, X, reset=first_call, extend_ranges=not first_call)
-            params = _start_partial_fit(self, X, first_call)
+            params = start_partial_fit(self, X, first_call)
             earlier = (None, None) if first_call else (self._label_counts, self._missingness)
             self._label_counts, self._missingness = training_records(
                 X, self.schema_.columns_, *earlier
             )
-            _train(self, X, None, None, 1, params)
+            train_epochs(self, X, None, None, 1, params)
+            fit_prior(self, X, None, None)
         return self
 
     def _fitted_model(self):
@@ -786,12 +727,13 @@ class VAETransformer(
         return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
-        # Models saved before n_jobs existed use its default; before the
+        # Models saved before n_jobs or prior existed use their defaults; before the
         # support of dequantised columns was kept (None: nothing to clip),
         # inferred values are not clipped; before the label counts were
         # kept, unseen labels and integers beyond the levels have no mass.
-        defaults = {"n_jobs": None}
+        defaults = {"n_jobs": None, "prior": "normal"}
         if "net_" in state:
             defaults["_support"] = defaults["_label_counts"] = None
             defaults["_missingness"] = None
+            defaults["n_prior_components_"] = 1
         restore_state(self, {**defaults, **state}, super().__setstate__)

@@ -47,6 +47,7 @@ OTHER_VALUES = {
     "n_draws": 3,
     "batch_size": 7,
     "learning_rate_init": 0.5,
+    "prior": "mixture",
     "average": True,
     "max_iter": 9,
     "early_stopping": False,

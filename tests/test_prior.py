@@ -1,0 +1,188 @@
+"""The mixture prior: its ELBO, its draws, and ``prior="mixture"`` on the estimator."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_vae import VAETransformer
+from sklearn_vae import _fit_steps as fit_steps
+from sklearn_vae._likelihoods import GaussianLikelihood
+from sklearn_vae._module import VAEModule
+from sklearn_vae._prior import CANDIDATES
+from sklearn_vae._random import standard_normal, torch_seed
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def make_module(n_components):
+    torch.manual_seed(0)
+    module = VAEModule(GaussianLikelihood(3), n_components, hidden_layer_sizes=(8,))
+    module.set_input_scaling(np.zeros(3), np.ones(3))
+    return module.double().eval()
+
+
+def two_components(n_components):
+    weights = np.array([0.3, 0.7])
+    means = np.stack([np.full(n_components, -6.0), np.full(n_components, 3.0)])
+    covariances = np.stack([np.eye(n_components) * 0.25, np.eye(n_components) * 2.0])
+    return weights, means, covariances
+
+
+@torch.no_grad()
+def test_a_one_component_standard_normal_mixture_scores_as_the_standard_prior():
+    # The shared draws are whitened: their average of the quadratic log N(z; 0, I)
+    # is exact, so the entropy-and-draws KL equals the analytic one.
+    module = make_module(2)
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    standard = module.elbo(x)
+    bound = module.importance_weighted_bound
+    with torch_seed(0, "cpu"):
+        standard_iwae = bound(x, 50, 16)
+    module.set_prior(np.ones(1), np.zeros((1, 2)), np.eye(2)[None])
+    assert module.has_mixture_prior and not module.elbo_is_quadratic
+    # The draws were whitened in float64 and stored in float32: each second
+    # moment is off by at most 2**-23, so the average of -|z|^2 / 2 by at
+    # most 2**-24 * (sum of the posterior scales)^2 (antithetic: means exact).
+    scales = module.posterior(x).stddev.sum(1).numpy()
+    error = np.abs(module.elbo(x).numpy() - standard.numpy())
+    assert (error <= 2**-24 * scales**2 + 1e-12).all()
+    with torch_seed(0, "cpu"):
+        assert_allclose(bound(x, 50, 16).numpy(), standard_iwae.numpy(), rtol=1e-12)
+    module.set_prior()
+    assert not module.has_mixture_prior
+    assert_array_equal(module.elbo(x).numpy(), standard.numpy())
+
+
+@torch.no_grad()
+def test_the_row_keyed_mixture_elbo_is_unbiased_against_quadrature():
+    # One latent variable: the ELBO integral is computed on a fine grid, and
+    # the estimate over n antithetic pairs must lie within 5 of its standard
+    # errors, sqrt(Var_q[f] / n) bounding the antithetic average's.
+    module = make_module(1)
+    module.set_prior(*two_components(1))
+    x = torch.tensor([[0.3, -1.0, 2.0], [-1.5, 0.2, 0.0]], dtype=torch.float64)
+    q = module.posterior(x)
+    grid = torch.linspace(-12, 12, 200001, dtype=torch.float64)[:, None, None]
+    z = q.mean + q.stddev * grid
+    density = torch.exp(-0.5 * grid[..., 0] ** 2) / np.sqrt(2 * np.pi)
+    integrand = module.log_prob_given(z, x) + module.prior.log_prob(z) - q.log_prob(z)
+    step = float(grid[1, 0, 0] - grid[0, 0, 0])
+    exact = (density * integrand).sum(0) * step
+    variance = (density * (integrand - exact) ** 2).sum(0) * step
+    n_pairs = 20000
+    noise = torch.randn(
+        n_pairs, 2, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
+    estimate = module.elbo(x, noise)
+    assert (torch.abs(estimate - exact) < 5 * torch.sqrt(variance / n_pairs)).all()
+    # The standard prior's ELBO differs by more than that: the test sees the prior.
+    module.set_prior()
+    assert (torch.abs(module.elbo(x, noise) - exact) > 10 * torch.sqrt(variance / n_pairs)).all()
+
+
+def test_prior_draws_follow_the_mixture_and_the_standard_prior_draws_are_unchanged():
+    module = make_module(1)
+    with torch_seed(0, "cpu"):
+        standard = module.draw_prior(5)
+    with torch_seed(0, "cpu"):
+        assert_array_equal(standard.numpy(), standard_normal((5, 1), torch.float64).numpy())
+    module.set_prior(*two_components(1))
+    n = 40000
+    with torch_seed(0, "cpu"):
+        Z = module.draw_prior(n).numpy()[:, 0]
+    assert Z.dtype == np.float64
+    # Components at -6 (sd 0.5) and 3 (sd 1.41), weights 0.3 and 0.7: split
+    # at -3, 6 and 4.2 standard deviations from them.
+    first = Z < -3
+    assert abs(first.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / n)
+    assert abs(Z[first].mean() + 6.0) < 5 * 0.5 / np.sqrt(first.sum())
+    assert abs(Z[~first].mean() - 3.0) < 5 * np.sqrt(2.0 / (~first).sum())
+    # The sample variance's standard error is about sigma^2 sqrt(2 / n).
+    assert abs(Z[~first].var() - 2.0) < 5 * 2.0 * np.sqrt(2 / (~first).sum())
+
+
+def blobs(n_samples, seed):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[-4.0, -4, 0, 0], [4, -4, 0, 0], [0, 4, 4, -4]])
+    labels = rng.integers(0, 3, n_samples)
+    return centres[labels] + 0.5 * rng.standard_normal((n_samples, 4)), centres
+
+
+TINY = dict(n_components=2, hidden_layer_sizes=(16,), max_iter=60, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, centres = blobs(400, 0)
+    normal = VAETransformer(**TINY).fit(X)
+    mixture = VAETransformer(prior="mixture", **TINY).fit(X)
+    return X, centres, normal, mixture
+
+
+def test_the_mixture_prior_changes_the_prior_only_and_raises_the_held_out_elbo(fitted):
+    X, centres, normal, mixture = fitted
+    assert normal.n_prior_components_ == 1
+    assert mixture.n_prior_components_ in CANDIDATES
+    assert mixture.net_.module_.prior_logits.shape == (mixture.n_prior_components_,)
+    # The networks are trained under N(0, I) in both: the same codes.
+    assert_array_equal(mixture.transform(X), normal.transform(X))
+    test, _ = blobs(300, 1)
+    assert mixture.score(test) > normal.score(test)
+    assert (
+        mixture.log_likelihood(test, random_state=0).mean()
+        > normal.log_likelihood(test, random_state=0).mean()
+    )
+
+
+def test_mixture_samples_land_nearer_the_data(fitted):
+    X, centres, normal, mixture = fitted
+
+    def distance(samples):
+        return np.min(np.linalg.norm(samples[:, None] - centres[None], axis=2), axis=1).mean()
+
+    assert distance(mixture.sample(2000, random_state=0)) < distance(
+        normal.sample(2000, random_state=0)
+    )
+
+
+def test_a_saved_mixture_model_answers_as_fitted(fitted):
+    skops = pytest.importorskip("skops.io")
+    X, _, _, mixture = fitted
+    data = skops.dumps(mixture)
+    for loaded in (
+        pickle.loads(pickle.dumps(mixture)),
+        skops.loads(data, trusted=skops.get_untrusted_types(data=data)),
+    ):
+        assert loaded.n_prior_components_ == mixture.n_prior_components_
+        assert_array_equal(loaded.score_samples(X), mixture.score_samples(X))
+        assert_array_equal(loaded.sample(7, random_state=2), mixture.sample(7, random_state=2))
+        assert_array_equal(
+            loaded.log_likelihood(X[:20], n_importance_samples=30, random_state=0),
+            mixture.log_likelihood(X[:20], n_importance_samples=30, random_state=0),
+        )
+
+
+def test_partial_fit_and_no_validation_rows_keep_the_standard_prior(fitted):
+    X, _, _, mixture = fitted
+    again = pickle.loads(pickle.dumps(mixture)).partial_fit(X)
+    assert again.n_prior_components_ == 1 and not again.net_.module_.has_mixture_prior
+    unvalidated = VAETransformer(prior="mixture", early_stopping=False, **TINY).fit(X)
+    assert unvalidated.n_prior_components_ == 1
+
+
+def test_a_failed_warm_fit_keeps_the_fitted_mixture(fitted, monkeypatch):
+    X, _, _, mixture = fitted
+    vae = pickle.loads(pickle.dumps(mixture)).set_params(warm_start=True)
+    before = vae.score_samples(X)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(fit_steps, "train_net", fail)
+    with pytest.raises(RuntimeError, match="training failed"):
+        vae.fit(X)
+    assert vae.net_.module_.has_mixture_prior
+    assert_array_equal(vae.score_samples(X), before)
