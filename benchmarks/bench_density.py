@@ -4,9 +4,10 @@ Protocol: ``train_test_split(X, test_size=0.25, random_state=0)``; every
 hyperparameter chosen by ``GridSearchCV`` (3-fold, shuffled, seed 0) on the
 training part (VAEs: ``n_components`` only, scored by the IWAE, K=100), the
 best refitted and scored once on the test part; VAEs refitted with
-``--seeds`` seeds and scored by ``log_likelihood`` (K=1000). Two rows have no
-search and are fitted once per seed: "VAE default", ``VAETransformer()`` at
-every default on the data as loaded, and "NSF (zuko)", zuko's neural spline
+``--seeds`` seeds and scored by ``log_likelihood`` (K=1000). Three rows have
+no search and are fitted once per seed: "VAE default", ``VAETransformer()`` at
+every default on the data as loaded, "VAE prior=mixture", the same with
+``prior="mixture"``, and "NSF (zuko)", zuko's neural spline
 flow on standardised features (see ``NeuralSplineFlow``). Datasets and
 units are explained in ``docs/benchmarks.md``. Command:
 ``OMP_NUM_THREADS=1 python benchmarks/bench_density.py --threads 1``.
@@ -347,7 +348,16 @@ def make_specs(dataset, quick):
             discrete=dataset.discrete_train is not None,
             vae=True,
             seed_param="random_state",
-        )
+        ),
+        # The default with the mixture prior fitted after training.
+        Spec(
+            "VAE prior=mixture",
+            clone(default).set_params(prior="mixture"),
+            {},
+            discrete=dataset.discrete_train is not None,
+            vae=True,
+            seed_param="random_state",
+        ),
     ]
     n_components = {"n_components": vae_grid(dataset, quick)}
     vae_variants = [

@@ -87,6 +87,7 @@ def rows_of(results, stems):
 
 DENSITY_MODELS = [
     "VAE default",
+    "VAE prior=mixture",
     "VAE categorical",
     "VAE gaussian",
     "VAE gaussian dequantize",
