@@ -329,7 +329,7 @@ def test_the_detector_chooses_once_and_its_folds_fit_the_choice(monkeypatch):
         asked.append(params["hidden_layer_sizes"])
         return () if params["hidden_layer_sizes"] == "auto" else params["hidden_layer_sizes"]
 
-    monkeypatch.setattr("sklearn_vae._vae.choose_hidden_layer_sizes", choose)
+    monkeypatch.setattr("sklearn_vae._fit_steps.choose_hidden_layer_sizes", choose)
     X = _factor_table(60)
     estimator = VAETransformer(max_iter=2, random_state=0)
     detector = DensityOutlierDetector(estimator, cv=3, random_state=0).fit(X)
