@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_vae import VAETransformer
 from sklearn_vae import _fit_steps as fit_steps
+from sklearn_vae import _prior as prior
 from sklearn_vae._likelihoods import GaussianLikelihood
 from sklearn_vae._module import VAEModule
 from sklearn_vae._prior import CANDIDATES
@@ -186,3 +187,64 @@ def test_a_failed_warm_fit_keeps_the_fitted_mixture(fitted, monkeypatch):
         vae.fit(X)
     assert vae.net_.module_.has_mixture_prior
     assert_array_equal(vae.score_samples(X), before)
+
+
+class CodesModel:
+    """A stand-in for the fitted model: its "rows" are the posterior moments."""
+
+    def __init__(self):
+        self.seen = []
+
+    def evaluate(self, fn, X):
+        self.seen.append(X)
+        return X
+
+
+def test_codes_draw_from_each_rows_posterior_of_at_most_max_rows(monkeypatch):
+    n_components, n_rows = 2, 50
+    rng = np.random.default_rng(0)
+    loc = rng.normal(size=(n_rows, n_components))
+    X = np.hstack([loc, np.full((n_rows, n_components), 0.5)])
+    model, rows = CodesModel(), np.arange(10, n_rows)
+    monkeypatch.setattr(prior, "MAX_ROWS", 16)
+    codes = prior._codes(model, X, rows, np.random.default_rng(1))
+    chosen = model.seen[0]
+    # 16 distinct rows of ``rows``, in order, each drawn DRAWS_PER_ROW times.
+    assert len(chosen) == 16 and len({tuple(r) for r in chosen}) == 16
+    picked = [int(np.flatnonzero((X == r).all(1))[0]) for r in chosen]
+    assert picked == sorted(picked) and min(picked) >= 10
+    assert codes.shape == (prior.DRAWS_PER_ROW * 16, n_components)
+    eps = (codes.reshape(prior.DRAWS_PER_ROW, 16, n_components) - chosen[:, :2]) / 0.5
+    # Standard normal draws: mean 0 and variance 1 within 5 standard errors.
+    assert abs(eps.mean()) < 5 / np.sqrt(eps.size)
+    assert abs(eps.var() - 1) < 5 * np.sqrt(2 / eps.size)
+    monkeypatch.setattr(prior, "MAX_ROWS", 100)
+    prior._codes(model, X, rows, np.random.default_rng(1))
+    assert_array_equal(model.seen[1], X[rows])
+
+
+def test_the_standard_normal_log_density_is_the_mean_of_scipys():
+    from scipy.stats import multivariate_normal
+
+    Z = np.random.default_rng(0).normal(size=(30, 3)) * 2
+    expected = multivariate_normal(np.zeros(3), np.eye(3)).logpdf(Z).mean()
+    assert_allclose(prior._standard_normal_log_density(Z), expected, rtol=1e-12)
+
+
+def test_choose_prior_keeps_a_mixture_only_where_it_beats_the_standard_normal():
+    rng = np.random.default_rng(0)
+    n = 400
+    # Training codes in two clusters: the validation codes decide.
+    centres = np.where(rng.random(n) < 0.5, -3.0, 3.0)[:, None] * np.ones((1, 2))
+    clustered = np.hstack([centres + 0.3 * rng.normal(size=(n, 2)), np.full((n, 2), 0.1)])
+    train, valid = np.arange(300), np.arange(300, n)
+    mixture = prior.choose_prior(CodesModel(), clustered, train, valid, seed=0)
+    assert mixture is not None and mixture.n_components in CANDIDATES
+    # Validation codes from N(0, I) itself, training codes elsewhere: N(0, I) wins.
+    standard = clustered.copy()
+    standard[valid, :2] = rng.normal(size=(len(valid), 2))
+    standard[valid, 2:] = 1e-3
+    assert prior.choose_prior(CodesModel(), standard, train, valid, seed=0) is None
+    # No more components than training rows.
+    few = prior.choose_prior(CodesModel(), clustered, train[:3], valid, seed=0)
+    assert few is None or few.n_components <= 3
