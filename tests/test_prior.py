@@ -248,3 +248,63 @@ def test_choose_prior_keeps_a_mixture_only_where_it_beats_the_standard_normal():
     # No more components than training rows.
     few = prior.choose_prior(CodesModel(), clustered, train[:3], valid, seed=0)
     assert few is None or few.n_components <= 3
+
+
+def test_codes_of_max_rows_rows_are_those_rows_draws_in_order(monkeypatch):
+    # At exactly MAX_ROWS rows nothing is subsampled: the stream goes to the draws.
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.normal(size=(12, 2)), rng.uniform(0.5, 1.0, size=(12, 2))])
+    monkeypatch.setattr(prior, "MAX_ROWS", 12)
+    codes = prior._codes(CodesModel(), X, np.arange(12), np.random.default_rng(1))
+    eps = np.random.default_rng(1).standard_normal((prior.DRAWS_PER_ROW, 12, 2))
+    assert_array_equal(codes, (X[:, :2] + X[:, 2:] * eps).reshape(-1, 2))
+
+
+def test_choose_prior_is_seeded_and_fits_as_many_components_as_training_rows():
+    # Two training rows, far apart, with narrow posteriors; validation codes near them.
+    X = np.array([[-3.0, -3, 0.05, 0.05], [3, 3, 0.05, 0.05], [-3, -3, 0.05, 0.05]] * 2)
+    X[3:, :2] += 0.01
+    first = prior.choose_prior(CodesModel(), X, np.array([0, 1]), np.arange(2, 6), seed=3)
+    assert first is not None and first.n_components == 2
+    again = prior.choose_prior(CodesModel(), X, np.array([0, 1]), np.arange(2, 6), seed=3)
+    assert_array_equal(again.means_, first.means_)
+
+
+def test_choose_prior_gives_the_same_mixture_for_the_same_seed():
+    # Two overlapping clusters: EM's result depends on its initialisation.
+    rng = np.random.default_rng(0)
+    loc = np.concatenate([rng.normal(-1, 1, (60, 2)), rng.normal(1.5, 0.7, (60, 2))])
+    X = np.hstack([loc, np.full((120, 2), 0.3)])
+    fits = [
+        prior.choose_prior(CodesModel(), X, np.arange(90), np.arange(90, 120), seed=3)
+        for _ in range(2)
+    ]
+    assert fits[0] is not None
+    assert_array_equal(fits[1].means_, fits[0].means_)
+    assert_array_equal(fits[1].covariances_, fits[0].covariances_)
+
+
+def test_prior_draws_are_the_seeded_uniforms_components_and_normals(monkeypatch):
+    # Each draw: eps ~ N(0, I) first, then a float64 uniform picks the component
+    # whose cumulative weight first exceeds it.
+    import sklearn_vae._module as module_code
+
+    module = make_module(1)
+    weights, means, covariances = two_components(1)
+    module.set_prior(weights, means, covariances)
+    with torch_seed(5, "cpu"):
+        Z = module.draw_prior(200).numpy()[:, 0]
+    with torch_seed(5, "cpu"):
+        eps = standard_normal((200, 1), torch.float64).numpy()[:, 0]
+        u = module_code.uniform((200,), torch.float64).numpy()
+    first = u < weights[0]
+    sd = np.sqrt(covariances[:, 0, 0])
+    expected = np.where(first, means[0, 0] + sd[0] * eps, means[1, 0] + sd[1] * eps)
+    assert_allclose(Z, expected, rtol=1e-6, atol=0)
+    # A uniform at the top of its range (float rounding of the weights' sum) is the last component.
+    monkeypatch.setattr(module_code, "uniform", lambda shape, dtype: torch.ones(shape, dtype=dtype))
+    with torch_seed(5, "cpu"):
+        top = module.draw_prior(3).numpy()[:, 0]
+    with torch_seed(5, "cpu"):
+        eps = standard_normal((3, 1), torch.float64).numpy()[:, 0]
+    assert_allclose(top, means[1, 0] + sd[1] * eps, rtol=1e-6)
