@@ -74,13 +74,17 @@ def _parts(likelihood, params):
     return [(likelihood, params, None)]
 
 
-def _point_statistics(likelihood, params, power=None):
+def _point_statistics(likelihood, params, power=None, missing=None):
     """What is averaged over the proposals: means, or category probabilities.
 
     ``power`` (a :class:`~._data.Standardisation`'s ``power_arguments()``, or
     None) names the power-mapped Gaussian columns: their means are those of
     the inverse map (:func:`._power.expected_inverse`), in standardised units
-    before the map.
+    before the map. ``missing`` (a bool tensor of shape ``(n_rows,
+    n_features)``, or None for all) names the entries whose means are read:
+    the inverse map's quadrature, the costliest step, runs on those alone,
+    and the other entries of a power-mapped column hold its mean in the
+    mapped units.
 
     Returns a list of ``(columns, levels, values)``: ``levels`` is None for
     values that are means (shape ``(..., len(columns))``, the module's units),
@@ -103,13 +107,17 @@ def _point_statistics(likelihood, params, power=None):
             where = everything if columns is None else columns
             mean = part.mean(part_params)
             if power is not None and isinstance(part, GaussianLikelihood):
-                mean = _unmapped_mean(part.distribution(part_params), where, power)
+                mean = _unmapped_mean(part.distribution(part_params), where, power, missing)
             statistics.append((where, None, mean))
     return statistics
 
 
-def _unmapped_mean(distribution, where, power):
-    """The decoder's Gaussian means, with those of power-mapped columns before the map."""
+def _unmapped_mean(distribution, where, power, missing=None):
+    """The decoder's Gaussian means, with those of power-mapped columns before the map.
+
+    Only the entries of ``missing`` (rows by features, None for all) are
+    mapped back; the others keep their mean in the mapped units.
+    """
     mapped, *arguments = (
         torch.as_tensor(value, device=distribution.mean.device)[where.cpu()] for value in power
     )
@@ -118,8 +126,16 @@ def _unmapped_mean(distribution, where, power):
         return mean
     arguments = [value[mapped].to(mean.dtype) for value in arguments]
     loc, scale = mean[..., mapped], distribution.stddev[..., mapped]
+    if missing is None:
+        entries = torch.ones(loc.shape[-2:], dtype=torch.bool, device=loc.device)
+    else:
+        entries = missing[:, where.to(missing.device)][:, mapped.to(missing.device)]
+    # One argument per entry: each column's, repeated down the rows.
+    arguments = [value.expand(entries.shape)[entries] for value in arguments]
+    unmapped = loc.clone()
+    unmapped[..., entries] = expected_inverse(loc[..., entries], scale[..., entries], *arguments)
     mean = mean.clone()
-    mean[..., mapped] = expected_inverse(loc, scale, *arguments)
+    mean[..., mapped] = unmapped
     return mean
 
 
@@ -328,8 +344,10 @@ def _conditional_statistics(module, x, proposal, n_samples, chunk_size, power=No
     """
     layout = []
 
+    missing = torch.isnan(x)
+
     def values(z):
-        statistics = _point_statistics(module.likelihood, module.decoder(z), power)
+        statistics = _point_statistics(module.likelihood, module.decoder(z), power, missing)
         layout[:] = [(columns, levels) for columns, levels, _ in statistics]
         return [value for _, _, value in statistics]
 

@@ -216,3 +216,37 @@ def test_the_imputed_mean_of_a_power_mapped_column_is_the_mean_not_the_median():
     # So does the mixture of an ensemble's members.
     ensemble = VAEImputer(VAETransformer(**LINEAR), n_estimators=2, random_state=0).fit(X)
     assert abs(ensemble.transform(np.full((1, 2), np.nan))[0, 0] - np.exp(0.18)) < 3 * 0.018
+
+
+def test_the_unmapped_means_of_the_entries_asked_for_are_those_of_every_entry():
+    # The quadrature runs on the missing entries alone: theirs must be the
+    # values the full computation gives, column for column, also when the
+    # part covers some of the table's columns (``where``); the other
+    # entries keep their mean in the mapped units.
+    import torch
+    from torch.distributions import Normal
+
+    from sklearn_vae._inference import _unmapped_mean
+
+    generator = torch.Generator().manual_seed(0)
+    loc = torch.randn(3, 4, 3, generator=generator, dtype=torch.float64)
+    scale = torch.rand(3, 4, 3, generator=generator, dtype=torch.float64) + 0.1
+    distribution = Normal(loc, scale)
+    # Table columns 0..4; the part covers 1, 3 and 4; columns 3 and 4 are mapped.
+    arguments = (
+        np.array([False, False, True, True, True]),
+        np.array([1.0, 1.0, 0.4, 0.2, 1.6]),
+        np.array([0.0, 0.0, 0.5, -0.3, 0.1]),
+        np.array([1.0, 1.0, 2.0, 0.7, 1.3]),
+    )
+    where = torch.tensor([1, 3, 4])
+    missing = torch.zeros(4, 5, dtype=torch.bool)
+    missing[0, 3] = missing[2, 4] = missing[3, 1] = missing[3, 3] = True
+    everything = _unmapped_mean(distribution, where, arguments)
+    asked = _unmapped_mean(distribution, where, arguments, missing)
+    local = missing[:, where]
+    assert torch.equal(asked[:, local], everything[:, local])
+    assert torch.equal(asked[:, ~local], loc[:, ~local])
+    # Every mapped entry of the full computation is mapped back.
+    assert not torch.equal(everything[..., 1:], loc[..., 1:])
+    assert torch.equal(everything[..., 0], loc[..., 0])
