@@ -238,7 +238,9 @@ class VAEModule(nn.Module):
     :meth:`set_prior` may then replace it by a Gaussian mixture (the
     estimator's ``prior="mixture"``): scoring then uses the posterior's
     analytic entropy and the mixture's exact log-density at the same draws,
-    so the ELBO stays an unbiased, deterministic estimate.
+    so the ELBO stays an unbiased, deterministic estimate. A model whose
+    reconstruction term is quadratic keeps that term's closed form, and
+    only the mixture's term is estimated.
     """
 
     def __init__(
@@ -397,17 +399,22 @@ class VAEModule(nn.Module):
         return reconstruction, kl
 
     @property
-    def elbo_is_quadratic(self):
+    def reconstruction_is_quadratic(self):
         """Whether ``log p(x | z)`` is quadratic in z: an affine decoder and a Gaussian likelihood.
 
         The Gaussian's scale is then a learned constant, so the ``score_noise``
-        average is the exact expectation.
+        average of ``log p(x | z)`` is its exact expectation under ``q``.
         """
-        return (
-            self.decoder.affine
-            and isinstance(self.likelihood, GaussianLikelihood)
-            and not self.has_mixture_prior
-        )
+        return self.decoder.affine and isinstance(self.likelihood, GaussianLikelihood)
+
+    @property
+    def elbo_is_quadratic(self):
+        """Whether the whole ELBO has the closed form of the ``score_noise`` average.
+
+        A quadratic reconstruction term (:attr:`reconstruction_is_quadratic`)
+        and the standard normal prior, whose KL is analytic.
+        """
+        return self.reconstruction_is_quadratic and not self.has_mixture_prior
 
     def elbo(self, x, noise=None):
         """Per-row evidence lower bound, in nats.
@@ -417,15 +424,22 @@ class VAEModule(nn.Module):
         x : Tensor of shape (n_rows, n_features)
         noise : Tensor of shape (n_pairs, n_rows, n_components), default=None
             Standard normal draws for each row, each used with its negative;
-            the reconstruction term and the analytic KL are accumulated in
-            float64. None: the fixed ``score_noise`` draws shared by all rows.
+            the estimate is accumulated in float64. None: the fixed
+            ``score_noise`` draws shared by all rows. A model whose
+            reconstruction term is quadratic in ``z`` takes that term over
+            ``score_noise`` either way, its exact value, so the draws of
+            ``noise`` estimate the mixture prior's term alone.
         """
         q = self.posterior(x)
         if noise is None:
             z = q.mean + q.stddev * self.score_noise[:, None, :]
             return self.log_prob_given(z, x).mean(dim=0) - self._kl(q, z)
         z = q.mean + q.stddev * torch.cat([noise, -noise])
-        reconstruction = self.log_prob_given(z, x).double().mean(dim=0)
+        if self.reconstruction_is_quadratic:
+            shared = q.mean + q.stddev * self.score_noise[:, None, :]
+            reconstruction = self.log_prob_given(shared, x).double().mean(dim=0)
+        else:
+            reconstruction = self.log_prob_given(z, x).double().mean(dim=0)
         loc, scale = q.mean.double(), q.stddev.double()
         posterior = Independent(Normal(loc, scale, validate_args=False), 1)
         return reconstruction - self._kl(posterior, z.double())

@@ -84,6 +84,30 @@ def test_the_row_keyed_mixture_elbo_is_unbiased_against_quadrature():
     assert (torch.abs(module.elbo(x, noise) - exact) > 10 * torch.sqrt(variance / n_pairs)).all()
 
 
+@torch.no_grad()
+def test_a_linear_models_mixture_elbo_estimates_the_prior_term_alone():
+    # An affine decoder and a Gaussian likelihood: log p(x | z) is quadratic
+    # in z, its expectation is exact over the whitened shared draws, and only
+    # E_q[log p(z)] is left to the row's draws. So the estimate is the
+    # closed-form standard-prior ELBO with E_q[log N(z; 0, I)] (analytic)
+    # swapped for the draws' mean of the mixture's log-density, in float64.
+    torch.manual_seed(0)
+    module = VAEModule(GaussianLikelihood(3), 2, hidden_layer_sizes=())
+    module.set_input_scaling(np.zeros(3), np.ones(3))
+    module = module.double().eval()
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    standard = module.elbo(x)
+    q = module.posterior(x)
+    standard_prior_term = -0.5 * (q.mean**2 + q.variance).sum(1) - np.log(2 * np.pi)
+    noise = torch.randn(3, 6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    module.set_prior(*two_components(2))
+    assert module.reconstruction_is_quadratic and not module.elbo_is_quadratic
+    z = q.mean + q.stddev * torch.cat([noise, -noise])
+    mixture_prior_term = module.prior.log_prob(z).mean(0)
+    expected = standard - standard_prior_term + mixture_prior_term
+    assert_allclose(module.elbo(x, noise).numpy(), expected.numpy(), rtol=1e-12)
+
+
 def test_prior_draws_follow_the_mixture_and_the_standard_prior_draws_are_unchanged():
     module = make_module(1)
     with torch_seed(0, "cpu"):
