@@ -377,6 +377,8 @@ class VAEImputer(_BaseImputer):
             return clone(self.estimator)
         return VAETransformer(
             hidden_layer_sizes=MLP_SIZES,
+            objective="iwae",
+            n_draws=10,
             decoder_variance="homoscedastic",
             early_stopping=False,
             n_iter_no_change=20,
