@@ -74,14 +74,14 @@ def _parts(likelihood, params):
     return [(likelihood, params, None)]
 
 
-def _point_statistics(likelihood, params, power=None, missing=None):
+def _point_statistics(likelihood, params, power, missing):
     """What is averaged over the proposals: means, or category probabilities.
 
     ``power`` (a :class:`~._data.Standardisation`'s ``power_arguments()``, or
     None) names the power-mapped Gaussian columns: their means are those of
     the inverse map (:func:`._power.expected_inverse`), in standardised units
     before the map. ``missing`` (a bool tensor of shape ``(n_rows,
-    n_features)``, or None for all) names the entries whose means are read:
+    n_features)``) names the entries whose means are read:
     the inverse map's quadrature, the costliest step, runs on those alone,
     and the other entries of a power-mapped column hold its mean in the
     mapped units.
@@ -112,10 +112,10 @@ def _point_statistics(likelihood, params, power=None, missing=None):
     return statistics
 
 
-def _unmapped_mean(distribution, where, power, missing=None):
+def _unmapped_mean(distribution, where, power, missing):
     """The decoder's Gaussian means, with those of power-mapped columns before the map.
 
-    Only the entries of ``missing`` (rows by features, None for all) are
+    Only the entries of ``missing`` (rows by the table's features) are
     mapped back; the others keep their mean in the mapped units.
     """
     mapped, *arguments = (
@@ -126,10 +126,7 @@ def _unmapped_mean(distribution, where, power, missing=None):
         return mean
     arguments = [value[mapped].to(mean.dtype) for value in arguments]
     loc, scale = mean[..., mapped], distribution.stddev[..., mapped]
-    if missing is None:
-        entries = torch.ones(loc.shape[-2:], dtype=torch.bool, device=loc.device)
-    else:
-        entries = missing[:, where.to(missing.device)][:, mapped.to(missing.device)]
+    entries = missing[:, where.to(missing.device)][:, mapped.to(missing.device)]
     # One argument per entry: each column's, repeated down the rows.
     arguments = [value.expand(entries.shape)[entries] for value in arguments]
     unmapped = loc.clone()

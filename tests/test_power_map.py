@@ -242,7 +242,7 @@ def test_the_unmapped_means_of_the_entries_asked_for_are_those_of_every_entry():
     where = torch.tensor([1, 3, 4])
     missing = torch.zeros(4, 5, dtype=torch.bool)
     missing[0, 3] = missing[2, 4] = missing[3, 1] = missing[3, 3] = True
-    everything = _unmapped_mean(distribution, where, arguments)
+    everything = _unmapped_mean(distribution, where, arguments, torch.ones(4, 5, dtype=torch.bool))
     asked = _unmapped_mean(distribution, where, arguments, missing)
     local = missing[:, where]
     assert torch.equal(asked[:, local], everything[:, local])
