@@ -6,7 +6,7 @@ digits with one class left out (``train_test_split(test_size=0.25,
 stratify=y, random_state=0)``, each of the ten classes in turn), breast
 cancer with the malignant rows as novelties, and wine with class 2 as
 novelties (the same split). The default detector also runs with its VAE's
-``prior="mixture"``. Detectors are described in
+``prior="normal"``. Detectors are described in
 ``docs/benchmarks.md``. Command:
 ``OMP_NUM_THREADS=1 python benchmarks/bench_novelty.py --threads 1``.
 """
@@ -141,16 +141,16 @@ def make_detectors(task, quick):
 
         return PyODScore(VAE(verbose=0, epoch_num=2 if quick else 30))
 
-    def mixture_prior():
-        # The default detector's configuration, with the VAE's prior="mixture".
+    def normal_prior():
+        # The default detector's configuration, with the VAE's prior="normal".
         background = HistogramDensity(bins="integer") if task == "digits" else None
         return DensityOutlierDetector(
-            VAETransformer(prior="mixture", random_state=0), background=background, random_state=0
+            VAETransformer(prior="normal", random_state=0), background=background, random_state=0
         )
 
     detectors = [
         ("VAE default", lambda: DensityOutlierDetector(random_state=0)),
-        ("VAE prior=mixture", mixture_prior),
+        ("VAE prior=normal", normal_prior),
     ]
     if quick:
         # The default's configuration, trained for a few epochs.

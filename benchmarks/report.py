@@ -87,7 +87,7 @@ def rows_of(results, stems):
 
 DENSITY_MODELS = [
     "VAE default",
-    "VAE prior=mixture",
+    "VAE prior=normal",
     "VAE categorical",
     "VAE gaussian",
     "VAE gaussian dequantize",
@@ -419,19 +419,19 @@ def tables_quality(results):
         (
             "loglik",
             "Held-out log-likelihood of the observed entries, nats per row (higher is better):",
-            ("VAE", "VAE prior=mixture", "Histogram", "VAE listwise"),
+            ("VAE", "VAE prior=normal", "Histogram", "VAE listwise"),
             ".2f",
         ),
         (
             "auc",
             "C2ST ROC AUC of samples against held-out rows (0.5 is best):",
-            ("VAE", "VAE prior=mixture", "TVAE listwise", "TVAE imputed", "real vs real"),
+            ("VAE", "VAE prior=normal", "TVAE listwise", "TVAE imputed", "real vs real"),
             ".3f",
         ),
         (
             "fit",
             "Fit time, wall seconds:",
-            ("VAE", "VAE prior=mixture", "TVAE listwise", "TVAE imputed"),
+            ("VAE", "VAE prior=normal", "TVAE listwise", "TVAE imputed"),
             ".1f",
         ),
     ):

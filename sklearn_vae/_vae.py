@@ -47,12 +47,13 @@ class VAETransformer(
 ):
     """Variational autoencoder: a latent-variable density model and transformer.
 
-    The model is ``p(x) = ∫ p(x | z) p(z) dz`` with a prior ``p(z) = N(0,
-    I)`` (or a Gaussian mixture, ``prior``) over ``n_components`` latent
-    variables, a decoder ``p(x | z)`` and
-    an encoder ``q(z | x) = N(mu(x), diag sigma²(x))``, neural networks
-    trained with Adam through skorch by maximising the evidence lower bound
-    (ELBO) with the reparametrisation ``z = mu + sigma * eps``.
+    The model is ``p(x) = ∫ p(x | z) p(z) dz`` with a prior ``p(z)`` over
+    ``n_components`` latent variables, a decoder ``p(x | z)`` and an encoder
+    ``q(z | x) = N(mu(x), diag sigma²(x))``, neural networks trained with
+    Adam through skorch by maximising the evidence lower bound (ELBO) with
+    the reparametrisation ``z = mu + sigma * eps``. The networks train under
+    ``p(z) = N(0, I)``; a Gaussian mixture fitted to the codes of the
+    training rows may then replace it (``prior``).
 
     Read more in the :doc:`User Guide </model>`.
 
@@ -152,13 +153,13 @@ class VAETransformer(
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
 
-    prior : {"normal", "mixture"}, default="normal"
+    prior : {"mixture", "normal"}, default="mixture"
         The prior ``p(z)``. ``"mixture"``: after training, a Gaussian mixture
         fitted to the training rows' codes replaces N(0, I) where the
         validation rows' codes score higher under it (2 to 16 components,
         chosen on them); :meth:`sample` then draws where the codes lie. A
         :meth:`partial_fit`, ``early_stopping=False`` or a Dask collection
-        keeps N(0, I). See :doc:`/model`.
+        keeps N(0, I), as ``"normal"`` always does. See :doc:`/model`.
 
     average : bool or float in (0, 1), default=False
         Make an exponential moving average of the weights over the training
@@ -376,7 +377,7 @@ class VAETransformer(
         n_draws=1,
         batch_size="auto",
         learning_rate_init=1e-3,
-        prior="normal",
+        prior="mixture",
         average=False,
         max_iter=500,
         early_stopping=True,
@@ -557,7 +558,7 @@ class VAETransformer(
         clip=True,
         n_importance_samples=1000,
     ):
-        """Generate synthetic rows: z ~ N(0, I), then x ~ p(x | z).
+        """Generate synthetic rows: z ~ p(z), then x ~ p(x | z).
 
         Rows of ``given`` get draws from ``p(x_free | x_given)`` instead; see
         :doc:`/inference` for the algorithm, ``missing`` and ``clip``.
