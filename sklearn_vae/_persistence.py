@@ -414,6 +414,9 @@ def _averaging_state(net):
 def _averaging_from_state(net, saved):
     """The :class:`~._averaging.AveragingState` of :func:`_averaging_state`, on ``net``'s device."""
     average = AveragedModel(net.module_)
+    # The average is of the networks trained under N(0, I): a fitted mixture
+    # prior is the module's alone (``fit_prior`` sets it after training).
+    average.module.set_prior()
     _check_like("averaging['average']", saved["average"], average.state_dict())
     average.load_state_dict({name: _tensor(value) for name, value in saved["average"].items()})
     raw = saved["raw"]

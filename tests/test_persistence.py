@@ -56,7 +56,10 @@ def _fit(case):
     if case == "vae":
         return VAETransformer(**TINY).fit(X), X, [VAE]
     if case == "vae_averaged":
-        return VAETransformer(**TINY, average=0.9).fit(X), X, [VAE]
+        # The average of the weights is saved beside a fitted mixture prior.
+        vae = VAETransformer(**TINY, average=0.9, prior="mixture").fit(X)
+        assert vae.n_prior_components_ > 1
+        return vae, X, [VAE]
     if case == "vae_on_a_torch_device":
         return VAETransformer(**TINY, device=torch.device("cpu")).fit(X), X, [VAE]
     if case == "vae_table":
