@@ -65,7 +65,12 @@ def linear_imputer():
     """
     X = linear_data()[:800]
     X[np.random.default_rng(1).uniform(size=X.shape) < 0.3] = np.nan
+    # Factor analysis: the prior stays N(0, I), which the closed forms assume.
     vae = VAETransformer(
-        n_components=2, hidden_layer_sizes=(), learning_rate_init=1e-2, random_state=0
+        n_components=2,
+        hidden_layer_sizes=(),
+        learning_rate_init=1e-2,
+        prior="normal",
+        random_state=0,
     )
     return VAEImputer(vae, n_estimators=1, n_importance_samples=1000, random_state=0).fit(X)

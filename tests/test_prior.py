@@ -142,13 +142,14 @@ TINY = dict(n_components=2, hidden_layer_sizes=(16,), max_iter=60, random_state=
 @pytest.fixture(scope="module")
 def fitted():
     X, centres = blobs(400, 0)
-    normal = VAETransformer(**TINY).fit(X)
-    mixture = VAETransformer(prior="mixture", **TINY).fit(X)
+    normal = VAETransformer(prior="normal", **TINY).fit(X)
+    mixture = VAETransformer(**TINY).fit(X)  # the default prior
     return X, centres, normal, mixture
 
 
 def test_the_mixture_prior_changes_the_prior_only_and_raises_the_held_out_elbo(fitted):
     X, centres, normal, mixture = fitted
+    assert mixture.prior == "mixture"
     assert normal.n_prior_components_ == 1
     assert mixture.n_prior_components_ in CANDIDATES
     assert mixture.net_.module_.prior_logits.shape == (mixture.n_prior_components_,)

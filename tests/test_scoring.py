@@ -18,11 +18,14 @@ def test_scores_a_vae_by_its_mean_importance_weighted_log_likelihood(fitted_vae,
     expected = fitted_vae.log_likelihood(X_small, n_importance_samples=20, random_state=3).mean()
     assert scorer(fitted_vae, X_small) == expected
     # The importance-weighted estimate is never looser than the ELBO in
-    # expectation; here it is tighter by a margin: more than three standard
-    # errors of the per-row differences (independent across rows).
-    gain = fitted_vae.log_likelihood(
+    # expectation; under N(0, I) it is tighter by a margin: more than three
+    # standard errors of the per-row differences (independent across rows).
+    # (A mixture prior's KL term is estimated from each row's draws, and on
+    # 200 rows their spread hides a margin that small.)
+    normal = VAETransformer(**FAST, prior="normal").fit(X_small)
+    gain = normal.log_likelihood(
         X_small, n_importance_samples=20, random_state=3
-    ) - fitted_vae.score_samples(X_small)
+    ) - normal.score_samples(X_small)
     assert gain.mean() > 3 * gain.std(ddof=1) / np.sqrt(len(gain))
 
 
