@@ -136,7 +136,7 @@ for name, vae in models.items():
 # Samples side by side
 # --------------------
 #
-# Draws :math:`z \sim N(0, I)`, then :math:`x \sim p(x \mid z)`, next to
+# Draws :math:`z \sim p(z)`, then :math:`x \sim p(x \mid z)`, next to
 # real test images.
 panels = {"real test images": X_test[:25]}
 for name, vae in models.items():

@@ -261,7 +261,7 @@ print("Figure written to plot_digits_density_bars.png")
 # Draws of the continuous models live on the dequantised scale
 # :math:`[0, 17)`; all images are clipped to 0..16 for display.
 #
-# The samples of a VAE are full draws: :math:`z \sim N(0, I)`, then every
+# The samples of a VAE are full draws: :math:`z \sim p(z)`, then every
 # pixel independently from :math:`p(x \mid z)`, and this pixel-level noise
 # makes them look grainy. The row of decoder means, ``inverse_transform``
 # of standard normal draws of :math:`z`, shows what the latent variables
