@@ -416,7 +416,8 @@ def _averaging_from_state(net, saved):
     average = AveragedModel(net.module_)
     # The average is of the networks trained under N(0, I): a fitted mixture
     # prior is the module's alone (``fit_prior`` sets it after training).
-    average.module.set_prior()
+    if getattr(average.module, "has_mixture_prior", False):
+        average.module.set_prior()
     _check_like("averaging['average']", saved["average"], average.state_dict())
     average.load_state_dict({name: _tensor(value) for name, value in saved["average"].items()})
     raw = saved["raw"]

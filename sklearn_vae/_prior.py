@@ -34,7 +34,12 @@ def _codes(model, X, rows, rng):
         q = module.posterior(x)
         return torch.cat([q.mean, q.stddev], dim=1)
 
-    loc, scale = np.split(model.evaluate(moments, X[rows]), 2, axis=1)
+    # Dequantised columns get their noise, as in training and scoring: the codes
+    # of the bare integers would sit on a few points between which held-out
+    # rows' codes fall.
+    dequantize, columns = model.scoring_noise(X)
+    codes = model.evaluate(moments, X[rows], dequantize=dequantize, columns=columns)
+    loc, scale = np.split(codes, 2, axis=1)
     eps = rng.standard_normal((DRAWS_PER_ROW, *loc.shape))
     return (loc + scale * eps).reshape(-1, loc.shape[1])
 

@@ -217,12 +217,26 @@ def test_a_failed_warm_fit_keeps_the_fitted_mixture(fitted, monkeypatch):
 class CodesModel:
     """A stand-in for the fitted model: its "rows" are the posterior moments."""
 
-    def __init__(self):
-        self.seen = []
+    def __init__(self, noise=(None, None)):
+        self.seen, self.noise, self.noise_seen = [], noise, []
 
-    def evaluate(self, fn, X):
+    def scoring_noise(self, X):
+        return self.noise
+
+    def evaluate(self, fn, X, dequantize=None, columns=None):
         self.seen.append(X)
+        self.noise_seen.append((dequantize, columns))
         return X
+
+
+def test_codes_are_of_rows_dequantised_as_in_scoring():
+    # A dequantised model's codes are of noisy rows, as scored: the codes of
+    # the bare integers sit on a few points, and a mixture fitted to them
+    # misses the codes of held-out rows.
+    X = np.hstack([np.zeros((5, 2)), np.ones((5, 2))])
+    model = CodesModel(noise=("hashed", np.array([1])))
+    prior._codes(model, X, np.arange(5), np.random.default_rng(0))
+    assert model.noise_seen == [model.noise]
 
 
 def test_codes_draw_from_each_rows_posterior_of_at_most_max_rows(monkeypatch):

@@ -291,6 +291,7 @@ def test_returned_model_has_the_best_validation_score(X_small, monkeypatch):
     # last weights would show.
     assert vae.validation_scores_[-1] < vae.best_validation_score_ - 0.01
     module = copy.deepcopy(vae.net_.module_).eval()
+    module.set_prior()  # training and its validation ran under N(0, I)
     with torch.no_grad():
         reconstruction, kl = module(validation.batch(slice(None)))
     # The module sees standardised rows; the scores add the log-Jacobian back.
