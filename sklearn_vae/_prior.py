@@ -37,8 +37,9 @@ def _codes(model, X, rows, rng):
     # Dequantised columns get their noise, as in training and scoring: the codes
     # of the bare integers would sit on a few points between which held-out
     # rows' codes fall.
-    dequantize, columns = model.scoring_noise(X)
-    codes = model.evaluate(moments, X[rows], dequantize=dequantize, columns=columns)
+    X_rows = X[rows]
+    dequantize, columns = model.scoring_noise(X_rows)
+    codes = model.evaluate(moments, X_rows, dequantize=dequantize, columns=columns)
     loc, scale = np.split(codes, 2, axis=1)
     eps = rng.standard_normal((DRAWS_PER_ROW, *loc.shape))
     return (loc + scale * eps).reshape(-1, loc.shape[1])
