@@ -11,7 +11,7 @@ from . import _training as training
 from ._checks import check_training_data
 from ._data import summarise_columns
 from ._network_choice import MLP_SIZES, with_network
-from ._network_choice import hidden_layer_sizes as choose_hidden_layer_sizes
+from ._network_choice import network as choose_network
 from ._prior import choose_prior
 from ._random import draw_seed
 from ._routing import train_net
@@ -45,12 +45,13 @@ def start_fit(vae, given, X, warm):
     ``given`` is the training data as passed, ``X`` as validated. Returns the
     resolved parameters and the training and validation rows.
     """
-    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
-    if warm:  # "auto" continues the fitted network
-        params = with_network(params, vae.hidden_layer_sizes_)
+    if warm:
+        params = _continued_params(vae)
         check_continued_fit(vae, X, params, "warm_start=True")
         return params, *training.split_rows(X, params, vae._rng)
-    params = with_network(params, choose_hidden_layer_sizes(vae, given, X, params))
+    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
+    sizes, n_components = choose_network(vae, given, X, params, _factor_analysis_columns(vae))
+    params = {**params, "hidden_layer_sizes": sizes, "n_components": n_components}
     initialise_fit(vae, X, params)
     train_rows, valid_rows = training.split_rows(X, params, vae._rng)
     training.start_linear_gaussian(
@@ -64,18 +65,36 @@ def start_partial_fit(vae, X, first_call):
 
     ``X`` is the validated chunk. Returns the resolved parameters.
     """
-    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
     if not first_call:
-        params = with_network(params, vae.hidden_layer_sizes_)
+        params = _continued_params(vae)
         summary = check_continued_fit(vae, X, params, "partial_fit")
         vae._support = training.widen_support(vae._support, summary, vae._dequantized)
         return params
+    params = training.resolved_params(vae.get_params(deep=False), vae.n_features_in_)
     params = with_network(params, MLP_SIZES)  # a first chunk is no table to choose on
     initialise_fit(vae, X, params)
     training.start_linear_gaussian(
         vae.net_.module_, X, None, vae._standardisation, vae._dequantized, params
     )
     return params
+
+
+def _continued_params(vae):
+    """The parameters of a warm-started fit or a later ``partial_fit``: an ``"auto"``
+    ``n_components`` or ``hidden_layer_sizes`` continues the fitted model's."""
+    params = vae.get_params(deep=False)
+    if params["n_components"] == "auto":
+        params = {**params, "n_components": vae._fitted_params["n_components"]}
+    return with_network(params, vae.hidden_layer_sizes_)
+
+
+def _factor_analysis_columns(vae):
+    """The dequantised columns where the linear candidate is factor analysis of an
+    ``"auto"`` latent size (every column Gaussian); None otherwise."""
+    columns = vae.schema_.columns_
+    if vae.n_components != "auto" or any(column.likelihood != "gaussian" for column in columns):
+        return None
+    return np.array([column.dequantize for column in columns])
 
 
 def check_continued_fit(vae, X, params, method):

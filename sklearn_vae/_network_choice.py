@@ -16,6 +16,15 @@ the data it needs, and there the choice would cost six fits of a large
 table. Every fit without the choice (a larger or smaller table, a Dask
 collection, ``partial_fit``, a custom encoder or decoder) takes the MLP; a
 warm-started fit and later ``partial_fit`` calls keep the fitted network.
+
+Under ``n_components="auto"`` the two candidates need not share a latent
+size. The MLP takes the Ledermann bound (at most 8). The linear model of a
+table whose every column is Gaussian is factor analysis, whose number of
+factors has a cheap cross-validated choice: it takes the number (from 1 to
+the uncapped Ledermann bound, :data:`FACTOR_GRID_SIZE` values at most) whose
+:class:`~sklearn.decomposition.FactorAnalysis` scores the held-out rows of
+the same folds highest (:func:`factor_count`). The choice between the two is
+then made at those sizes, and the fit keeps the winner's.
 """
 
 import copy
@@ -23,21 +32,26 @@ import warnings
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.decomposition import FactorAnalysis
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 from sklearn.utils import _safe_indexing
 
+from ._data import dequantized_view
 from ._random import draw_seed
-from ._training import fit_raising_interrupts
+from ._training import fit_raising_interrupts, ledermann_bound
 
 __all__ = [
     "CHOICE_FOLDS",
     "CHOICE_IMPORTANCE_SAMPLES",
+    "FACTOR_GRID_SIZE",
     "LINEAR_SIZES",
     "MARGIN_STANDARD_ERRORS",
     "MAX_CHOICE_ROWS",
     "MIN_CHOICE_ROWS",
     "MLP_SIZES",
-    "hidden_layer_sizes",
+    "factor_count",
+    "network",
     "with_network",
 ]
 
@@ -57,6 +71,9 @@ CHOICE_IMPORTANCE_SAMPLES = 100
 #: The linear model is chosen when its held-out log-likelihood is higher by
 #: more than this many standard errors of the mean paired difference per row.
 MARGIN_STANDARD_ERRORS = 3.0
+#: Numbers of factors tried for the linear candidate, at most: a geometric grid
+#: from 1 to the Ledermann bound, every number where the bound is this or less.
+FACTOR_GRID_SIZE = 16
 
 
 def _makes_choice(params, X, n_samples):
@@ -66,9 +83,60 @@ def _makes_choice(params, X, n_samples):
     return not custom and in_memory and MIN_CHOICE_ROWS <= n_samples <= MAX_CHOICE_ROWS
 
 
-def _held_out_scores(estimator, sizes, X, folds, seed):
-    """Each row's ``log_likelihood`` under ``estimator`` with ``sizes``, fitted without its fold."""
+def factor_grid(n_features):
+    """Numbers of factors :func:`factor_count` tries for a table of ``n_features`` columns."""
+    bound = ledermann_bound(n_features)
+    if bound <= FACTOR_GRID_SIZE:
+        return np.arange(1, bound + 1)
+    return np.unique(np.round(np.geomspace(1, bound, FACTOR_GRID_SIZE)).astype(int))
+
+
+def factor_count(X, dequantized, folds):
+    """The number of factors of the highest held-out factor-analysis log-likelihood.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The encoded training data, every column Gaussian.
+    dequantized : ndarray of bool of shape (n_features,)
+        The columns the model dequantises: their integers are read with the
+        row-hashed noise they are scored with.
+    folds : list of (train, held_out) index arrays
+
+    Returns
+    -------
+    n_factors : int
+        Of :func:`factor_grid`, the number whose ``FactorAnalysis`` fitted on
+        each fold's training rows gives the highest mean log-likelihood of
+        its held-out rows; the smallest among equals. A missing entry reads as
+        its column's mean over the fold's training rows.
+    """
+    X = dequantized_view(np.asarray(X, dtype=np.float64), dequantized)
+    grid = factor_grid(X.shape[1])
+    totals = np.zeros(len(grid))
+    for train, held_out in folds:
+        mean = np.nanmean(X[train], axis=0)
+        # A column with no observed training entry is all mean: 0 after centring.
+        mean = np.where(np.isnan(mean), 0.0, mean)
+        train_rows, held_out_rows = (
+            np.where(np.isnan(X[rows]), mean, X[rows]) for rows in (train, held_out)
+        )
+        for i, n_factors in enumerate(grid):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fa = FactorAnalysis(int(n_factors), svd_method="lapack").fit(train_rows)
+            totals[i] += np.sum(fa.score_samples(held_out_rows))
+    return int(grid[np.argmax(totals)])
+
+
+def _held_out_scores(estimator, sizes, X, folds, seed, n_components=None):
+    """Each row's ``log_likelihood`` under ``estimator`` with ``sizes``, fitted without its fold.
+
+    ``n_components``, when given, replaces the estimator's latent size.
+    """
     candidate = clone(estimator).set_params(hidden_layer_sizes=sizes, warm_start=False, verbose=0)
+    if n_components is not None:
+        candidate.set_params(n_components=n_components)
     scores = np.empty(sum(len(held_out) for _, held_out in folds))
     for train, held_out in folds:
         fold_model = fit_raising_interrupts(clone(candidate), _safe_indexing(X, train))
@@ -96,8 +164,8 @@ def _linear_wins(mlp, linear):
     return bool(np.mean(difference) > MARGIN_STANDARD_ERRORS * standard_error)
 
 
-def hidden_layer_sizes(estimator, X, encoded, params):
-    """The hidden layer sizes a fit of ``X`` trains with under ``params``.
+def network(estimator, X, encoded, params, dequantized=None):
+    """The hidden layer sizes and latent size a fresh fit of ``X`` trains with.
 
     Parameters
     ----------
@@ -109,19 +177,25 @@ def hidden_layer_sizes(estimator, X, encoded, params):
         ``X`` as validated, whose type and number of rows decide whether the
         choice is made.
     params : dict
-        The estimator's parameters; ``params["hidden_layer_sizes"]`` is
-        returned unless it is ``"auto"``.
+        The estimator's parameters, ``n_components`` resolved.
+        ``params["hidden_layer_sizes"]`` is returned unless it is ``"auto"``.
+    dequantized : ndarray of bool or None, default=None
+        Given where ``n_components`` is ``"auto"`` and every column is
+        Gaussian (the linear model is factor analysis): the columns the model
+        dequantises. The linear candidate then takes the latent size of
+        :func:`factor_count`; otherwise ``params["n_components"]``.
 
     Returns
     -------
     sizes : tuple of int
+    n_components : int
     """
-    sizes = params["hidden_layer_sizes"]
+    sizes, n_components = params["hidden_layer_sizes"], params["n_components"]
     if not isinstance(sizes, str):
-        return sizes
+        return sizes, n_components
     n_samples = encoded.shape[0]
     if not _makes_choice(params, encoded, n_samples):
-        return MLP_SIZES
+        return MLP_SIZES, n_components
     random_state = params["random_state"]
     # The folds do not draw from a RandomState given as random_state: the fit
     # that follows is the one a fit with the chosen sizes makes.
@@ -129,19 +203,19 @@ def hidden_layer_sizes(estimator, X, encoded, params):
         random_state = copy.deepcopy(random_state)
     seed = draw_seed(random_state)
     folds = list(KFold(CHOICE_FOLDS, shuffle=True, random_state=seed).split(np.arange(n_samples)))
+    factors = n_components if dequantized is None else factor_count(encoded, dequantized, folds)
     # The fit that follows warns of what it finds in X once; the folds' fits do not.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mlp, linear = (
-            _held_out_scores(estimator, candidate, X, folds, seed)
-            for candidate in (MLP_SIZES, LINEAR_SIZES)
-        )
-    chosen = LINEAR_SIZES if _linear_wins(mlp, linear) else MLP_SIZES
+        mlp = _held_out_scores(estimator, MLP_SIZES, X, folds, seed, n_components)
+        linear = _held_out_scores(estimator, LINEAR_SIZES, X, folds, seed, factors)
+    chosen = (LINEAR_SIZES, factors) if _linear_wins(mlp, linear) else (MLP_SIZES, n_components)
     if params["verbose"]:
         print(
             f"hidden_layer_sizes='auto': mean held-out log-likelihood over {CHOICE_FOLDS} "
-            f"folds {np.mean(mlp):.4f} nats per row with {MLP_SIZES}, "
-            f"{np.mean(linear):.4f} with {LINEAR_SIZES}: fitting {chosen}."
+            f"folds {np.mean(mlp):.4f} nats per row with {MLP_SIZES} and n_components="
+            f"{n_components}, {np.mean(linear):.4f} with {LINEAR_SIZES} and n_components="
+            f"{factors}: fitting {chosen[0]} with n_components={chosen[1]}."
         )
     return chosen
 

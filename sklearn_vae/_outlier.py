@@ -120,10 +120,19 @@ def quantile(scores, level):
 
 
 def _fold_estimator(estimator, fitted):
-    """The unfitted model of the folds: a VAE's ``"auto"`` network is the one ``fitted`` chose."""
-    if isinstance(estimator, VAETransformer) and isinstance(estimator.hidden_layer_sizes, str):
-        return clone(estimator).set_params(hidden_layer_sizes=fitted.hidden_layer_sizes_)
-    return estimator
+    """The unfitted model of the folds: a VAE's ``"auto"`` network and latent size are
+    those ``fitted`` chose."""
+    if not isinstance(estimator, VAETransformer):
+        return estimator
+    chosen = {
+        name: value
+        for name, value in [
+            ("hidden_layer_sizes", fitted.hidden_layer_sizes_),
+            ("n_components", fitted.n_components_),
+        ]
+        if isinstance(getattr(estimator, name), str)  # "auto"
+    }
+    return clone(estimator).set_params(**chosen) if chosen else estimator
 
 
 class DensityOutlierDetector(OutlierMixin, BaseEstimator):

@@ -54,6 +54,7 @@ __all__ = [
     "fitted_params",
     "initialise",
     "latent_size",
+    "ledermann_bound",
     "make_net",
     "resolved_params",
     "restore_on_error",
@@ -136,17 +137,21 @@ def fit_raising_interrupts(estimator, X):
 # --------------------------------------------------------- fitted parameters
 
 
-def latent_size(n_features):
-    """The ``"auto"`` number of latent variables for a table of ``n_features`` columns.
+def ledermann_bound(n_features):
+    """The Ledermann bound of ``n_features`` columns, at least 1.
 
-    The Ledermann bound: the largest ``k`` with ``(d - k)**2 >= d + k``, the
-    most factors a factor analysis of ``d`` variables identifies (beyond it
-    the model has more free parameters than the covariance it describes), at
-    least 1 and at most :data:`AUTO_MAX_COMPONENTS`.
+    The largest ``k`` with ``(d - k)**2 >= d + k``: the most factors a factor
+    analysis of ``d`` variables identifies (beyond it the model has more free
+    parameters than the covariance it describes).
     """
     d = n_features
-    bound = math.floor((2 * d + 1 - math.sqrt(8 * d + 1)) / 2)
-    return min(AUTO_MAX_COMPONENTS, max(1, bound))
+    return max(1, math.floor((2 * d + 1 - math.sqrt(8 * d + 1)) / 2))
+
+
+def latent_size(n_features):
+    """The ``"auto"`` number of latent variables for a table of ``n_features`` columns:
+    the Ledermann bound (:func:`ledermann_bound`), at most :data:`AUTO_MAX_COMPONENTS`."""
+    return min(AUTO_MAX_COMPONENTS, ledermann_bound(n_features))
 
 
 def resolved_params(params, n_features):

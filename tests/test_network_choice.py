@@ -1,5 +1,7 @@
 """hidden_layer_sizes="auto": the cross-validated choice between the MLP and the linear model."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from sklearn.model_selection import KFold
 from sklearn_vae import DensityOutlierDetector, VAEImputer, VAETransformer
 from sklearn_vae import _network_choice as choice
 from sklearn_vae import _training as training
+from sklearn_vae._data import dequantized_view
 from sklearn_vae._outlier import _fold_estimator
 
 LINEAR, MLP = choice.LINEAR_SIZES, choice.MLP_SIZES
@@ -28,6 +31,7 @@ class ScoredByWidth(BaseEstimator):
     def __init__(
         self,
         hidden_layer_sizes="auto",
+        n_components=2,
         warm_start=True,
         verbose=1,
         random_state=0,
@@ -35,6 +39,7 @@ class ScoredByWidth(BaseEstimator):
         calls=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.n_components = n_components
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
@@ -45,6 +50,7 @@ class ScoredByWidth(BaseEstimator):
         self.fitted_rows_ = np.asarray(X)[:, 1].copy()
         self.raised_interrupts_ = training._RAISE_INTERRUPTS.get()
         self.calls.append(("fit", self.hidden_layer_sizes, self.warm_start, self.verbose))
+        self.calls.append(("components", self.hidden_layer_sizes, self.n_components))
         return self
 
     def log_likelihood(self, X, *, n_importance_samples, random_state):
@@ -57,6 +63,7 @@ class ScoredByWidth(BaseEstimator):
 def _params(**changes):
     return {
         "hidden_layer_sizes": "auto",
+        "n_components": 2,
         "encoder": None,
         "decoder": None,
         "random_state": 0,
@@ -153,7 +160,7 @@ def test_the_higher_held_out_score_wins_and_a_tie_keeps_the_mlp(per_layer, expec
     calls = Calls()
     estimator = ScoredByWidth(per_layer=per_layer, calls=calls)
     X = _table(choice.MIN_CHOICE_ROWS)
-    assert choice.hidden_layer_sizes(estimator, X, X, _params()) == expected
+    assert choice.network(estimator, X, X, _params()) == (expected, 2)
     fitted = [call[1] for call in calls if call[0] == "fit"]
     assert fitted == [MLP] * choice.CHOICE_FOLDS + [LINEAR] * choice.CHOICE_FOLDS
 
@@ -164,7 +171,7 @@ def test_the_folds_are_shuffled_and_seeded_by_random_state():
     def held_out_rows(random_state):
         calls = Calls()
         params = _params(random_state=random_state)
-        choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, X, params)
+        choice.network(ScoredByWidth(calls=calls), X, X, params)
         return [call[1] for call in calls if call[0] == "rows"]
 
     seed = np.random.RandomState(3).randint(np.iinfo(np.int32).max)
@@ -188,7 +195,7 @@ def test_only_tables_within_the_row_limits_are_chosen_for(n_rows, chooses):
     calls = Calls()
     estimator = ScoredByWidth(per_layer=-1.0, calls=calls)
     X = _table(n_rows)
-    sizes = choice.hidden_layer_sizes(estimator, X, X, _params())
+    sizes, _ = choice.network(estimator, X, X, _params())
     assert sizes == (LINEAR if chooses else MLP)
     assert bool(calls) == chooses
 
@@ -198,7 +205,7 @@ def test_a_custom_network_takes_the_mlp_without_a_choice(network):
     calls = Calls()
     X = _table(50)
     params = _params(**{network: object()})
-    assert choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, X, params) == MLP
+    assert choice.network(ScoredByWidth(calls=calls), X, X, params) == (MLP, 2)
     assert calls == []
 
 
@@ -208,7 +215,7 @@ def test_data_not_in_memory_take_the_mlp_without_a_choice():
 
     calls = Calls()
     X = _table(50)
-    assert choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, Stream(), _params()) == MLP
+    assert choice.network(ScoredByWidth(calls=calls), X, Stream(), _params()) == (MLP, 2)
     assert calls == []
 
 
@@ -217,7 +224,8 @@ def test_given_sizes_are_kept(sizes):
     calls = Calls()
     X = _table(50)
     params = _params(hidden_layer_sizes=sizes)
-    assert choice.hidden_layer_sizes(ScoredByWidth(calls=calls), X, X, params) is sizes
+    chosen, n_components = choice.network(ScoredByWidth(calls=calls), X, X, params)
+    assert chosen is sizes and n_components == 2
     assert calls == []
 
 
@@ -225,13 +233,109 @@ def test_verbose_reports_both_scores_and_the_choice(capsys):
     X = _table(30)
     X[:, 0] = 0.0
     estimator = ScoredByWidth(per_layer=-0.5, calls=Calls())
-    choice.hidden_layer_sizes(estimator, X, X, _params(verbose=1))
+    choice.network(estimator, X, X, _params(verbose=1))
     assert capsys.readouterr().out == (
         "hidden_layer_sizes='auto': mean held-out log-likelihood over 3 folds -1.0000 nats "
-        "per row with (256, 256), 0.0000 with (): fitting ().\n"
+        "per row with (256, 256) and n_components=2, 0.0000 with () and n_components=2: "
+        "fitting () with n_components=2.\n"
     )
-    choice.hidden_layer_sizes(estimator, X, X, _params(verbose=0))
+    choice.network(estimator, X, X, _params(verbose=0))
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(("n_features", "expected"), [(1, [1]), (5, [1, 2]), (10, range(1, 7))])
+def test_the_factor_grid_is_every_number_up_to_the_ledermann_bound(n_features, expected):
+    np.testing.assert_array_equal(choice.factor_grid(n_features), list(expected))
+
+
+def test_the_factor_grid_of_a_wide_table_is_geometric():
+    # 30 columns: bound 22, above the grid's 16 values.
+    grid = choice.factor_grid(30)
+    assert grid[0] == 1 and grid[-1] == training.ledermann_bound(30) == 22
+    assert len(grid) <= choice.FACTOR_GRID_SIZE and np.all(np.diff(grid) > 0)
+    ratios = grid[1:] / grid[:-1]
+    assert ratios[-1] < 1.3  # no gap wider than the geometric step at the top
+    np.testing.assert_array_equal(choice.factor_grid(17), range(1, 12))  # bound 11
+
+
+def _factors(n_rows, n_factors, n_features=12, noise=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(size=(n_factors, n_features))
+    return rng.normal(size=(n_rows, n_factors)) @ loadings + noise * rng.normal(
+        size=(n_rows, n_features)
+    )
+
+
+@pytest.mark.parametrize("n_factors", [1, 3, 5])
+def test_factor_count_finds_the_number_of_factors(n_factors):
+    X = _factors(2000, n_factors)
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    assert choice.factor_count(X, np.zeros(12, dtype=bool), folds) == n_factors
+
+
+def test_factor_count_fits_each_fold_and_scores_its_held_out_rows(monkeypatch):
+    # A column of integers is read dequantised; a missing entry as the fold's training mean.
+    fitted, scored = [], []
+
+    class Recorded(choice.FactorAnalysis):
+        def fit(self, X, y=None):
+            fitted.append((self.n_components, X.copy()))
+            return super().fit(X)
+
+        def score_samples(self, X):
+            scored.append(X.copy())
+            return np.full(len(X), -float(abs(self.n_components - 2)))  # 2 factors win
+
+    monkeypatch.setattr(choice, "FactorAnalysis", Recorded)
+    X = _factors(30, 2, n_features=5)
+    X[:, 0] = np.round(X[:, 0])
+    X[4, 1] = np.nan
+    dequantized = np.array([True, False, False, False, False])
+    folds = list(KFold(3).split(X))
+    assert choice.factor_count(X, dequantized, folds) == 2
+    grid = list(choice.factor_grid(5))
+    assert [n for n, _ in fitted] == grid * 3
+    read = dequantized_view(X, dequantized)
+    assert not np.array_equal(read[:, 0], X[:, 0])  # the noise is there to see
+    for k, (train, held_out) in enumerate(folds):
+        expected = read.copy()
+        expected[4, 1] = np.nanmean(read[train, 1])
+        np.testing.assert_array_equal(fitted[k * len(grid)][1], expected[train])
+        np.testing.assert_array_equal(scored[k * len(grid)], expected[held_out])
+
+
+def test_factor_count_takes_the_smallest_of_equal_scores(monkeypatch):
+    class Flat(choice.FactorAnalysis):
+        def score_samples(self, X):
+            return np.zeros(len(X))
+
+    monkeypatch.setattr(choice, "FactorAnalysis", Flat)
+    X = _factors(30, 2, n_features=6)
+    assert choice.factor_count(X, np.zeros(6, dtype=bool), list(KFold(3).split(X))) == 1
+
+
+@pytest.mark.parametrize(("per_layer", "expected"), [(-0.01, (LINEAR, 5)), (0.01, (MLP, 2))])
+def test_the_linear_candidate_takes_the_counted_factors(monkeypatch, per_layer, expected):
+    counted = []
+
+    def count(X, dequantized, folds):
+        counted.append((dequantized, len(folds)))
+        return 5
+
+    monkeypatch.setattr(choice, "factor_count", count)
+    calls = Calls()
+    X = _table(choice.MIN_CHOICE_ROWS)
+    mask = np.zeros(2, dtype=bool)
+    estimator = ScoredByWidth(per_layer=per_layer, calls=calls)
+    assert choice.network(estimator, X, X, _params(), mask) == expected
+    assert counted == [(mask, choice.CHOICE_FOLDS)]
+    sizes = [call[1:] for call in calls if call[0] == "components"]
+    assert sizes == [(MLP, 2)] * choice.CHOICE_FOLDS + [(LINEAR, 5)] * choice.CHOICE_FOLDS
+    # Without the columns (a latent size given, or a column not Gaussian), no count.
+    calls.clear()
+    assert choice.network(estimator, X, X, _params())[1] == 2
+    assert len(counted) == 1
+    assert {call[2] for call in calls if call[0] == "components"} == {2}
 
 
 # ---------------------------------------------------------------- real fits
@@ -251,14 +355,22 @@ def factor_fit():
 
 
 def test_a_small_factor_table_gets_the_linear_model(factor_fit):
-    _, vae = factor_fit
+    X, vae = factor_fit
     assert vae.hidden_layer_sizes_ == ()
     assert vae.hidden_layer_sizes == "auto"
+    # Its latent size is the number of factors chosen on the folds of the choice.
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    folds = list(KFold(3, shuffle=True, random_state=seed).split(X))
+    assert vae.n_components_ == choice.factor_count(X, np.zeros(10, dtype=bool), folds)
+    assert vae.n_components_ != training.latent_size(10)  # 6: the choice changed it
+    assert vae.n_components == "auto"
 
 
 def test_the_chosen_fit_is_the_fit_of_the_chosen_sizes(factor_fit):
     X, vae = factor_fit
-    explicit = VAETransformer(hidden_layer_sizes=(), random_state=0).fit(X)
+    explicit = VAETransformer(
+        hidden_layer_sizes=(), n_components=vae.n_components_, random_state=0
+    ).fit(X)
     np.testing.assert_array_equal(vae.transform(X), explicit.transform(X))
     np.testing.assert_array_equal(vae.score_samples(X), explicit.score_samples(X))
 
@@ -286,15 +398,21 @@ def test_warm_start_and_later_partial_fits_keep_the_fitted_network(factor_fit):
     vae = VAETransformer(random_state=0, max_iter=2, warm_start=True)
     vae.fit(X[:40])
     chosen = vae.hidden_layer_sizes_
+    n_components = vae.n_components_
     vae.fit(X)  # 150 rows would be chosen for again: a warm start continues instead
-    assert vae.hidden_layer_sizes_ == chosen
+    assert vae.hidden_layer_sizes_ == chosen and vae.n_components_ == n_components
     vae.set_params(hidden_layer_sizes=(8,))
     with pytest.raises(ValueError, match="hidden_layer_sizes was changed"):
         vae.fit(X)
     stream = VAETransformer(random_state=0).partial_fit(X[:40])
     assert stream.hidden_layer_sizes_ == MLP  # a first chunk is no table to choose on
+    assert stream.n_components_ == training.latent_size(10)
     stream.partial_fit(X[40:80])
     assert stream.hidden_layer_sizes_ == MLP
+    # partial_fit after fit continues the chosen linear model and its latent size.
+    continued = copy.deepcopy(fitted).partial_fit(X[:40])
+    assert continued.hidden_layer_sizes_ == ()
+    assert continued.n_components_ == fitted.n_components_ != training.latent_size(10)
 
 
 def test_the_fit_warns_of_recognised_columns_once():
@@ -316,25 +434,34 @@ def test_the_imputer_keeps_the_mlp_and_the_detector_folds_reuse_the_choice(facto
     _, fitted = factor_fit
     auto = VAETransformer(random_state=0)
     folds = _fold_estimator(auto, fitted)
-    assert folds.hidden_layer_sizes == ()
+    assert folds.hidden_layer_sizes == () and folds.n_components == fitted.n_components_
     assert auto.hidden_layer_sizes == "auto"  # a clone is changed, not the estimator
-    given = VAETransformer(hidden_layer_sizes=(8,))
+    assert auto.n_components == "auto"
+    sized = VAETransformer(n_components=4)
+    assert _fold_estimator(sized, fitted).get_params()["n_components"] == 4
+    assert _fold_estimator(sized, fitted).hidden_layer_sizes == ()
+    given = VAETransformer(hidden_layer_sizes=(8,), n_components=3)
     assert _fold_estimator(given, fitted) is given
 
 
 def test_the_detector_chooses_once_and_its_folds_fit_the_choice(monkeypatch):
     asked = []
 
-    def choose(estimator, given, X, params):
-        asked.append(params["hidden_layer_sizes"])
-        return () if params["hidden_layer_sizes"] == "auto" else params["hidden_layer_sizes"]
+    def choose(estimator, given, X, params, dequantized):
+        asked.append((params["hidden_layer_sizes"], params["n_components"]))
+        if params["hidden_layer_sizes"] == "auto":
+            return (), 1
+        return params["hidden_layer_sizes"], params["n_components"]
 
-    monkeypatch.setattr("sklearn_vae._fit_steps.choose_hidden_layer_sizes", choose)
+    monkeypatch.setattr("sklearn_vae._fit_steps.choose_network", choose)
     X = _factor_table(60)
     estimator = VAETransformer(max_iter=2, random_state=0)
     detector = DensityOutlierDetector(estimator, cv=3, random_state=0).fit(X)
     assert detector.estimator_.hidden_layer_sizes_ == ()
-    assert asked[0] == "auto" and asked[1:] and all(sizes == () for sizes in asked[1:])
+    assert detector.estimator_.n_components_ == 1
+    # The first fit chooses, from the Ledermann bound of 10 columns; the folds fit its choice.
+    assert asked[0] == ("auto", 6)
+    assert len(asked) > 1 and all(fold == ((), 1) for fold in asked[1:])
 
 
 def test_with_network_resolves_auto_only():
@@ -343,3 +470,16 @@ def test_with_network_resolves_auto_only():
     assert params["hidden_layer_sizes"] == "auto"  # a copy
     given = _params(hidden_layer_sizes=(3,))
     assert choice.with_network(given, (5,)) is given
+
+
+def test_only_an_all_gaussian_table_of_auto_latent_size_counts_factors():
+    from sklearn_vae._fit_steps import _factor_analysis_columns
+
+    rng = np.random.default_rng(0)
+    numbers = pd.DataFrame({"x": rng.normal(size=40), "n": rng.integers(0, 50, size=40)})
+    fast = dict(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    vae = VAETransformer(**fast).fit(numbers)
+    np.testing.assert_array_equal(_factor_analysis_columns(vae), [False, True])
+    assert _factor_analysis_columns(VAETransformer(n_components=1, **fast).fit(numbers)) is None
+    mixed = numbers.assign(c=pd.Categorical(rng.choice(["a", "b"], size=40)))
+    assert _factor_analysis_columns(VAETransformer(**fast).fit(mixed)) is None
