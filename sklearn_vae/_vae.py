@@ -63,20 +63,20 @@ class VAETransformer(
         Size of the latent space (the dimension of ``z``). ``"auto"``: the
         Ledermann bound of a table of ``d`` columns, the most factors a factor
         analysis of ``d`` variables identifies, ``floor((2d + 1 - sqrt(8d +
-        1)) / 2)``, at least 1 and at most 8 (tables of 13 columns or more
-        get 8); see :doc:`/training`. The fitted size is ``n_components_``.
+        1)) / 2)``, 1 to 8, or the linear model's own (``hidden_layer_sizes``);
+        see :doc:`/training`. The fitted size is ``n_components_``.
 
     hidden_layer_sizes : "auto" or array-like of shape (n_layers,), default="auto"
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
         them. ``()`` with the Gaussian likelihood is factor analysis, which
         :meth:`fit` starts at its maximum-likelihood fit (see Notes).
-        ``"auto"``: on a table of 30 to 1,000 rows, :meth:`fit` scores both
-        ``(256, 256)`` and ``()`` by the held-out :meth:`log_likelihood` of
-        a 3-fold cross-validation (six more fits), keeps ``(256, 256)``
-        unless ``()`` scores higher by more than three standard errors, then
-        fits the winner on every row; any other fit (more or fewer rows, a
-        Dask collection, :meth:`partial_fit`, a custom ``encoder`` or
-        ``decoder``) takes ``(256, 256)``; see :doc:`/training`. The fitted
+        ``"auto"``: on a table of 30 to 1,000 rows, :meth:`fit` scores
+        ``(256, 256)`` and ``()`` by a 3-fold cross-validated
+        :meth:`log_likelihood` (six more fits; ``()`` of Gaussian columns at
+        the best number of factors if ``n_components="auto"``), keeps
+        ``(256, 256)`` unless ``()`` scores higher by three standard errors,
+        and fits the winner; other fits (a Dask collection, a custom
+        network, ...) take ``(256, 256)``; see :doc:`/training`. The fitted
         widths are ``hidden_layer_sizes_``.
 
     encoder : torch.nn.Module class or instance, default=None
