@@ -554,9 +554,19 @@ def imputation(results):
     return section(results, stems, *parts)
 
 
+def latest_rows_per(results, stems, key):
+    """Rows of ``stems`` whose ``key`` (a task) comes from the latest run (header date) of it,
+    and the stems that give any row, in name order."""
+    latest = {}
+    for stem in sorted(stems, key=lambda stem: results[stem]["header"]["date"]):
+        for value in dict.fromkeys(row[key] for row in results[stem]["rows"]):
+            latest[value] = stem
+    rows = [row for stem in stems for row in results[stem]["rows"] if latest[row[key]] == stem]
+    return rows, [stem for stem in stems if stem in latest.values()]
+
+
 def novelty(results):
-    stems = ["bench_novelty"]
-    rows = results["bench_novelty"]["rows"]
+    rows, stems = latest_rows_per(results, stems_of(results, "bench_novelty"), "task")
 
     def label(row):
         # A variant row scores a part of the detector it names ("VAE default, ELBO alone").

@@ -390,21 +390,35 @@ def test_battery_report_shows_the_after_file_with_the_before_counts():
     assert both.index("`bench_rdatasets.json`") < both.index("`bench_rdatasets_before.json`")
 
 
-def _novelty_file(tasks):
+def _novelty_file(tasks, stem="bench_novelty", date="d", auc=0.9):
     rows = [
         {
             "task": task,
             "detector": detector,
             "variant_of": None,
-            "auc_mean": auc,
-            "auc_min": auc - 0.1,
+            "auc_mean": value,
+            "auc_min": value - 0.1,
             "fit_s": 2.0,
         }
         for task in tasks
-        for detector, auc in (("VAE default", 0.9), ("IsolationForest", 0.8))
+        for detector, value in (("VAE default", auc), ("IsolationForest", 0.8))
     ]
-    header = {"benchmark": "bench_novelty", "command": "c", "date": "d", "git": {"commit": "a"}}
-    return {"bench_novelty": {"header": header, "rows": rows}}
+    header = {"benchmark": "bench_novelty", "command": stem, "date": date, "git": {"commit": "a"}}
+    return {stem: {"header": header, "rows": rows}}
+
+
+def test_novelty_report_takes_each_task_from_its_latest_run():
+    results = {
+        **_novelty_file(["digits", "breast_cancer", "wine"], date="2026-01-01"),
+        **_novelty_file(["wine"], stem="bench_novelty_wine", date="2026-02-01", auc=0.95),
+    }
+    text = report.novelty(results)
+    assert "| VAE default | 0.900 | 0.800 | 2.0 | 0.900 | 2.0 | 0.950 | 2.0 |" in text
+    assert "`bench_novelty.json`" in text and "`bench_novelty_wine.json`" in text
+    results["bench_novelty_wine"]["header"]["date"] = "2025-12-01"  # now the older run
+    text = report.novelty(results)
+    assert "| VAE default | 0.900 | 0.800 | 2.0 | 0.900 | 2.0 | 0.900 | 2.0 |" in text
+    assert "`bench_novelty_wine.json`" not in text
 
 
 def test_novelty_report_shows_a_column_pair_per_single_split_task_present():
