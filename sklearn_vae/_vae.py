@@ -63,8 +63,8 @@ class VAETransformer(
         Size of the latent space (the dimension of ``z``). ``"auto"``: the
         Ledermann bound of a table of ``d`` columns, the most factors a factor
         analysis of ``d`` variables identifies, ``floor((2d + 1 - sqrt(8d +
-        1)) / 2)``, 1 to 8, or the linear model's own (``hidden_layer_sizes``);
-        see :doc:`/training`. The fitted size is ``n_components_``.
+        1)) / 2)``, 1 to 8 (a linear model ``hidden_layer_sizes="auto"`` picks
+        may take its own); see :doc:`/training`. The fitted size is ``n_components_``.
 
     hidden_layer_sizes : "auto" or array-like of shape (n_layers,), default="auto"
         Widths of the encoder's hidden layers (ReLU); the decoder mirrors
