@@ -108,16 +108,23 @@ def factor_count(X, dequantized, folds):
     n_factors : int
         Of :func:`factor_grid`, the number whose ``FactorAnalysis`` fitted on
         each fold's training rows gives the highest mean log-likelihood of
-        its held-out rows; the smallest among equals. A missing entry reads as
-        its column's mean over the fold's training rows.
+        its held-out rows; the smallest among equals. Each column is read in
+        units of its largest magnitude, and a missing entry as its column's
+        mean over the fold's training rows.
     """
     X = dequantized_view(np.asarray(X, dtype=np.float64), dequantized)
+    # Factor analysis ranks numbers of factors alike at any scale of a column,
+    # but its variances overflow at 1e300 and vanish at 1e-300: each column is
+    # read in units of its largest magnitude.
+    largest = np.max(np.abs(np.nan_to_num(X, nan=0.0)), axis=0)
+    X = X / np.where(largest > 0, largest, 1.0)
     grid = factor_grid(X.shape[1])
     totals = np.zeros(len(grid))
     for train, held_out in folds:
-        mean = np.nanmean(X[train], axis=0)
-        # A column with no observed training entry is all mean: 0 after centring.
-        mean = np.where(np.isnan(mean), 0.0, mean)
+        # A column with no observed training entry reads as 0 (with no warning).
+        observed = np.sum(~np.isnan(X[train]), axis=0)
+        totals_of_columns = np.nansum(X[train], axis=0)
+        mean = np.divide(totals_of_columns, observed, out=np.zeros(X.shape[1]), where=observed > 0)
         train_rows, held_out_rows = (
             np.where(np.isnan(X[rows]), mean, X[rows]) for rows in (train, held_out)
         )

@@ -1,6 +1,7 @@
 """hidden_layer_sizes="auto": the cross-validated choice between the MLP and the linear model."""
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -243,9 +244,14 @@ def test_verbose_reports_both_scores_and_the_choice(capsys):
     assert capsys.readouterr().out == ""
 
 
-@pytest.mark.parametrize(("n_features", "expected"), [(1, [1]), (5, [1, 2]), (10, range(1, 7))])
+@pytest.mark.parametrize(
+    ("n_features", "expected"), [(1, [1]), (5, [1, 2]), (10, range(1, 7)), (23, range(1, 17))]
+)
 def test_the_factor_grid_is_every_number_up_to_the_ledermann_bound(n_features, expected):
-    np.testing.assert_array_equal(choice.factor_grid(n_features), list(expected))
+    # 23 columns: a bound of 16, the grid's size.
+    grid = choice.factor_grid(n_features)
+    np.testing.assert_array_equal(grid, list(expected))
+    assert grid.dtype.kind == "i"
 
 
 def test_the_factor_grid_of_a_wide_table_is_geometric():
@@ -253,6 +259,7 @@ def test_the_factor_grid_of_a_wide_table_is_geometric():
     grid = choice.factor_grid(30)
     assert grid[0] == 1 and grid[-1] == training.ledermann_bound(30) == 22
     assert len(grid) <= choice.FACTOR_GRID_SIZE and np.all(np.diff(grid) > 0)
+    assert grid.dtype.kind == "i"
     ratios = grid[1:] / grid[:-1]
     assert ratios[-1] < 1.3  # no gap wider than the geometric step at the top
     np.testing.assert_array_equal(choice.factor_grid(17), range(1, 12))  # bound 11
@@ -290,18 +297,40 @@ def test_factor_count_fits_each_fold_and_scores_its_held_out_rows(monkeypatch):
     X = _factors(30, 2, n_features=5)
     X[:, 0] = np.round(X[:, 0])
     X[4, 1] = np.nan
-    dequantized = np.array([True, False, False, False, False])
     folds = list(KFold(3).split(X))
-    assert choice.factor_count(X, dequantized, folds) == 2
+    # Column 2 is observed in the first fold's held-out rows alone: 0 in its training rows.
+    X[folds[0][0], 2] = np.nan
+    dequantized = np.array([True, False, False, False, False])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice"
+        assert choice.factor_count(X, dequantized, folds) == 2
     grid = list(choice.factor_grid(5))
     assert [n for n, _ in fitted] == grid * 3
     read = dequantized_view(X, dequantized)
     assert not np.array_equal(read[:, 0], X[:, 0])  # the noise is there to see
+    read = read / np.nanmax(np.abs(read), axis=0)
     for k, (train, held_out) in enumerate(folds):
         expected = read.copy()
         expected[4, 1] = np.nanmean(read[train, 1])
-        np.testing.assert_array_equal(fitted[k * len(grid)][1], expected[train])
-        np.testing.assert_array_equal(scored[k * len(grid)], expected[held_out])
+        unobserved = np.isnan(expected[:, 2])
+        expected[unobserved, 2] = 0.0 if k == 0 else np.nanmean(read[train, 2])
+        # Values of at most 1 in magnitude; the mean may differ in its last bit.
+        np.testing.assert_allclose(fitted[k * len(grid)][1], expected[train], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(scored[k * len(grid)], expected[held_out], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("exponent", [300, -300, 30])
+def test_factor_count_does_not_depend_on_the_columns_scales(exponent):
+    # At 1e300 factor analysis's variances overflow (it raised), at 1e-300 they
+    # vanish (it chose 1): each column is read in units of its largest magnitude.
+    X = _factors(600, 3)
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    scales = 10.0 ** (exponent - np.arange(12) % 3)  # unequal, near the extreme
+    no_noise = np.zeros(12, dtype=bool)
+    assert choice.factor_count(X * scales, no_noise, folds) == 3
+    X[0, 0] = 0.0
+    X[:, 5] = 0.0  # a column of zeros keeps its units
+    assert choice.factor_count(X * scales, no_noise, folds) == 3
 
 
 def test_factor_count_takes_the_smallest_of_equal_scores(monkeypatch):
