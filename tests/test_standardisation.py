@@ -219,3 +219,20 @@ def test_standardising_beyond_float64s_range_gives_infinity_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_array_equal(wide.inverse_transform(np.array([[1e300]])), np.inf)
+
+
+def test_the_default_network_choice_is_the_same_at_any_scale():
+    # hidden_layer_sizes="auto" counts the linear model's factors by factor
+    # analysis, whose variances overflow at 1e300 (the fit raised) and vanish
+    # at 1e-300 (it counted 1 factor) unless each column is rescaled first.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)) @ rng.normal(size=(3, 8)) + 0.3 * rng.normal(size=(60, 8))
+    params = dict(max_iter=3, random_state=0, dequantize=False)
+    unit = VAETransformer(**params).fit(X)
+    assert unit.hidden_layer_sizes_ == () and unit.n_components_ == 3
+    for scale in (1e-300, 1e300):
+        scaled = VAETransformer(**params).fit(X * scale)
+        assert scaled.hidden_layer_sizes_ == () and scaled.n_components_ == 3
+        shift = -X.shape[1] * np.log(scale)
+        atol = _jacobian_rounding(scale, X.shape[1])
+        assert_allclose(scaled.score_samples(X * scale), unit.score_samples(X) + shift, atol=atol)
