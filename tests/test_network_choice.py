@@ -300,6 +300,8 @@ def test_factor_count_fits_each_fold_and_scores_its_held_out_rows(monkeypatch):
     folds = list(KFold(3).split(X))
     # Column 2 is observed in the first fold's held-out rows alone: 0 in its training rows.
     X[folds[0][0], 2] = np.nan
+    # Column 3 in one row, held out by the first fold: the others' mean is that value.
+    X[np.arange(30) != folds[0][1][0], 3] = np.nan
     dequantized = np.array([True, False, False, False, False])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "mean of empty slice"
@@ -312,8 +314,9 @@ def test_factor_count_fits_each_fold_and_scores_its_held_out_rows(monkeypatch):
     for k, (train, held_out) in enumerate(folds):
         expected = read.copy()
         expected[4, 1] = np.nanmean(read[train, 1])
-        unobserved = np.isnan(expected[:, 2])
-        expected[unobserved, 2] = 0.0 if k == 0 else np.nanmean(read[train, 2])
+        for column in (2, 3):
+            unobserved = np.isnan(expected[:, column])
+            expected[unobserved, column] = 0.0 if k == 0 else np.nanmean(read[train, column])
         # Values of at most 1 in magnitude; the mean may differ in its last bit.
         np.testing.assert_allclose(fitted[k * len(grid)][1], expected[train], rtol=0, atol=1e-15)
         np.testing.assert_allclose(scored[k * len(grid)], expected[held_out], rtol=0, atol=1e-15)
@@ -330,6 +333,7 @@ def test_factor_count_does_not_depend_on_the_columns_scales(exponent):
     assert choice.factor_count(X * scales, no_noise, folds) == 3
     X[0, 0] = 0.0
     X[:, 5] = 0.0  # a column of zeros keeps its units
+    X[1, 1] = np.nan  # a missing entry is no magnitude
     assert choice.factor_count(X * scales, no_noise, folds) == 3
 
 
