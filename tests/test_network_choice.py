@@ -181,6 +181,15 @@ def test_the_folds_are_shuffled_and_seeded_by_random_state():
     ]
     assert held_out_rows(3) == expected * 2  # the same folds for both candidates
     assert held_out_rows(4) != held_out_rows(3)
+    # A RandomState seeds them as its integer would, and is not drawn from.
+    instance = np.random.RandomState(3)
+    assert held_out_rows(instance) == expected * 2
+    assert instance.randint(np.iinfo(np.int32).max) == seed
+    # Every held-out row is scored with importance samples seeded alike.
+    calls = Calls()
+    choice.network(ScoredByWidth(calls=calls), X, X, _params(random_state=3))
+    scored = [call[2] for call in calls if call[0] == "score"]
+    assert scored == [seed] * (2 * choice.CHOICE_FOLDS)
 
 
 @pytest.mark.parametrize(
@@ -359,7 +368,8 @@ def test_the_linear_candidate_takes_the_counted_factors(monkeypatch, per_layer, 
     calls = Calls()
     X = _table(choice.MIN_CHOICE_ROWS)
     mask = np.zeros(2, dtype=bool)
-    estimator = ScoredByWidth(per_layer=per_layer, calls=calls)
+    # The resolved parameters, not the estimator's own (7), give the MLP's latent size.
+    estimator = ScoredByWidth(per_layer=per_layer, calls=calls, n_components=7)
     assert choice.network(estimator, X, X, _params(), mask) == expected
     assert counted == [(mask, choice.CHOICE_FOLDS)]
     sizes = [call[1:] for call in calls if call[0] == "components"]
