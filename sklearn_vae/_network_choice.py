@@ -51,6 +51,7 @@ __all__ = [
     "MIN_CHOICE_ROWS",
     "MLP_SIZES",
     "factor_count",
+    "factor_grid",
     "network",
     "with_network",
 ]
